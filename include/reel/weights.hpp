@@ -1,0 +1,77 @@
+// Model weights from safetensors files: one file, a sharded set (*.safetensors.index.json),
+// or a folder holding either (a diffusers component folder such as transformer/).
+//
+// Files are memory-mapped read-only and fully validated (../shared/reference/formats.md)
+// before any pointer is exposed; every error names the file and the tensor.
+//
+//   auto store = reel::WeightStore::open("Wan2.1-T2V-1.3B-Diffusers/transformer");
+//   const reel::TensorInfo& info = store.info("patch_embedding.weight");   // dtype, shape, file
+//   reel::Tensor w = store.load("patch_embedding.weight", reel::DType::bf16);  // converted copy
+//   reel::Tensor v = store.view("proj_out.bias");  // zero-copy, read-only (F32/BF16/F16 only)
+#pragma once
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "reel/export.hpp"
+#include "reel/tensor.hpp"
+
+namespace reel {
+
+// Element types a checkpoint may store (safetensors names in comments).
+enum class FileDType : uint8_t {
+  f32,      // F32
+  f16,      // F16
+  bf16,     // BF16
+  f8_e4m3,  // F8_E4M3 (e4m3fn: no infinities, 0x7f/0xff are NaN)
+  f8_e5m2,  // F8_E5M2
+};
+REEL_API std::string_view file_dtype_name(FileDType t);
+
+struct TensorInfo {
+  std::string name;
+  FileDType dtype;
+  Shape shape;
+  std::filesystem::path file;
+  uint64_t offset = 0;  // of the first byte, from the start of the file
+  uint64_t bytes = 0;
+};
+
+class REEL_API WeightStore {
+ public:
+  // Throws not_found (no such file / no safetensors in the folder), io_error, bad_format
+  // (anything malformed), or unsupported (pickle .pth/.ckpt/.bin: names the safetensors to use).
+  static WeightStore open(const std::filesystem::path& path);
+
+  bool contains(std::string_view name) const;
+  // Throws not_found naming the tensor and the file(s) searched.
+  const TensorInfo& info(std::string_view name) const;
+  std::vector<std::string> names() const;  // sorted
+  size_t size() const;
+
+  // A CPU copy converted to `dtype` (fp8 and every float type convert to f32/bf16/f16).
+  Tensor load(std::string_view name, DType dtype) const;
+  // Zero-copy read-only view into the mapped file; the file dtype must be F32, BF16 or F16.
+  // The view keeps the mapping alive.
+  Tensor view(std::string_view name) const;
+
+  // __metadata__ of the (first) file.
+  const std::map<std::string, std::string>& metadata() const;
+  std::vector<std::filesystem::path> files() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<const Impl> impl_;
+};
+
+// Writes a valid safetensors file (tensors in the given order, CPU tensors of any reel float
+// dtype). Written to a temporary name and renamed, so no half-written file is left behind.
+REEL_API void save_safetensors(const std::filesystem::path& path,
+                               const std::vector<std::pair<std::string, Tensor>>& tensors,
+                               const std::map<std::string, std::string>& metadata = {});
+
+}  // namespace reel
