@@ -1,0 +1,224 @@
+/* reel — text/image-to-video with latent diffusion transformers. The whole C contract.
+ *
+ *   #include <reel.h>
+ *
+ *   reel_model_params mp;
+ *   reel_model_params_init(&mp);
+ *   mp.path = "Wan2.1-T2V-1.3B-Diffusers";            // a diffusers model folder
+ *   reel_model* model = NULL;
+ *   if (reel_model_load(&mp, &model) != REEL_OK) {
+ *     fprintf(stderr, "load failed: %s\n", reel_last_error());
+ *     return 1;
+ *   }
+ *   reel_generate_params gp;
+ *   reel_generate_params_init(&gp);
+ *   gp.prompt = "a red panda climbing a tree, cinematic";
+ *   gp.width = 832; gp.height = 480; gp.frames = 33; gp.seed = 42;
+ *   reel_video* video = NULL;
+ *   if (reel_generate(model, &gp, &video) == REEL_OK) {
+ *     reel_video_save(video, "panda.mp4");
+ *     reel_video_free(video);
+ *   }
+ *   reel_model_free(model);
+ *
+ * Conventions
+ * - Every fallible call returns reel_status; on failure reel_last_error() gives a message
+ *   (UTF-8) naming the cause, valid until the next reel call on the same thread. On failure,
+ *   out-parameters are left untouched. No C++ exception and no abort crosses this boundary.
+ * - Params structs start with `struct_size`, set by their *_init function; fields are only
+ *   ever appended, so a program compiled against an older header keeps working.
+ * - The library frees what it allocates: reel_video_free, reel_model_free. *_free(NULL) is a
+ *   no-op.
+ * - Strings are UTF-8 and NUL-terminated; the library copies what it keeps.
+ * - Thread safety: a reel_model may be shared by threads; reel_generate uses it read-only, so
+ *   several generations may run on one model at once (each needs its own memory). A reel_video
+ *   is owned by one thread at a time. All listing functions are thread-safe.
+ */
+#ifndef REEL_H
+#define REEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "reel/attention_params.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#  if defined(REEL_BUILDING_LIBRARY)
+#    define REEL_C_API __declspec(dllexport)
+#  else
+#    define REEL_C_API __declspec(dllimport)
+#  endif
+#else
+#  define REEL_C_API __attribute__((visibility("default")))
+#endif
+
+/* ---------------------------------------------------------------- version */
+
+#define REEL_VERSION_MAJOR 0
+#define REEL_VERSION_MINOR 1
+#define REEL_VERSION_PATCH 0
+#define REEL_VERSION_NUMBER (REEL_VERSION_MAJOR * 10000 + REEL_VERSION_MINOR * 100 + REEL_VERSION_PATCH)
+
+/* The version of the library actually linked (compare with REEL_VERSION_NUMBER). */
+REEL_C_API uint32_t reel_version_number(void);
+REEL_C_API const char* reel_version_string(void); /* "0.1.0" */
+
+/* ---------------------------------------------------------------- status and errors */
+
+typedef enum reel_status {
+  REEL_OK = 0,
+  REEL_ERROR_INVALID_ARGUMENT = 1, /* a NULL, a wrong size, an impossible value */
+  REEL_ERROR_NOT_FOUND = 2,        /* a file, tensor, kernel, sampler or schedule that does not exist */
+  REEL_ERROR_IO = 3,               /* the operating system refused a read or a write */
+  REEL_ERROR_BAD_FORMAT = 4,       /* a truncated, hostile or foreign file */
+  REEL_ERROR_UNSUPPORTED = 5,      /* valid, but this build or device cannot do it */
+  REEL_ERROR_OUT_OF_MEMORY = 6,
+  REEL_ERROR_CANCELLED = 7,        /* the progress callback asked to stop */
+  REEL_ERROR_INTERNAL = 8          /* a bug in reel */
+} reel_status;
+
+/* A static English name for a status ("invalid argument"). Never NULL. */
+REEL_C_API const char* reel_status_string(reel_status status);
+/* The message of the last failed call on this thread ("" when none). Never NULL. */
+REEL_C_API const char* reel_last_error(void);
+
+/* ---------------------------------------------------------------- models */
+
+typedef struct reel_model reel_model;
+
+typedef enum reel_precision {
+  REEL_PRECISION_DEFAULT = 0, /* bf16 weights and activations where the model allows (fast) */
+  REEL_PRECISION_BF16 = 1,
+  REEL_PRECISION_F32 = 2      /* everything in f32 (slow; for comparisons) */
+} reel_precision;
+
+typedef struct reel_model_params {
+  uint32_t struct_size;
+  /* A diffusers model folder (model_index.json, transformer/, vae/, text_encoder/,
+   * tokenizer/, scheduler/). May be NULL when the component paths below are all given. */
+  const char* path;
+  /* Explicit components (ComfyUI style); each overrides the folder's. NULL: from `path`. */
+  const char* transformer_path;   /* safetensors file or folder */
+  const char* vae_path;           /* safetensors file or folder */
+  const char* text_encoder_path;  /* safetensors file or folder; NULL and no folder: prompts must come as embeddings */
+  const char* tokenizer_path;     /* spiece.model or a folder holding it */
+  const char* device;             /* "cpu" (default), "cuda", "cuda:1" */
+  int32_t threads;                /* CPU threads; 0: all hardware threads */
+  reel_precision precision;
+} reel_model_params;
+
+REEL_C_API void reel_model_params_init(reel_model_params* params);
+/* Loads and validates every component. On success *model owns them until reel_model_free. */
+REEL_C_API reel_status reel_model_load(const reel_model_params* params, reel_model** model);
+REEL_C_API void reel_model_free(reel_model* model);
+/* A one-line description: detected variant, configuration, precision, device. Valid as long
+ * as the model is. NULL model gives "". */
+REEL_C_API const char* reel_model_describe(const reel_model* model);
+
+/* ---------------------------------------------------------------- generation */
+
+typedef struct reel_progress {
+  uint32_t struct_size;
+  const char* stage;      /* "text", "denoise", "decode" */
+  int32_t step;           /* 1-based step within the stage */
+  int32_t total;          /* steps in the stage */
+  double stage_seconds;   /* time spent in the stage so far */
+  double step_seconds;    /* duration of the step just finished */
+} reel_progress;
+
+/* Called after each step of each stage. Return 0 to continue, non-zero to cancel (the call
+ * then fails with REEL_ERROR_CANCELLED within one step). Called on the generating thread. */
+typedef int (*reel_progress_fn)(const reel_progress* progress, void* user_data);
+
+typedef struct reel_generate_params {
+  uint32_t struct_size;
+  const char* prompt;           /* UTF-8; ignored when prompt_embeds is set */
+  const char* negative_prompt;  /* NULL or "": the empty prompt */
+
+  /* Caller-supplied text embeddings (the text encoder's output), f32 row-major
+   * [tokens, dim]; NULL: encode `prompt` with the model's text encoder. */
+  const float* prompt_embeds;
+  int64_t prompt_embeds_tokens;
+  int64_t prompt_embeds_dim;
+  const float* negative_embeds; /* same layout; NULL: encode negative_prompt */
+  int64_t negative_embeds_tokens;
+
+  int32_t width;   /* 0: model default; rounded down to the model's multiple (a message says so) */
+  int32_t height;
+  int32_t frames;  /* 0: model default; rounded to 4k+1 */
+  int32_t steps;   /* 0: model default */
+  float guidance;  /* classifier-free guidance scale; <= 0: model default; 1: no guidance */
+  float shift;     /* flow shift; <= 0: the model's scheduler config */
+  const char* sampler;   /* NULL: the model's default (UniPC); see reel_sampler_name */
+  const char* schedule;  /* NULL: the sampler's default; see reel_schedule_name */
+  uint64_t seed;
+
+  /* Optional initial noise, f32 [channels, latent_frames, latent_height, latent_width]
+   * (count must match exactly); NULL: drawn from `seed`. */
+  const float* initial_noise;
+  size_t initial_noise_count;
+
+  /* Optional first frame (image-to-video): a PNG/JPEG path, or RGB24 pixels. */
+  const char* image_path;
+  const uint8_t* image_rgb;
+  int32_t image_width;
+  int32_t image_height;
+
+  reel_progress_fn progress;
+  void* progress_user_data;
+
+  int32_t keep_float_frames; /* non-zero: reel_video_frames_float is available */
+} reel_generate_params;
+
+typedef struct reel_video reel_video;
+
+REEL_C_API void reel_generate_params_init(reel_generate_params* params);
+REEL_C_API reel_status reel_generate(reel_model* model, const reel_generate_params* params, reel_video** video);
+
+/* ---------------------------------------------------------------- videos */
+
+REEL_C_API int32_t reel_video_width(const reel_video* video);
+REEL_C_API int32_t reel_video_height(const reel_video* video);
+REEL_C_API int32_t reel_video_frame_count(const reel_video* video);
+REEL_C_API double reel_video_fps(const reel_video* video);
+/* RGB24 pixels, [frames][height][width][3]; valid until reel_video_free. */
+REEL_C_API const uint8_t* reel_video_frames_rgb(const reel_video* video);
+/* f32 RGB in [0, 1], same layout; NULL unless keep_float_frames was set. */
+REEL_C_API const float* reel_video_frames_float(const reel_video* video);
+/* Writes by extension: .mp4 (H.264) and .webm (VP9) when built with FFmpeg, .y4m, .png
+ * (a folder of frames when the path ends in '/'). Nothing half-written is left on failure. */
+REEL_C_API reel_status reel_video_save(const reel_video* video, const char* path);
+/* Builds a video from caller pixels (RGB24 [frames][height][width][3]), e.g. to save frames. */
+REEL_C_API reel_status reel_video_create(const uint8_t* rgb, int32_t width, int32_t height, int32_t frames,
+                                         double fps, reel_video** video);
+REEL_C_API void reel_video_free(reel_video* video);
+
+/* ---------------------------------------------------------------- attention kernels */
+
+/* Every registered attention kernel (CPU first, then CUDA when built with it). */
+REEL_C_API size_t reel_attention_kernel_count(void);
+/* Name and one-line description of kernel i; NULL when i is out of range. */
+REEL_C_API const char* reel_attention_kernel_name(size_t index);
+REEL_C_API const char* reel_attention_kernel_description(size_t index);
+/* REEL_OK when `kernel` (NULL: the best one) can run these params; otherwise
+ * REEL_ERROR_UNSUPPORTED / NOT_FOUND / INVALID_ARGUMENT with the reason in reel_last_error(). */
+REEL_C_API reel_status reel_attention_supports(const char* kernel, const reel_attention_params* params);
+/* Runs one kernel (NULL: the best supported one) on caller buffers. */
+REEL_C_API reel_status reel_attention_run(const char* kernel, const reel_attention_params* params);
+
+/* ---------------------------------------------------------------- samplers and schedules */
+
+REEL_C_API size_t reel_sampler_count(void);
+REEL_C_API const char* reel_sampler_name(size_t index);  /* NULL when out of range */
+REEL_C_API size_t reel_schedule_count(void);
+REEL_C_API const char* reel_schedule_name(size_t index); /* NULL when out of range */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* REEL_H */
