@@ -41,6 +41,8 @@ struct TensorInfo {
   uint64_t bytes = 0;
 };
 
+// Thread safety: immutable after open(); any number of threads may call the const members of
+// one WeightStore (or of copies, which share the mapped files) at the same time.
 class REEL_API WeightStore {
  public:
   // Throws not_found (no such file / no safetensors in the folder), io_error, bad_format
@@ -55,8 +57,10 @@ class REEL_API WeightStore {
 
   // A CPU copy converted to `dtype` (fp8 and every float type convert to f32/bf16/f16).
   Tensor load(std::string_view name, DType dtype) const;
-  // Zero-copy read-only view into the mapped file; the file dtype must be F32, BF16 or F16.
-  // The view keeps the mapping alive.
+  // Zero-copy read-only view into the mapped file; the file dtype must be F32, BF16 or F16
+  // (F8 throws unsupported: use load). The view keeps the mapping alive. When the tensor's data
+  // offset is not a multiple of its element size (legal in safetensors, never produced by
+  // save_safetensors or the reference writer), the view is a read-only aligned copy instead.
   Tensor view(std::string_view name) const;
 
   // __metadata__ of the (first) file.

@@ -1,0 +1,33 @@
+// Internal: a whole file memory-mapped read-only (RAII). Shared by WeightStore and the tensor
+// views it hands out, so a view keeps its mapping alive.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+
+namespace reel::detail {
+
+class MappedFile {
+ public:
+  // Throws not_found (no such file), io_error (cannot open, stat or map it), bad_format (not a
+  // regular file). A 0-byte file maps to an empty span (mmap cannot map 0 bytes).
+  static std::shared_ptr<const MappedFile> open(const std::filesystem::path& path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  std::span<const std::byte> bytes() const { return {data_, size_}; }
+  uint64_t size() const { return size_; }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  MappedFile() = default;
+  const std::byte* data_ = nullptr;
+  size_t size_ = 0;
+  std::filesystem::path path_;
+};
+
+}  // namespace reel::detail

@@ -1,0 +1,198 @@
+// WeightStore: opens the file(s) find_weight_files names, validates each one completely, checks
+// the shards against their index, then serves tensor infos, converted copies and zero-copy views.
+#include <bit>
+#include <cstring>
+#include <optional>
+
+#include "reel/weights.hpp"
+#include "weights/fp8.hpp"
+#include "weights/mapped_file.hpp"
+#include "weights/safetensors_header.hpp"
+#include "weights/weight_files.hpp"
+
+namespace reel {
+
+// safetensors stores little-endian data; the mapped bytes are used as they are.
+static_assert(std::endian::native == std::endian::little, "reel reads safetensors on little-endian hosts only");
+
+// Immutable after open(): every const member function only reads, so a WeightStore (and copies
+// of it, which share the Impl) may be used from many threads at once.
+struct WeightStore::Impl {
+  struct Entry {
+    TensorInfo info;
+    std::shared_ptr<const detail::MappedFile> file;
+  };
+  std::string source;  // the file or index opened, for messages
+  std::map<std::string, Entry, std::less<>> tensors;
+  std::vector<std::shared_ptr<const detail::MappedFile>> files;
+  std::map<std::string, std::string> metadata;
+
+  const Entry& entry(std::string_view name) const {
+    const auto it = tensors.find(name);
+    if (it == tensors.end())
+      throw Error(StatusCode::not_found, source + ": no tensor " + detail::quote_name(name) + " (" +
+                                             std::to_string(tensors.size()) + " tensors in " +
+                                             std::to_string(files.size()) + " file(s))");
+    return it->second;
+  }
+};
+
+namespace {
+
+namespace fs = std::filesystem;
+using detail::quote_name;
+
+std::optional<DType> float_dtype(FileDType t) {
+  switch (t) {
+    case FileDType::f32: return DType::f32;
+    case FileDType::bf16: return DType::bf16;
+    case FileDType::f16: return DType::f16;
+    default: return std::nullopt;
+  }
+}
+
+std::string first_tensor_in(const detail::WeightFiles& wf, const std::string& shard) {
+  for (const auto& [tensor, s] : wf.shard_of)
+    if (s == shard) return tensor;
+  return "?";
+}
+
+// The shards must hold exactly what the index claims: each tensor once, in the claimed shard.
+// (A template only because WeightStore::Impl is a private name.)
+template <class Impl>
+void check_against_index(const detail::WeightFiles& wf, const std::string& shard, const std::string& tensor,
+                         const Impl& impl) {
+  const std::string label = wf.index.string();
+  if (const auto seen = impl.tensors.find(tensor); seen != impl.tensors.end())
+    throw Error(StatusCode::bad_format, label + ": tensor " + quote_name(tensor) + " is in two shards, " +
+                                            quote_name(seen->second.info.file.filename().string()) + " and " +
+                                            quote_name(shard));
+  const auto claim = wf.shard_of.find(tensor);
+  if (claim == wf.shard_of.end())
+    throw Error(StatusCode::bad_format,
+                label + ": shard " + quote_name(shard) + " holds tensor " + quote_name(tensor) + ", which the index does not list");
+  if (claim->second != shard)
+    throw Error(StatusCode::bad_format, label + ": tensor " + quote_name(tensor) + " is in shard " + quote_name(shard) +
+                                            " but the index says it is in " + quote_name(claim->second));
+}
+
+// A default-constructed or moved-from WeightStore has no Impl: say so instead of crashing.
+template <class Impl>
+const Impl& checked(const std::shared_ptr<const Impl>& impl) {
+  if (!impl) throw Error(StatusCode::invalid_argument, "WeightStore is empty (default-constructed or moved-from)");
+  return *impl;
+}
+
+}  // namespace
+
+WeightStore WeightStore::open(const fs::path& path) {
+  const detail::WeightFiles wf = detail::find_weight_files(path);
+  const bool sharded = !wf.index.empty();
+  auto impl = std::make_shared<Impl>();
+  impl->source = sharded ? wf.index.string() : wf.files.front().string();
+
+  for (size_t i = 0; i < wf.files.size(); ++i) {
+    const fs::path& file = wf.files[i];
+    const std::string shard = file.filename().string();
+    std::shared_ptr<const detail::MappedFile> mapped;
+    try {
+      mapped = detail::MappedFile::open(file);
+    } catch (const Error& e) {
+      if (!sharded || e.code() != StatusCode::not_found) throw;
+      throw Error(StatusCode::not_found, wf.index.string() + ": shard " + quote_name(shard) + " (listed for tensor " +
+                                             quote_name(first_tensor_in(wf, shard)) + ") does not exist: " + file.string());
+    }
+    detail::SafetensorsLayout layout = detail::parse_safetensors(mapped->bytes(), file.string());
+    if (i == 0) impl->metadata = std::move(layout.metadata);
+    for (detail::SafetensorsTensor& t : layout.tensors) {
+      if (sharded) check_against_index(wf, shard, t.name, *impl);
+      TensorInfo info{t.name, t.dtype, t.shape, file, layout.data_start + t.begin, t.end - t.begin};
+      impl->tensors.emplace(std::move(t.name), Impl::Entry{std::move(info), mapped});
+    }
+    impl->files.push_back(std::move(mapped));
+  }
+  if (sharded)
+    for (const auto& [tensor, shard] : wf.shard_of)
+      if (!impl->tensors.count(tensor))
+        throw Error(StatusCode::bad_format, wf.index.string() + ": the index lists tensor " + quote_name(tensor) +
+                                                " in shard " + quote_name(shard) + ", which does not hold it");
+
+  WeightStore store;
+  store.impl_ = std::move(impl);
+  return store;
+}
+
+bool WeightStore::contains(std::string_view name) const {
+  const Impl& impl = checked(impl_);
+  return impl.tensors.find(name) != impl.tensors.end();
+}
+
+const TensorInfo& WeightStore::info(std::string_view name) const { return checked(impl_).entry(name).info; }
+
+std::vector<std::string> WeightStore::names() const {
+  std::vector<std::string> out;
+  const Impl& impl = checked(impl_);
+  out.reserve(impl.tensors.size());
+  for (const auto& [name, entry] : impl.tensors) out.push_back(name);
+  return out;
+}
+
+size_t WeightStore::size() const { return checked(impl_).tensors.size(); }
+
+Tensor WeightStore::load(std::string_view name, DType dtype) const {
+  const Impl::Entry& e = checked(impl_).entry(name);
+  const TensorInfo& info = e.info;
+  if (dtype != DType::f32 && dtype != DType::bf16 && dtype != DType::f16)
+    throw Error(StatusCode::unsupported, info.file.string() + ": tensor " + quote_name(info.name) + ": cannot load as " +
+                                             std::string(dtype_name(dtype)) + " (weights load as f32, bf16 or f16)");
+  const std::byte* src = e.file->bytes().data() + info.offset;  // in range: checked by parse_safetensors
+  const size_t n = size_t(info.shape.numel());
+  Tensor out = Tensor::empty(info.shape, dtype);
+
+  if (info.dtype == FileDType::f8_e4m3 || info.dtype == FileDType::f8_e5m2) {
+    detail::convert_fp8(reinterpret_cast<const uint8_t*>(src), info.dtype == FileDType::f8_e5m2, out.raw(), dtype, n);
+    return out;
+  }
+  const DType file_type = *float_dtype(info.dtype);
+  if (file_type == dtype) {
+    if (info.bytes) std::memcpy(out.raw(), src, size_t(info.bytes));
+  } else if (reinterpret_cast<uintptr_t>(src) % dtype_size(file_type) == 0) {
+    convert_elements(src, file_type, out.raw(), dtype, n);
+  } else {  // misaligned in the file: copy to aligned memory first, then convert
+    Tensor aligned = Tensor::empty(info.shape, file_type);
+    if (info.bytes) std::memcpy(aligned.raw(), src, size_t(info.bytes));
+    convert_elements(aligned.raw(), file_type, out.raw(), dtype, n);
+  }
+  return out;
+}
+
+Tensor WeightStore::view(std::string_view name) const {
+  const Impl::Entry& e = checked(impl_).entry(name);
+  const TensorInfo& info = e.info;
+  const std::optional<DType> type = float_dtype(info.dtype);
+  if (!type)
+    throw Error(StatusCode::unsupported, info.file.string() + ": tensor " + quote_name(info.name) + " is stored as " +
+                                             std::string(file_dtype_name(info.dtype)) +
+                                             ": view() needs F32, BF16 or F16; use load(name, dtype) to convert");
+  const std::byte* src = e.file->bytes().data() + info.offset;
+  if (reinterpret_cast<uintptr_t>(src) % dtype_size(*type) == 0)
+    return Tensor::wrap(info.shape, *type, std::shared_ptr<const void>(e.file), src);
+  // The data offset is not a multiple of the element size (legal, but typed access would be
+  // misaligned): hand out a read-only aligned copy instead.
+  auto copy = std::make_shared<Tensor>(Tensor::empty(info.shape, *type));
+  if (info.bytes) std::memcpy(copy->raw(), src, size_t(info.bytes));
+  const void* data = copy->raw();
+  return Tensor::wrap(info.shape, *type, std::shared_ptr<const void>(copy), data);
+}
+
+const std::map<std::string, std::string>& WeightStore::metadata() const { return checked(impl_).metadata; }
+
+std::vector<fs::path> WeightStore::files() const {
+  std::vector<fs::path> out;
+  const Impl& impl = checked(impl_);
+  out.reserve(impl.files.size());
+  for (const auto& f : impl.files) out.push_back(f->path());
+  return out;
+}
+
+}  // namespace reel
