@@ -83,7 +83,9 @@ AtomicOutput::AtomicOutput(const fs::path& final_path, Kind kind) : kind_(kind) 
     }
     const int err = errno;
     if (err == EEXIST) continue;
-    if (err == ENOENT) fail(final_path, "the folder '" + parent.string() + "' does not exist");
+    struct stat parent_st {};
+    if (err == ENOENT && ::stat(parent.c_str(), &parent_st) != 0)
+      fail(final_path, "the folder '" + parent.string() + "' does not exist");
     fail(final_path, os_error(err) + " (creating a file in '" + parent.string() + "')");
   }
   fail(final_path, "could not find an unused temporary name next to it");

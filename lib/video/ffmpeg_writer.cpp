@@ -13,6 +13,7 @@ extern "C" {
 #include <libavutil/dict.h>
 #include <libavutil/error.h>
 #include <libavutil/frame.h>
+#include <libavutil/log.h>
 #include <libavutil/opt.h>
 }
 
@@ -139,6 +140,9 @@ void write_ffmpeg(const Video& video, const fs::path& path, VideoFormat format, 
   enc->color_trc = AVCOL_TRC_BT709;
   enc->chroma_sample_location = AVCHROMA_LOC_CENTER;
   enc->thread_count = 0;  // FFmpeg picks
+  // Demote the encoder's messages by one level: its banner and statistics (info) stay quiet at
+  // FFmpeg's default log level, warnings and errors still show. Global log settings are left alone.
+  enc->log_level_offset = AV_LOG_VERBOSE - AV_LOG_INFO;
   if (mux.ctx->oformat->flags & AVFMT_GLOBALHEADER) enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
   Dict codec_opts;
   const int crf = options.crf >= 0 ? options.crf : (mp4 ? 18 : 24);
