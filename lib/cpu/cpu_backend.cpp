@@ -1,0 +1,100 @@
+// The CPU backend: one table that gives, per op, the supports() check and the kernel that
+// execute() runs, so the two can never disagree; plus the thread-count scope and the shared
+// oneDNN context.
+#include <oneapi/dnnl/dnnl.hpp>
+#include <thread>
+
+#include "cpu/cpu_kernels.hpp"
+
+namespace reel {
+
+namespace cpu {
+
+CpuContext::CpuContext() : engine_(std::make_unique<dnnl::engine>(dnnl::engine::kind::cpu, 0)) {}
+CpuContext::~CpuContext() = default;
+
+std::shared_ptr<void> CpuContext::cached(const std::string& key, const std::function<std::shared_ptr<void>()>& make) {
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = cache_.find(key); it != cache_.end()) return it->second;
+  }
+  std::shared_ptr<void> value = make();  // built outside the lock: primitive creation can be slow
+  std::lock_guard lock(mutex_);
+  if (cache_.size() >= 1024) cache_.clear();  // bound memory for workloads with many shapes
+  return cache_.emplace(key, std::move(value)).first->second;
+}
+
+namespace {
+
+struct OpEntry {
+  Support (*supports)(const Op&);
+  void (*execute)(const Op&, CpuContext&);
+};
+
+template <class T>
+constexpr OpEntry entry() {
+  return {[](const Op& op) { return cpu::supports(std::get<T>(op)); },
+          [](const Op& op, CpuContext& ctx) { cpu::execute(std::get<T>(op), ctx); }};
+}
+
+template <size_t... I>
+constexpr std::array<OpEntry, sizeof...(I)> make_table(std::index_sequence<I...>) {
+  return {entry<std::variant_alternative_t<I, Op>>()...};
+}
+
+// Indexed by Op::index(): entry i handles the i-th alternative of reel::Op.
+constexpr auto kTable = make_table(std::make_index_sequence<std::variant_size_v<Op>>());
+
+// Applies the backend's thread count on the calling thread while an op runs (reel's loops and
+// oneDNN's OpenMP regions both follow it), then restores the caller's setting.
+class ThreadScope {
+ public:
+  explicit ThreadScope(int threads) : previous_(num_threads()) { set_num_threads(threads); }
+  ~ThreadScope() { set_num_threads(previous_); }
+  ThreadScope(const ThreadScope&) = delete;
+  ThreadScope& operator=(const ThreadScope&) = delete;
+
+ private:
+  int previous_;
+};
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(const CpuBackendOptions& options) : threads_(options.threads) {
+    require(options.threads >= 0, StatusCode::invalid_argument,
+            "CpuBackendOptions::threads must be >= 0 (0 means all hardware threads), got " +
+                std::to_string(options.threads));
+    if (threads_ == 0) threads_ = std::max(1u, std::thread::hardware_concurrency());
+  }
+
+  std::string_view name() const override { return "cpu"; }
+  Device device() const override { return Device::cpu(); }
+
+  Support supports(const Op& op) const override { return kTable[op.index()].supports(op); }
+
+  void execute(const Op& op) override {
+    ThreadScope scope(threads_);
+    try {
+      kTable[op.index()].execute(op, ctx_);
+    } catch (const Error&) {
+      throw;
+    } catch (const dnnl::error& e) {
+      throw Error(StatusCode::internal, std::string(op_name(op)) + ": oneDNN failed: " + e.what());
+    } catch (const std::bad_alloc&) {
+      throw Error(StatusCode::out_of_memory, std::string(op_name(op)) + ": out of memory");
+    }
+  }
+
+ private:
+  int threads_;
+  CpuContext ctx_;
+};
+
+}  // namespace
+}  // namespace cpu
+
+std::unique_ptr<Backend> make_cpu_backend(const CpuBackendOptions& options) {
+  return std::make_unique<cpu::CpuBackend>(options);
+}
+
+}  // namespace reel

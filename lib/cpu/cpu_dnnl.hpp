@@ -1,0 +1,44 @@
+// Internal: small oneDNN helpers shared by cpu_matmul.cpp and cpu_conv.cpp (dtype mapping,
+// the compute-type rule for mixed inputs, and scratch conversions).
+#pragma once
+#include <oneapi/dnnl/dnnl.hpp>
+#include <string>
+
+#include "cpu/cpu_common.hpp"
+
+namespace reel::cpu {
+
+inline dnnl::memory::data_type dnnl_type(DType t) {
+  switch (t) {
+    case DType::f32: return dnnl::memory::data_type::f32;
+    case DType::bf16: return dnnl::memory::data_type::bf16;
+    case DType::f16: return dnnl::memory::data_type::f16;
+    case DType::i32: return dnnl::memory::data_type::s32;
+  }
+  return dnnl::memory::data_type::undef;
+}
+
+// The type both GEMM/conv operands are brought to: their common type when they agree; bf16
+// for f32 activations with bf16 weights (the activations are rounded to bf16 so the big weight
+// tensor is used as is, and the product runs on the bf16 units with f32 accumulation); f32 for
+// any other mix.
+inline DType compute_type(DType x, DType w) {
+  if (x == w) return x;
+  if (x == DType::f32 && w == DType::bf16) return DType::bf16;
+  return DType::f32;
+}
+
+// oneDNN's reference kernels are orders of magnitude slower than the f32 JIT ones: a low
+// precision primitive that only has a reference implementation is treated as unavailable.
+inline bool is_reference_impl(const char* impl) { return std::string(impl).find("ref") != std::string::npos; }
+
+// Pointer to t's data in `type`: t itself, or a converted copy kept alive by `holder`.
+inline const void* data_as(const Tensor& t, DType type, Tensor& holder) {
+  if (t.dtype() == type) return t.raw();
+  holder = converted(t, type);
+  return holder.raw();
+}
+
+inline std::string dims_key(const Shape& s) { return s.str(); }
+
+}  // namespace reel::cpu
