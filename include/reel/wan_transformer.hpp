@@ -1,0 +1,134 @@
+// The Wan 2.1 / 2.2 diffusion transformer (diffusers' WanTransformer3DModel, reel/wan.md §1):
+// T2V 1.3B/14B, I2V-14B (image context), Wan 2.2 TI2V-5B (per-token timesteps) and the A14B
+// experts, loaded from the checkpoints users already have.
+//
+// Checkpoints: a diffusers `transformer/` folder (sharded or not, config.json optional) or one
+// safetensors file with diffusers names, original Wan names, or ComfyUI's (original names under
+// `model.diffusion_model.`); tensors in f32, bf16, f16 or fp8 e4m3 (ComfyUI "fp8 scaled" files
+// with `<layer>.scale_weight` / `<layer>.weight_scale` are dequantised w·scale on load). The
+// configuration is read from the tensor shapes (head_dim from config.json when present, else
+// 128, or from WanLoadOptions::head_dim). Weights are loaded once and never change: one
+// WanTransformer may be used by several threads at once; every forward() call keeps its own
+// activations.
+//
+//   auto be = reel::make_cpu_backend();
+//   reel::WanTransformer dit = reel::WanTransformer::load("Wan2.1-T2V-1.3B-Diffusers/transformer",
+//                                                         {.precision = reel::WanPrecision::bf16});
+//   // latents [B, 16, F, H, W], one timestep per batch item, text [B, 512, 4096] (umT5 output)
+//   float t[2] = {999.0f, 999.0f};
+//   reel::Tensor v = dit.forward(*be, latents, t, text_context);   // velocity [B, 16, F, H, W]
+//
+// Precision: WanPrecision::f32 computes everything in f32. WanPrecision::bf16 follows
+// diffusers loaded with torch_dtype=bfloat16 (wan.md §1.3h): bf16 weights except the
+// time embedder, the modulation tables and the LayerNorm parameters (kept f32); f32
+// LayerNorms, modulation and gated residual adds; bf16 everywhere else, so its output can be
+// compared with a diffusers bf16 run.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "reel/backend.hpp"
+#include "reel/export.hpp"
+#include "reel/patchifier.hpp"
+#include "reel/tensor.hpp"
+
+namespace reel {
+
+class WeightStore;
+
+enum class WanPrecision : uint8_t { f32, bf16 };
+
+// Names in the checkpoint: diffusers (`condition_embedder.*`, `blocks.N.attn1.*`) or the
+// original Wan ones (`time_embedding.*`, `blocks.N.self_attn.*`), reel/wan.md §5.1.
+enum class WanLayout : uint8_t { diffusers, original };
+
+// The model's shape, read from the checkpoint (reel/wan.md §1.1).
+struct WanConfig {
+  int64_t dim = 0;  // D = heads · head_dim
+  int64_t heads = 0;
+  int64_t head_dim = 128;
+  int64_t layers = 0;
+  int64_t ffn_dim = 0;
+  int64_t in_channels = 0;   // 16 (T2V), 36 (I2V: latents, mask, condition), 48 (TI2V-5B)
+  int64_t out_channels = 0;  // 16, or 48 (TI2V-5B)
+  int64_t text_dim = 0;      // 4096 (umT5-XXL)
+  int64_t freq_dim = 256;    // width of the timestep sinusoid
+  Patch patch{1, 2, 2};
+  bool cross_attn_norm = true;  // affine LayerNorm before cross-attention
+  int64_t image_dim = 0;        // > 0: the image-context path of Wan 2.1 I2V (CLIP features, 1280)
+  // The Wan 2.2 TI2V-5B pipeline passes per-token timesteps (0 on the conditioning frame).
+  // A hint for pipelines: forward() accepts B or B·L timesteps for every model.
+  bool expand_timesteps = false;
+  float eps = 1e-6f;               // LayerNorm / RMSNorm epsilon
+  int64_t rope_max_seq_len = 1024; // the largest F/pt, H/ph, W/pw RoPE has positions for
+
+  bool has_image_context() const { return image_dim > 0; }
+  int64_t parameter_count() const;
+  std::string str() const;  // one line, for logs and errors
+};
+
+struct WanLoadOptions {
+  WanPrecision precision = WanPrecision::bf16;
+  // 0: `attention_head_dim` of the folder's config.json when there is one, else 128 (every
+  // released Wan model). The shapes cannot tell it: q/k norms span all heads.
+  int64_t head_dim = 0;
+  Device device = Device::cpu();  // where the weights live; forward() needs a backend there
+};
+
+// What the loader found in the checkpoint.
+struct WanCheckpointInfo {
+  WanLayout layout = WanLayout::diffusers;
+  std::string prefix;                 // "model.diffusion_model." (ComfyUI) or ""
+  std::vector<std::string> ignored;   // tensors present but not part of the model (sorted)
+  int64_t fp8_tensors = 0;            // weights stored in fp8
+  int64_t scaled_fp8_tensors = 0;     // ... of which came with a scale
+};
+
+class REEL_API WanTransformer {
+ public:
+  struct Impl;  // the typed weights and the configuration (lib/wan/wan_model.hpp)
+
+  // A diffusers transformer folder, a sharded index, or one safetensors file. Throws
+  // not_found (missing file or tensor, naming it), invalid_argument (a tensor with the wrong
+  // shape: names it, the expected and the actual shape), bad_format (not a Wan transformer,
+  // a broken file or config.json), unsupported (a variant reel does not run yet).
+  static WanTransformer load(const std::filesystem::path& path, const WanLoadOptions& options = {});
+  // From an open store; `config_json` (optional) is a diffusers config.json to read head_dim from.
+  static WanTransformer load(const WeightStore& store, const WanLoadOptions& options = {},
+                             const std::filesystem::path& config_json = {});
+  // The configuration and layout only (shapes; no tensor data is read).
+  static WanConfig read_config(const WeightStore& store, int64_t head_dim = 0,
+                               const std::filesystem::path& config_json = {});
+
+  explicit WanTransformer(std::shared_ptr<const Impl> impl);
+
+  const WanConfig& config() const;
+  WanPrecision precision() const;
+  DType activation_dtype() const;  // f32 or bf16
+  Device device() const;
+  const WanCheckpointInfo& checkpoint() const;
+
+  // One denoiser evaluation (diffusers WanTransformer3DModel.forward).
+  //   latents        [B, in_channels, F, H, W], any float dtype, CPU or the model's device;
+  //                  F, H, W multiples of the patch (1, 2, 2).
+  //   timesteps      B values (one per batch item), or B·L per-token values ([B, L] row-major,
+  //                  token order of reel/patchifier.hpp), in the scheduler's 0..1000 units.
+  //   text_context   [B, T, text_dim] (umT5 output, any T; 512 in the pipelines).
+  //   image_context  [B, N, image_dim] CLIP features (257 tokens for Wan 2.1 I2V); required by
+  //                  models with the image path, rejected by the others.
+  // Returns the prediction [B, out_channels, F, H, W] in activation_dtype() on the model's
+  // device. Throws invalid_argument naming the input whose shape does not fit.
+  Tensor forward(Backend& backend, const Tensor& latents, std::span<const float> timesteps,
+                 const Tensor& text_context, const Tensor* image_context = nullptr) const;
+
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  std::shared_ptr<const Impl> impl_;
+};
+
+}  // namespace reel

@@ -1,0 +1,111 @@
+// One Wan transformer block (reel/wan.md §1.3d–e): modulated self-attention with 3-D RoPE,
+// cross-attention to the text (and image) context, modulated GELU(tanh) MLP. The dtype of each
+// intermediate follows diffusers: LayerNorm, modulation and the gated residual adds in f32,
+// everything else in the activation dtype.
+#include <cmath>
+
+#include "reel/attention.hpp"
+#include "reel/ops.hpp"
+#include "wan/wan_model.hpp"
+
+namespace reel::wan {
+
+namespace {
+
+// Rows of a [B, L, D] tensor for one segment (a view: writes go to t).
+Tensor rows_of(const Tensor& t, const Segment& s) { return t.select(s.batch).slice(s.begin, s.end); }
+
+// out[seg] = a[seg] + b[seg] · table[u, row] (f32 math), for every segment.
+void gated_add(Backend& be, const Tensor& a, const Tensor& b, const Tensor& table, int row,
+               std::span<const Segment> segments, Tensor& out) {
+  for (const Segment& s : segments) {
+    const Tensor as = rows_of(a, s), bs = rows_of(b, s);
+    Tensor os = rows_of(out, s);
+    const Tensor gate = table.select(s.timestep).select(row);  // [D]
+    be.run(op::MulAdd{&as, &bs, &gate, &os});
+  }
+}
+
+// [B, S, D] → [B, S, H, hd] (a view).
+Tensor heads_of(const Tensor& t, int64_t heads) {
+  return t.reshape({t.dim(0), t.dim(1), heads, t.dim(2) / heads});
+}
+
+// q/k projection followed by the RMSNorm across all heads (diffusers norm_q / norm_k).
+Tensor project_normed(Backend& be, const Tensor& x, const Linear& l, const Tensor& norm, float eps) {
+  const Tensor y = ops::linear(be, x, l.weight, &l.bias);
+  return ops::rms_norm(be, y, &norm, eps);
+}
+
+}  // namespace
+
+void layer_norm_modulate(Backend& be, const Tensor& x, const Tensor& table, int shift_row,
+                         std::span<const Segment> segments, float eps, Tensor& out) {
+  Tensor normed = be.empty(x.shape(), DType::f32);  // LN(x.float()) in f32, as FP32LayerNorm
+  be.run(op::LayerNorm{&x, nullptr, nullptr, &normed, eps});
+  for (const Segment& s : segments) {
+    const Tensor ns = rows_of(normed, s);
+    Tensor os = rows_of(out, s);
+    const Tensor row = table.select(s.timestep);  // [rows, D]
+    const Tensor shift = row.select(shift_row), scale = row.select(shift_row + 1);
+    be.run(op::Modulate{&ns, &scale, &shift, &os});
+  }
+}
+
+Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v) {
+  Tensor out = Tensor::empty(q.shape(), q.dtype(), q.device());
+  attention(q, k, v, out, 1.0f / std::sqrt(float(q.dim(3))));
+  return out;
+}
+
+Tensor block_forward(Backend& be, const WanConfig& cfg, const BlockWeights& blk, const Tensor& x,
+                     const BlockInputs& in) {
+  const DType act = x.dtype();
+  const int64_t batch = x.dim(0), tokens = x.dim(1), dim = x.dim(2), heads = cfg.heads;
+  const float eps = cfg.eps;
+
+  // e = scale_shift_table + timestep_proj (f32): rows shift, scale, gate (attention), shift, scale, gate (FFN).
+  const int64_t unique = in.projection->dim(0);
+  const Tensor proj = in.projection->reshape({unique, 6, dim});
+  Tensor mod = be.empty({unique, 6, dim}, DType::f32);
+  be.run(op::Binary{op::BinaryKind::add, &blk.modulation, &proj, &mod});
+
+  // 1. Self-attention with RoPE.
+  Tensor n = be.empty(x.shape(), act);
+  layer_norm_modulate(be, x, mod, 0, in.segments, eps, n);
+  Tensor q = project_normed(be, n, blk.q, blk.norm_q, eps);
+  Tensor k = project_normed(be, n, blk.k, blk.norm_k, eps);
+  const Tensor v = ops::linear(be, n, blk.v.weight, &blk.v.bias);
+  q = ops::rope(be, heads_of(q, heads), in.rope->cos, in.rope->sin);
+  k = ops::rope(be, heads_of(k, heads), in.rope->cos, in.rope->sin);
+  const Tensor attn = attend(q, k, heads_of(v, heads)).reshape({batch, tokens, dim});
+  const Tensor attn_out = ops::linear(be, attn, blk.o.weight, &blk.o.bias);
+  Tensor x1 = be.empty(x.shape(), act);
+  gated_add(be, x, attn_out, mod, 2, in.segments, x1);
+
+  // 2. Cross-attention to the text context (plus the image context, I2V), no RoPE, no mask.
+  const Tensor n2 = cfg.cross_attn_norm ? ops::layer_norm(be, x1, &blk.cross_norm.weight, &blk.cross_norm.bias, eps) : x1;
+  const Tensor cq = heads_of(project_normed(be, n2, blk.cross_q, blk.cross_norm_q, eps), heads);
+  const Tensor ck = project_normed(be, *in.context, blk.cross_k, blk.cross_norm_k, eps);
+  const Tensor cv = ops::linear(be, *in.context, blk.cross_v.weight, &blk.cross_v.bias);
+  Tensor cross = attend(cq, heads_of(ck, heads), heads_of(cv, heads));
+  if (in.image_context) {
+    const Tensor ik = project_normed(be, *in.image_context, blk.image_k, blk.image_norm_k, eps);
+    const Tensor iv = ops::linear(be, *in.image_context, blk.image_v.weight, &blk.image_v.bias);
+    cross = ops::add(be, cross, attend(cq, heads_of(ik, heads), heads_of(iv, heads)));  // summed before to_out
+  }
+  const Tensor cross_out = ops::linear(be, cross.reshape({batch, tokens, dim}), blk.cross_o.weight, &blk.cross_o.bias);
+  const Tensor x2 = ops::add(be, x1, cross_out);  // plain add in the activation dtype
+
+  // 3. Feed-forward.
+  Tensor n3 = be.empty(x.shape(), act);
+  layer_norm_modulate(be, x2, mod, 3, in.segments, eps, n3);
+  Tensor h = ops::linear(be, n3, blk.ffn_in.weight, &blk.ffn_in.bias);
+  be.run(op::Unary{op::UnaryKind::gelu_tanh, &h, &h});
+  const Tensor ffn = ops::linear(be, h, blk.ffn_out.weight, &blk.ffn_out.bias);
+  Tensor x3 = be.empty(x.shape(), act);
+  gated_add(be, x2, ffn, mod, 5, in.segments, x3);
+  return x3;
+}
+
+}  // namespace reel::wan

@@ -1,0 +1,157 @@
+// Internal: the Wan transformer's typed weights, the pieces of its forward pass, and the
+// checkpoint-name helpers shared by the loader and the config reader.
+#pragma once
+#include <filesystem>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "reel/backend.hpp"
+#include "reel/wan_transformer.hpp"
+#include "reel/weights.hpp"
+
+namespace reel::wan {
+
+// y = x·weightᵀ + bias; weight [out, in], bias [out].
+struct Linear {
+  Tensor weight;
+  Tensor bias;
+};
+
+// LayerNorm parameters (f32 in every precision).
+struct Affine {
+  Tensor weight;
+  Tensor bias;
+};
+
+struct BlockWeights {
+  Tensor modulation;            // [1, 6, D] f32: shift/scale/gate (attention), shift/scale/gate (FFN)
+  Linear q, k, v, o;            // self-attention
+  Tensor norm_q, norm_k;        // [D] RMSNorm across heads
+  Linear cross_q, cross_k, cross_v, cross_o;
+  Tensor cross_norm_q, cross_norm_k;
+  Linear image_k, image_v;      // image context (I2V): add_k_proj / add_v_proj
+  Tensor image_norm_k;          // norm_added_k
+  Affine cross_norm;            // norm2 (original: norm3), before cross-attention
+  Linear ffn_in, ffn_out;       // GELU(tanh) MLP
+};
+
+struct WanWeights {
+  Linear patch;                 // weight [D, C·pt·ph·pw]: the Conv3d weight flattened (channel-major)
+  Linear time_in, time_out;     // time embedder, f32
+  Linear time_proj;             // [6D, D]
+  Linear text_in, text_out;     // text embedder (GELU tanh between)
+  Affine image_norm_in;         // image embedder (I2V): LayerNorm(image_dim, eps 1e-5)
+  Linear image_in, image_out;   // Linear → GELU(erf) → Linear
+  Affine image_norm_out;        // LayerNorm(D, eps 1e-5)
+  std::vector<BlockWeights> blocks;
+  Tensor head_modulation;       // [1, 2, D] f32: shift, scale
+  Linear head;                  // proj_out [out·pt·ph·pw, D]
+};
+
+}  // namespace reel::wan
+
+namespace reel {
+
+struct WanTransformer::Impl {
+  WanConfig config;
+  WanPrecision precision = WanPrecision::bf16;
+  Device device = Device::cpu();
+  WanCheckpointInfo checkpoint;
+  wan::WanWeights weights;
+};
+
+}  // namespace reel
+
+namespace reel::wan {
+
+DType activation_dtype(WanPrecision p);
+
+// ---------------------------------------------------------------- checkpoint names (wan_weights.cpp)
+
+struct CheckpointNames {
+  WanLayout layout = WanLayout::diffusers;
+  std::string prefix;
+};
+
+// Finds the prefix and the layout from the tensor names. Throws bad_format when the store
+// holds no Wan transformer (or holds both layouts).
+CheckpointNames detect_names(const WeightStore& store);
+
+// The checkpoint name of a parameter given by its diffusers name (`{}` stands for the block
+// index), e.g. key "blocks.{}.attn1.to_q.weight", block 3 → "model.diffusion_model.blocks.3.self_attn.q.weight".
+std::string checkpoint_name(const CheckpointNames& names, std::string_view key, int64_t block = -1);
+
+// Reads every tensor of the model into typed members (shape-checked, converted, fp8
+// dequantised). Fills info.ignored / fp8 counts.
+WanWeights load_weights(const WeightStore& store, const CheckpointNames& names, const WanConfig& config,
+                        WanPrecision precision, Device device, WanCheckpointInfo& info);
+
+// Random weights of the right shapes (values in ±1/sqrt(fan_in), norms near 1), for benchmarks
+// and shape tests; made in memory, nothing read from disk.
+WanWeights random_weights(const WanConfig& config, WanPrecision precision, uint64_t seed);
+
+// ---------------------------------------------------------------- config (wan_config.cpp)
+
+// Reads the configuration from the shapes; head_dim from the option, config.json or 128.
+WanConfig detect_config(const WeightStore& store, const CheckpointNames& names, int64_t head_dim_option,
+                        const std::filesystem::path& config_json);
+
+// ---------------------------------------------------------------- RoPE (wan_rope.cpp)
+
+struct RopeTables {
+  Tensor cos, sin;  // [L, head_dim] f32, each value repeated for the two members of a pair
+};
+// The per-token tables of wan.md §1.3a for the token grid (split t/h/w = d−4⌊d/6⌋, 2⌊d/6⌋, 2⌊d/6⌋).
+RopeTables rope_tables(const WanConfig& config, const PatchGrid& grid);
+
+// ---------------------------------------------------------------- embeddings (wan_embed.cpp)
+
+// The sinusoid of diffusers' Timesteps(freq_dim, flip_sin_to_cos=True, shift 0): [N, freq_dim]
+// f32 on the CPU, [cos | sin].
+Tensor timestep_sinusoid(std::span<const float> timesteps, int64_t freq_dim);
+
+struct TimeEmbedding {
+  Tensor temb;        // [U, D] activation dtype (diffusers rounds it to the model dtype)
+  Tensor projection;  // [U, 6·D] activation dtype: time_proj(SiLU(temb))
+};
+// For the U distinct timestep values.
+TimeEmbedding embed_timesteps(Backend& be, const WanWeights& w, std::span<const float> unique_timesteps,
+                              DType act);
+// [B, T, text_dim] → [B, T, D] activation dtype.
+Tensor embed_text(Backend& be, const WanWeights& w, const Tensor& text, DType act);
+// [B, N, image_dim] → [B, N, D] activation dtype.
+Tensor embed_image(Backend& be, const WanWeights& w, const Tensor& image, DType act);
+
+// ---------------------------------------------------------------- blocks (wan_block.cpp)
+
+// A run of tokens [begin, end) of batch item `batch` that share one timestep (index into the
+// unique timesteps). Scalar timesteps give one segment per batch item; TI2V-5B gives two
+// (the conditioning frame and the rest).
+struct Segment {
+  int64_t batch, begin, end, timestep;
+};
+
+struct BlockInputs {
+  const Tensor* context;        // [B, T, D] text
+  const Tensor* image_context;  // [B, N, D] or null
+  const Tensor* projection;     // [U, 6·D] timestep projection
+  const RopeTables* rope;
+  std::span<const Segment> segments;
+};
+
+// out = x after block `blk` (x [B, L, D] activation dtype).
+Tensor block_forward(Backend& be, const WanConfig& cfg, const BlockWeights& blk, const Tensor& x,
+                     const BlockInputs& in);
+
+// out[seg] = LN(x[seg]) · (1 + scale[u]) + shift[u] in f32, stored as out's dtype, for every
+// segment; table [U, rows, D] f32 holds the modulation rows (shift at row `shift_row`, scale at
+// `shift_row + 1`).
+void layer_norm_modulate(Backend& be, const Tensor& x, const Tensor& table, int shift_row,
+                         std::span<const Segment> segments, float eps, Tensor& out);
+
+// Attention of q [B, Sq, H, hd] against k, v [B, Skv, H, hd] (scale 1/sqrt(hd)).
+Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v);
+
+}  // namespace reel::wan

@@ -1,0 +1,169 @@
+// WanTransformer: loading (layout, config, typed weights), the forward pass (input checks,
+// patch embedding, conditions, blocks, output head) and unpatchify (reel/wan.md §1.3).
+#include <bit>
+#include <cmath>
+#include <unordered_map>
+
+#include "reel/ops.hpp"
+#include "wan/wan_model.hpp"
+
+namespace reel {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// config.json next to the weights of a diffusers folder (or the folder of a single file).
+fs::path find_config_json(const fs::path& path) {
+  std::error_code ec;
+  const fs::path dir = fs::is_directory(path, ec) ? path : path.parent_path();
+  const fs::path cfg = dir / "config.json";
+  return fs::is_regular_file(cfg, ec) ? cfg : fs::path();
+}
+
+std::string shape_str(const Tensor& t) { return t.shape().str(); }
+
+// The distinct timestep values and the token runs that share one (wan.md §1.3g).
+struct TimestepPlan {
+  std::vector<float> unique;
+  std::vector<wan::Segment> segments;
+};
+
+TimestepPlan plan_timesteps(std::span<const float> t, int64_t batch, int64_t tokens) {
+  const bool per_token = int64_t(t.size()) == batch * tokens && int64_t(t.size()) != batch;
+  require(int64_t(t.size()) == batch || per_token, StatusCode::invalid_argument,
+          "Wan transformer: " + std::to_string(t.size()) + " timesteps given; expected " + std::to_string(batch) +
+              " (one per batch item) or " + std::to_string(batch * tokens) + " (per token, [B, L])");
+  TimestepPlan p;
+  std::unordered_map<uint32_t, int64_t> index;
+  auto id = [&](float v) {
+    require(std::isfinite(v), StatusCode::invalid_argument, "Wan transformer: a timestep is not finite");
+    const uint32_t bits = std::bit_cast<uint32_t>(v);
+    auto [it, inserted] = index.emplace(bits, int64_t(p.unique.size()));
+    if (inserted) p.unique.push_back(v);
+    return it->second;
+  };
+  for (int64_t b = 0; b < batch; ++b) {
+    if (!per_token) {
+      p.segments.push_back({b, 0, tokens, id(t[size_t(b)])});
+      continue;
+    }
+    int64_t begin = 0;
+    for (int64_t l = 1; l <= tokens; ++l)
+      if (l == tokens || t[size_t(b * tokens + l)] != t[size_t(b * tokens + begin)]) {
+        p.segments.push_back({b, begin, l, id(t[size_t(b * tokens + begin)])});
+        begin = l;
+      }
+  }
+  return p;
+}
+
+Tensor on(const Tensor& t, Device device) { return t.device() == device ? t : t.to(device); }
+
+}  // namespace
+
+WanTransformer::WanTransformer(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {
+  require(impl_ != nullptr, StatusCode::invalid_argument, "WanTransformer: null model");
+}
+
+WanTransformer WanTransformer::load(const fs::path& path, const WanLoadOptions& options) {
+  const WeightStore store = WeightStore::open(path);
+  return load(store, options, find_config_json(path));
+}
+
+WanTransformer WanTransformer::load(const WeightStore& store, const WanLoadOptions& options, const fs::path& config_json) {
+  auto impl = std::make_shared<Impl>();
+  const wan::CheckpointNames names = wan::detect_names(store);
+  impl->config = wan::detect_config(store, names, options.head_dim, config_json);
+  impl->precision = options.precision;
+  impl->device = options.device;
+  impl->weights = wan::load_weights(store, names, impl->config, options.precision, options.device, impl->checkpoint);
+  return WanTransformer(std::move(impl));
+}
+
+WanConfig WanTransformer::read_config(const WeightStore& store, int64_t head_dim, const fs::path& config_json) {
+  return wan::detect_config(store, wan::detect_names(store), head_dim, config_json);
+}
+
+const WanConfig& WanTransformer::config() const { return impl_->config; }
+WanPrecision WanTransformer::precision() const { return impl_->precision; }
+DType WanTransformer::activation_dtype() const { return wan::activation_dtype(impl_->precision); }
+Device WanTransformer::device() const { return impl_->device; }
+const WanCheckpointInfo& WanTransformer::checkpoint() const { return impl_->checkpoint; }
+
+Tensor WanTransformer::forward(Backend& be, const Tensor& latents, std::span<const float> timesteps,
+                               const Tensor& text_context, const Tensor* image_context) const {
+  const Impl& m = *impl_;
+  const WanConfig& cfg = m.config;
+  const wan::WanWeights& w = m.weights;
+  const DType act = activation_dtype();
+  const std::string who = "Wan transformer forward: ";
+  require(be.device() == m.device, StatusCode::invalid_argument,
+          who + "the backend runs on " + be.device().str() + " but the weights are on " + m.device.str());
+
+  // ---- inputs
+  require(latents.defined() && latents.rank() == 5 && latents.dim(1) == cfg.in_channels, StatusCode::invalid_argument,
+          who + "latents " + (latents.defined() ? shape_str(latents) : "(undefined)") + " must be [B, " +
+              std::to_string(cfg.in_channels) + ", F, H, W]");
+  const PatchGrid grid = PatchGrid::of(latents.shape(), cfg.patch);
+  const int64_t batch = grid.batch, tokens = grid.tokens();
+  require(text_context.defined() && text_context.rank() == 3 && text_context.dim(0) == batch &&
+              text_context.dim(1) >= 1 && text_context.dim(2) == cfg.text_dim,
+          StatusCode::invalid_argument,
+          who + "text_context " + (text_context.defined() ? shape_str(text_context) : "(undefined)") + " must be [" +
+              std::to_string(batch) + ", T, " + std::to_string(cfg.text_dim) + "]");
+  if (cfg.has_image_context()) {
+    require(image_context && image_context->defined() && image_context->rank() == 3 &&
+                image_context->dim(0) == batch && image_context->dim(1) >= 1 &&
+                image_context->dim(2) == cfg.image_dim,
+            StatusCode::invalid_argument,
+            who + "this model (image context) needs image_context [" + std::to_string(batch) + ", N, " +
+                std::to_string(cfg.image_dim) + "] (CLIP features), got " +
+                (image_context && image_context->defined() ? shape_str(*image_context) : std::string("none")));
+  } else {
+    require(image_context == nullptr, StatusCode::invalid_argument,
+            who + "image_context given, but this model has no image-context path (not a Wan 2.1 I2V model)");
+  }
+  for (const Tensor* t : {&latents, &text_context, image_context})
+    if (t)
+      require(t->is_cpu() || t->device() == m.device, StatusCode::invalid_argument,
+              who + "an input is on " + t->device().str() + ", expected the CPU or " + m.device.str());
+  const TimestepPlan plan = plan_timesteps(timesteps, batch, tokens);
+
+  // ---- patch embedding: tokens (channel-major, the Conv3d weight order) · W_patchᵀ
+  const Tensor latents_cpu = on(latents, Device::cpu());
+  Tensor patches = patchify(latents_cpu, grid, PatchOrder::channel_major);
+  if (patches.dtype() != act) patches = patches.to(act);
+  patches = on(patches, m.device);
+  Tensor x = ops::linear(be, patches, w.patch.weight, &w.patch.bias, act);  // [B, L, D]
+
+  // ---- conditions
+  const wan::TimeEmbedding te = wan::embed_timesteps(be, w, plan.unique, act);
+  const Tensor text = wan::embed_text(be, w, on(text_context, m.device), act);
+  Tensor image;
+  if (image_context) image = wan::embed_image(be, w, on(*image_context, m.device), act);
+  wan::RopeTables rope = wan::rope_tables(cfg, grid);
+  rope.cos = on(rope.cos, m.device);
+  rope.sin = on(rope.sin, m.device);
+
+  // ---- blocks
+  const wan::BlockInputs in{&text, image.defined() ? &image : nullptr, &te.projection, &rope, plan.segments};
+  for (const wan::BlockWeights& blk : w.blocks) x = wan::block_forward(be, cfg, blk, x, in);
+
+  // ---- output head: shift, scale = head_modulation + temb (not the projection), then proj_out
+  const int64_t unique = int64_t(plan.unique.size());
+  const Tensor temb = te.temb.reshape({unique, 1, cfg.dim});
+  Tensor head_mod = be.empty({unique, 2, cfg.dim}, DType::f32);
+  be.run(op::Binary{op::BinaryKind::add, &w.head_modulation, &temb, &head_mod});
+  Tensor y = be.empty(x.shape(), act);
+  wan::layer_norm_modulate(be, x, head_mod, 0, plan.segments, cfg.eps, y);
+  const Tensor out_tokens = ops::linear(be, y, w.head.weight, &w.head.bias, act);  // [B, L, out·pt·ph·pw]
+
+  // ---- unpatchify (channel-minor: diffusers' proj_out order)
+  PatchGrid out_grid = grid;
+  out_grid.channels = cfg.out_channels;
+  const Tensor out = unpatchify(on(out_tokens, Device::cpu()), out_grid, PatchOrder::channel_minor);
+  return on(out, m.device);
+}
+
+}  // namespace reel

@@ -1,0 +1,308 @@
+// The Wan transformer's one checkpoint-name table (diffusers ↔ original/ComfyUI, reel/wan.md
+// §5.1, incl. the norm2/norm3 swap), and the loader that fills the typed weights from it:
+// shape checks, dtype conversion, fp8 dequantisation (w·scale), and random weights for benches.
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "parallel.hpp"
+#include "wan/wan_model.hpp"
+
+namespace reel::wan {
+
+namespace {
+
+// When a tensor belongs to the model.
+enum class When : uint8_t { always, image, cross_norm };
+// Its dtype: the model's (bf16 in bf16 mode) or always f32 (diffusers' _keep_in_fp32_modules).
+enum class Keep : uint8_t { model, f32 };
+// How random_weights() fills it.
+enum class Init : uint8_t { matrix, bias, norm, modulation };
+
+using ShapeFn = Shape (*)(const WanConfig&);
+using SlotFn = Tensor* (*)(WanWeights&, int64_t block);
+
+struct Entry {
+  const char* diffusers;  // "{}" = block index
+  const char* original;
+  When when;
+  Keep keep;
+  Init init;
+  ShapeFn shape;
+  SlotFn slot;
+  bool per_block() const { return std::string_view(diffusers).find("{}") != std::string_view::npos; }
+};
+
+// Shapes (PyTorch layouts: Linear weight [out, in]).
+Shape d(const WanConfig& c) { return {c.dim}; }
+Shape dd(const WanConfig& c) { return {c.dim, c.dim}; }
+Shape patch_w(const WanConfig& c) { return {c.dim, c.in_channels, c.patch.t, c.patch.h, c.patch.w}; }
+Shape time_in_w(const WanConfig& c) { return {c.dim, c.freq_dim}; }
+Shape proj_w(const WanConfig& c) { return {6 * c.dim, c.dim}; }
+Shape proj_b(const WanConfig& c) { return {6 * c.dim}; }
+Shape text_in_w(const WanConfig& c) { return {c.dim, c.text_dim}; }
+Shape img(const WanConfig& c) { return {c.image_dim}; }
+Shape img_in_w(const WanConfig& c) { return {c.image_dim, c.image_dim}; }
+Shape img_out_w(const WanConfig& c) { return {c.dim, c.image_dim}; }
+Shape mod6(const WanConfig& c) { return {1, 6, c.dim}; }
+Shape mod2(const WanConfig& c) { return {1, 2, c.dim}; }
+Shape ffn_in_w(const WanConfig& c) { return {c.ffn_dim, c.dim}; }
+Shape ffn_in_b(const WanConfig& c) { return {c.ffn_dim}; }
+Shape ffn_out_w(const WanConfig& c) { return {c.dim, c.ffn_dim}; }
+Shape head_w(const WanConfig& c) { return {c.out_channels * c.patch.volume(), c.dim}; }
+Shape head_b(const WanConfig& c) { return {c.out_channels * c.patch.volume()}; }
+
+#define TOP(m) [](WanWeights& w, int64_t) -> Tensor* { return &w.m; }
+#define BLK(m) [](WanWeights& w, int64_t i) -> Tensor* { return &w.blocks[size_t(i)].m; }
+
+// clang-format off
+const Entry kTable[] = {
+  // diffusers name                                       original name                      when              keep        init              shape       slot
+  {"patch_embedding.weight",                              "patch_embedding.weight",          When::always,     Keep::model, Init::matrix,     patch_w,    TOP(patch.weight)},
+  {"patch_embedding.bias",                                "patch_embedding.bias",            When::always,     Keep::model, Init::bias,       d,          TOP(patch.bias)},
+  {"condition_embedder.time_embedder.linear_1.weight",    "time_embedding.0.weight",         When::always,     Keep::f32,   Init::matrix,     time_in_w,  TOP(time_in.weight)},
+  {"condition_embedder.time_embedder.linear_1.bias",      "time_embedding.0.bias",           When::always,     Keep::f32,   Init::bias,       d,          TOP(time_in.bias)},
+  {"condition_embedder.time_embedder.linear_2.weight",    "time_embedding.2.weight",         When::always,     Keep::f32,   Init::matrix,     dd,         TOP(time_out.weight)},
+  {"condition_embedder.time_embedder.linear_2.bias",      "time_embedding.2.bias",           When::always,     Keep::f32,   Init::bias,       d,          TOP(time_out.bias)},
+  {"condition_embedder.time_proj.weight",                 "time_projection.1.weight",        When::always,     Keep::model, Init::matrix,     proj_w,     TOP(time_proj.weight)},
+  {"condition_embedder.time_proj.bias",                   "time_projection.1.bias",          When::always,     Keep::model, Init::bias,       proj_b,     TOP(time_proj.bias)},
+  {"condition_embedder.text_embedder.linear_1.weight",    "text_embedding.0.weight",         When::always,     Keep::model, Init::matrix,     text_in_w,  TOP(text_in.weight)},
+  {"condition_embedder.text_embedder.linear_1.bias",      "text_embedding.0.bias",           When::always,     Keep::model, Init::bias,       d,          TOP(text_in.bias)},
+  {"condition_embedder.text_embedder.linear_2.weight",    "text_embedding.2.weight",         When::always,     Keep::model, Init::matrix,     dd,         TOP(text_out.weight)},
+  {"condition_embedder.text_embedder.linear_2.bias",      "text_embedding.2.bias",           When::always,     Keep::model, Init::bias,       d,          TOP(text_out.bias)},
+  {"condition_embedder.image_embedder.norm1.weight",      "img_emb.proj.0.weight",           When::image,      Keep::f32,   Init::norm,       img,        TOP(image_norm_in.weight)},
+  {"condition_embedder.image_embedder.norm1.bias",        "img_emb.proj.0.bias",             When::image,      Keep::f32,   Init::bias,       img,        TOP(image_norm_in.bias)},
+  {"condition_embedder.image_embedder.ff.net.0.proj.weight", "img_emb.proj.1.weight",        When::image,      Keep::model, Init::matrix,     img_in_w,   TOP(image_in.weight)},
+  {"condition_embedder.image_embedder.ff.net.0.proj.bias",   "img_emb.proj.1.bias",          When::image,      Keep::model, Init::bias,       img,        TOP(image_in.bias)},
+  {"condition_embedder.image_embedder.ff.net.2.weight",   "img_emb.proj.3.weight",           When::image,      Keep::model, Init::matrix,     img_out_w,  TOP(image_out.weight)},
+  {"condition_embedder.image_embedder.ff.net.2.bias",     "img_emb.proj.3.bias",             When::image,      Keep::model, Init::bias,       d,          TOP(image_out.bias)},
+  {"condition_embedder.image_embedder.norm2.weight",      "img_emb.proj.4.weight",           When::image,      Keep::f32,   Init::norm,       d,          TOP(image_norm_out.weight)},
+  {"condition_embedder.image_embedder.norm2.bias",        "img_emb.proj.4.bias",             When::image,      Keep::f32,   Init::bias,       d,          TOP(image_norm_out.bias)},
+  {"blocks.{}.scale_shift_table",                         "blocks.{}.modulation",            When::always,     Keep::f32,   Init::modulation, mod6,       BLK(modulation)},
+  {"blocks.{}.attn1.to_q.weight",                         "blocks.{}.self_attn.q.weight",    When::always,     Keep::model, Init::matrix,     dd,         BLK(q.weight)},
+  {"blocks.{}.attn1.to_q.bias",                           "blocks.{}.self_attn.q.bias",      When::always,     Keep::model, Init::bias,       d,          BLK(q.bias)},
+  {"blocks.{}.attn1.to_k.weight",                         "blocks.{}.self_attn.k.weight",    When::always,     Keep::model, Init::matrix,     dd,         BLK(k.weight)},
+  {"blocks.{}.attn1.to_k.bias",                           "blocks.{}.self_attn.k.bias",      When::always,     Keep::model, Init::bias,       d,          BLK(k.bias)},
+  {"blocks.{}.attn1.to_v.weight",                         "blocks.{}.self_attn.v.weight",    When::always,     Keep::model, Init::matrix,     dd,         BLK(v.weight)},
+  {"blocks.{}.attn1.to_v.bias",                           "blocks.{}.self_attn.v.bias",      When::always,     Keep::model, Init::bias,       d,          BLK(v.bias)},
+  {"blocks.{}.attn1.to_out.0.weight",                     "blocks.{}.self_attn.o.weight",    When::always,     Keep::model, Init::matrix,     dd,         BLK(o.weight)},
+  {"blocks.{}.attn1.to_out.0.bias",                       "blocks.{}.self_attn.o.bias",      When::always,     Keep::model, Init::bias,       d,          BLK(o.bias)},
+  {"blocks.{}.attn1.norm_q.weight",                       "blocks.{}.self_attn.norm_q.weight", When::always,   Keep::model, Init::norm,       d,          BLK(norm_q)},
+  {"blocks.{}.attn1.norm_k.weight",                       "blocks.{}.self_attn.norm_k.weight", When::always,   Keep::model, Init::norm,       d,          BLK(norm_k)},
+  {"blocks.{}.attn2.to_q.weight",                         "blocks.{}.cross_attn.q.weight",   When::always,     Keep::model, Init::matrix,     dd,         BLK(cross_q.weight)},
+  {"blocks.{}.attn2.to_q.bias",                           "blocks.{}.cross_attn.q.bias",     When::always,     Keep::model, Init::bias,       d,          BLK(cross_q.bias)},
+  {"blocks.{}.attn2.to_k.weight",                         "blocks.{}.cross_attn.k.weight",   When::always,     Keep::model, Init::matrix,     dd,         BLK(cross_k.weight)},
+  {"blocks.{}.attn2.to_k.bias",                           "blocks.{}.cross_attn.k.bias",     When::always,     Keep::model, Init::bias,       d,          BLK(cross_k.bias)},
+  {"blocks.{}.attn2.to_v.weight",                         "blocks.{}.cross_attn.v.weight",   When::always,     Keep::model, Init::matrix,     dd,         BLK(cross_v.weight)},
+  {"blocks.{}.attn2.to_v.bias",                           "blocks.{}.cross_attn.v.bias",     When::always,     Keep::model, Init::bias,       d,          BLK(cross_v.bias)},
+  {"blocks.{}.attn2.to_out.0.weight",                     "blocks.{}.cross_attn.o.weight",   When::always,     Keep::model, Init::matrix,     dd,         BLK(cross_o.weight)},
+  {"blocks.{}.attn2.to_out.0.bias",                       "blocks.{}.cross_attn.o.bias",     When::always,     Keep::model, Init::bias,       d,          BLK(cross_o.bias)},
+  {"blocks.{}.attn2.norm_q.weight",                       "blocks.{}.cross_attn.norm_q.weight", When::always,  Keep::model, Init::norm,       d,          BLK(cross_norm_q)},
+  {"blocks.{}.attn2.norm_k.weight",                       "blocks.{}.cross_attn.norm_k.weight", When::always,  Keep::model, Init::norm,       d,          BLK(cross_norm_k)},
+  {"blocks.{}.attn2.add_k_proj.weight",                   "blocks.{}.cross_attn.k_img.weight", When::image,    Keep::model, Init::matrix,     dd,         BLK(image_k.weight)},
+  {"blocks.{}.attn2.add_k_proj.bias",                     "blocks.{}.cross_attn.k_img.bias", When::image,      Keep::model, Init::bias,       d,          BLK(image_k.bias)},
+  {"blocks.{}.attn2.add_v_proj.weight",                   "blocks.{}.cross_attn.v_img.weight", When::image,    Keep::model, Init::matrix,     dd,         BLK(image_v.weight)},
+  {"blocks.{}.attn2.add_v_proj.bias",                     "blocks.{}.cross_attn.v_img.bias", When::image,      Keep::model, Init::bias,       d,          BLK(image_v.bias)},
+  {"blocks.{}.attn2.norm_added_k.weight",                 "blocks.{}.cross_attn.norm_k_img.weight", When::image, Keep::model, Init::norm,     d,          BLK(image_norm_k)},
+  // The cross-attention LayerNorm: diffusers norm2 is the original norm3 (wan.md §5.1).
+  {"blocks.{}.norm2.weight",                              "blocks.{}.norm3.weight",          When::cross_norm, Keep::f32,   Init::norm,       d,          BLK(cross_norm.weight)},
+  {"blocks.{}.norm2.bias",                                "blocks.{}.norm3.bias",            When::cross_norm, Keep::f32,   Init::bias,       d,          BLK(cross_norm.bias)},
+  {"blocks.{}.ffn.net.0.proj.weight",                     "blocks.{}.ffn.0.weight",          When::always,     Keep::model, Init::matrix,     ffn_in_w,   BLK(ffn_in.weight)},
+  {"blocks.{}.ffn.net.0.proj.bias",                       "blocks.{}.ffn.0.bias",            When::always,     Keep::model, Init::bias,       ffn_in_b,   BLK(ffn_in.bias)},
+  {"blocks.{}.ffn.net.2.weight",                          "blocks.{}.ffn.2.weight",          When::always,     Keep::model, Init::matrix,     ffn_out_w,  BLK(ffn_out.weight)},
+  {"blocks.{}.ffn.net.2.bias",                            "blocks.{}.ffn.2.bias",            When::always,     Keep::model, Init::bias,       d,          BLK(ffn_out.bias)},
+  {"scale_shift_table",                                   "head.modulation",                 When::always,     Keep::f32,   Init::modulation, mod2,       TOP(head_modulation)},
+  {"proj_out.weight",                                     "head.head.weight",                When::always,     Keep::model, Init::matrix,     head_w,     TOP(head.weight)},
+  {"proj_out.bias",                                       "head.head.bias",                  When::always,     Keep::model, Init::bias,       head_b,     TOP(head.bias)},
+};
+// clang-format on
+
+#undef TOP
+#undef BLK
+
+bool applies(When when, const WanConfig& c) {
+  switch (when) {
+    case When::always: return true;
+    case When::image: return c.has_image_context();
+    case When::cross_norm: return c.cross_attn_norm;
+  }
+  return false;
+}
+
+const Entry& entry_for(std::string_view key) {
+  for (const Entry& e : kTable)
+    if (key == e.diffusers) return e;
+  throw Error(StatusCode::internal, "Wan name table has no entry '" + std::string(key) + "'");
+}
+
+std::string fill_block(std::string_view templ, int64_t block) {
+  std::string s(templ);
+  const size_t at = s.find("{}");
+  if (at != std::string::npos) s.replace(at, 2, std::to_string(block));
+  return s;
+}
+
+std::string source_of(const WeightStore& store) {
+  const auto files = store.files();
+  if (files.empty()) return "the checkpoint";
+  if (files.size() == 1) return files.front().string();
+  return files.front().parent_path().string() + " (" + std::to_string(files.size()) + " shards)";
+}
+
+std::string layout_name(WanLayout l) { return l == WanLayout::diffusers ? "diffusers" : "original"; }
+
+// The scale tensor that goes with `<layer>.weight` in a ComfyUI fp8 scaled checkpoint.
+std::string find_scale(const WeightStore& store, const std::string& weight_name) {
+  constexpr std::string_view suffix = "weight";
+  if (weight_name.size() < suffix.size() || weight_name.compare(weight_name.size() - suffix.size(), suffix.size(), suffix))
+    return {};
+  const std::string base = weight_name.substr(0, weight_name.size() - suffix.size());
+  for (const char* s : {"scale_weight", "weight_scale"})
+    if (store.contains(base + s)) return base + s;
+  return {};
+}
+
+// One tensor: present, the expected shape, converted to `dtype`, fp8 scales applied.
+Tensor load_tensor(const WeightStore& store, const std::string& name, const Shape& expected, DType dtype,
+                   const WanConfig& cfg, std::set<std::string>& used, WanCheckpointInfo& info) {
+  if (!store.contains(name))
+    throw Error(StatusCode::not_found, "Wan transformer: tensor '" + name + "' is missing from " + source_of(store) +
+                                           " (" + layout_name(info.layout) + " layout, model " + cfg.str() + ")");
+  const TensorInfo& ti = store.info(name);
+  if (!(ti.shape == expected))
+    throw Error(StatusCode::bad_format, "Wan transformer: tensor '" + name + "' in " + ti.file.filename().string() +
+                                            " has shape " + ti.shape.str() + ", expected " + expected.str() +
+                                            " (model " + cfg.str() + ")");
+  used.insert(name);
+  const bool fp8 = ti.dtype == FileDType::f8_e4m3 || ti.dtype == FileDType::f8_e5m2;
+  if (fp8) ++info.fp8_tensors;
+  const std::string scale_name = find_scale(store, name);
+  if (scale_name.empty()) {
+    const bool same = (ti.dtype == FileDType::f32 && dtype == DType::f32) ||
+                      (ti.dtype == FileDType::bf16 && dtype == DType::bf16) ||
+                      (ti.dtype == FileDType::f16 && dtype == DType::f16);
+    return same ? store.view(name) : store.load(name, dtype);  // a view: no copy, the mapping is shared
+  }
+  // w·scale in f32 (one rounding, as ComfyUI's dequantisation), then to the model dtype.
+  used.insert(scale_name);
+  if (fp8) ++info.scaled_fp8_tensors;
+  const Tensor scale = store.load(scale_name, DType::f32);
+  const int64_t rows = expected[0], per_row = expected.numel() / std::max<int64_t>(rows, 1);
+  if (scale.numel() != 1 && scale.numel() != rows)
+    throw Error(StatusCode::bad_format, "Wan transformer: scale tensor '" + scale_name + "' has shape " +
+                                            scale.shape().str() + ", expected one value (per tensor) or " +
+                                            std::to_string(rows) + " (per output row) for '" + name + "' " +
+                                            expected.str());
+  Tensor w = store.load(name, DType::f32);
+  float* p = w.data<float>();
+  const float* s = scale.data<float>();
+  parallel_for(rows, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float f = s[scale.numel() == 1 ? 0 : r];
+      for (int64_t i = 0; i < per_row; ++i) p[r * per_row + i] *= f;
+    }
+  });
+  return dtype == DType::f32 ? w : w.to(dtype);
+}
+
+DType dtype_for(Keep keep, WanPrecision precision) {
+  return keep == Keep::f32 ? DType::f32 : activation_dtype(precision);
+}
+
+// The patch embedding is used as a Linear on channel-major tokens: [D, C, pt, ph, pw] → [D, C·pt·ph·pw].
+void flatten_patch_weight(WanWeights& w) {
+  if (w.patch.weight.defined() && w.patch.weight.rank() == 5)
+    w.patch.weight = w.patch.weight.reshape({w.patch.weight.dim(0), w.patch.weight.numel() / w.patch.weight.dim(0)});
+}
+
+}  // namespace
+
+DType activation_dtype(WanPrecision p) { return p == WanPrecision::bf16 ? DType::bf16 : DType::f32; }
+
+CheckpointNames detect_names(const WeightStore& store) {
+  constexpr std::string_view anchor = "patch_embedding.weight";
+  std::set<std::string> prefixes;
+  for (const std::string& n : store.names())
+    if (n.size() >= anchor.size() && n.compare(n.size() - anchor.size(), anchor.size(), anchor) == 0) {
+      const std::string prefix = n.substr(0, n.size() - anchor.size());
+      if (prefix.empty() || prefix.back() == '.') prefixes.insert(prefix);
+    }
+  if (prefixes.empty())
+    throw Error(StatusCode::bad_format, source_of(store) + ": not a Wan transformer checkpoint (no tensor '" +
+                                            std::string(anchor) + "', under any prefix)");
+  if (prefixes.size() > 1)
+    throw Error(StatusCode::bad_format, source_of(store) + ": holds several models ('" + *prefixes.begin() +
+                                            std::string(anchor) + "' and '" + *std::next(prefixes.begin()) +
+                                            std::string(anchor) + "'); pass one transformer");
+  CheckpointNames names;
+  names.prefix = *prefixes.begin();
+  const bool diffusers = store.contains(names.prefix + "condition_embedder.time_proj.weight");
+  const bool original = store.contains(names.prefix + "time_projection.1.weight");
+  if (diffusers == original)
+    throw Error(StatusCode::bad_format,
+                source_of(store) + ": cannot tell the Wan checkpoint layout: " +
+                    (diffusers ? "both '" : "neither '") + names.prefix + "condition_embedder.time_proj.weight' (diffusers) " +
+                    (diffusers ? "and '" : "nor '") + names.prefix + "time_projection.1.weight' (original) is present");
+  names.layout = diffusers ? WanLayout::diffusers : WanLayout::original;
+  return names;
+}
+
+std::string checkpoint_name(const CheckpointNames& names, std::string_view key, int64_t block) {
+  const Entry& e = entry_for(key);
+  return names.prefix + fill_block(names.layout == WanLayout::diffusers ? e.diffusers : e.original, block);
+}
+
+WanWeights load_weights(const WeightStore& store, const CheckpointNames& names, const WanConfig& config,
+                        WanPrecision precision, Device device, WanCheckpointInfo& info) {
+  info.layout = names.layout;
+  info.prefix = names.prefix;
+  WanWeights w;
+  w.blocks.resize(size_t(config.layers));
+  std::set<std::string> used;
+  for (const Entry& e : kTable) {
+    if (!applies(e.when, config)) continue;
+    const int64_t count = e.per_block() ? config.layers : 1;
+    for (int64_t i = 0; i < count; ++i) {
+      const std::string name = checkpoint_name(names, e.diffusers, e.per_block() ? i : -1);
+      Tensor t = load_tensor(store, name, e.shape(config), dtype_for(e.keep, precision), config, used, info);
+      *e.slot(w, i) = device == Device::cpu() ? std::move(t) : t.to(device);
+    }
+  }
+  flatten_patch_weight(w);
+  for (const std::string& n : store.names())
+    if (!used.count(n)) info.ignored.push_back(n);
+  return w;
+}
+
+WanWeights random_weights(const WanConfig& config, WanPrecision precision, uint64_t seed) {
+  WanWeights w;
+  w.blocks.resize(size_t(config.layers));
+  uint64_t stream = 0;
+  for (const Entry& e : kTable) {
+    if (!applies(e.when, config)) continue;
+    const int64_t count = e.per_block() ? config.layers : 1;
+    for (int64_t i = 0; i < count; ++i) {
+      const Shape shape = e.shape(config);
+      std::vector<float> v(size_t(shape.numel()));
+      const float fan_in = float(shape.numel() / std::max<int64_t>(shape[0], 1));
+      const float amp = e.init == Init::matrix ? 1.0f / std::sqrt(fan_in) : e.init == Init::bias ? 0.05f : 0.2f;
+      const float base = e.init == Init::norm ? 1.0f : 0.0f;
+      const uint64_t key = seed * 0x9e3779b97f4a7c15ull + (++stream) * 0xbf58476d1ce4e5b9ull;
+      parallel_for(int64_t(v.size()), 1 << 16, [&](int64_t begin, int64_t end) {
+        for (int64_t j = begin; j < end; ++j) {
+          uint64_t z = key + uint64_t(j) * 0x94d049bb133111ebull;  // splitmix64 finaliser
+          z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+          z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+          z ^= z >> 31;
+          const float u = float(z >> 40) * (1.0f / 16777216.0f) * 2.0f - 1.0f;  // [-1, 1)
+          v[size_t(j)] = base + amp * u;
+        }
+      });
+      *e.slot(w, i) = Tensor::from_floats(shape, v, dtype_for(e.keep, precision));
+    }
+  }
+  flatten_patch_weight(w);
+  return w;
+}
+
+}  // namespace reel::wan
