@@ -135,9 +135,10 @@ enum class ResizeMode : uint8_t {
   stretch,
 };
 
-// Pillow's Image.resize(size, Image.LANCZOS) for RGB, reproduced bit for bit: separable
-// Lanczos-3 (antialiased: support widened by the downscale factor), horizontal pass first,
-// 22-bit fixed-point weights, uint8 rounding between the passes.
+// Pillow 13's Image.resize(size, Image.LANCZOS) for RGB, reproduced bit for bit: separable
+// Lanczos-3 (antialiased: support widened by the downscale factor), 22-bit fixed-point
+// weights, uint8 rounding between the passes; the horizontal pass first unless the height
+// shrinks by more than twice as many pixels as the width (then the vertical one).
 REEL_API Image resize_lanczos(const Image& image, int width, int height);
 // Resizes to exactly width × height with the given mode (Lanczos as above).
 REEL_API Image resize_image(const Image& image, int width, int height, ResizeMode mode = ResizeMode::cover);

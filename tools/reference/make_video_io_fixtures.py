@@ -9,6 +9,7 @@
       float32 [64] in [0, 1] (with ties) -> numpy_to_pil's (x * 255).round().astype(uint8).
   resize_src.png                      random RGB 37x23 (noise: exercises Lanczos overshoot clipping)
   resize_<W>x<H>.png                  PIL Image.resize((W, H), Image.LANCZOS) of resize_src.png
+                                      (Pillow 13: 50x12 and 30x5 take the vertical pass first)
   cover_<W>x<H>.png                   original Wan 2.2 TI2V preprocessing (textimage2video.i2v):
                                       scale = max(W/iw, H/ih), LANCZOS to (round(iw*s), round(ih*s)),
                                       centre crop at ((w-W)//2, (h-H)//2)
@@ -98,7 +99,7 @@ def resize_fixtures(rng):
     src = Image.fromarray(rng.integers(0, 256, size=(23, 37, 3), dtype=np.uint8), "RGB")
     src.save(OUT / "resize_src.png")
     src = Image.open(OUT / "resize_src.png").convert("RGB")
-    for w, h in [(16, 16), (64, 40), (37, 11), (20, 23), (50, 12), (5, 3), (37, 23)]:
+    for w, h in [(16, 16), (64, 40), (37, 11), (20, 23), (50, 12), (30, 5), (5, 3), (37, 23)]:
         src.resize((w, h), Image.LANCZOS).save(OUT / f"resize_{w}x{h}.png")
     for w, h in [(32, 16), (16, 32), (48, 48)]:
         wan22_cover(src, w, h).save(OUT / f"cover_{w}x{h}.png")
