@@ -1,0 +1,9 @@
+// cuda_flash instantiation: bf16, head_dim 64 (one file per instantiation keeps builds parallel).
+#include "attention/flash_fwd_kernel.cuh"
+#include "attention/flash_fwd_launch.hpp"
+
+namespace reel::attn::flash {
+
+int launch_bf16_hdim64(const reel_attention_params& p) { return int(launch_flash_fwd<__nv_bfloat16, 64>(p)); }
+
+}  // namespace reel::attn::flash

@@ -1,0 +1,269 @@
+// cpu_flash: tiled attention with online softmax (never materialises Sq×Skv), threaded over
+// batch × heads × 64-row query blocks. This file holds the kernel object, the run-time ISA
+// dispatch, the per-head preparation of K/V and the portable (generic) block; the AVX-512
+// blocks are in cpu_flash_avx512.cpp.
+#include "attention/cpu_flash.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <vector>
+
+#include "attention/builtin_kernels.hpp"
+#include "parallel.hpp"
+
+namespace reel::attn {
+
+namespace {
+
+constexpr int QB = kFlashQBlock;
+constexpr int NK = kFlashKvBlock;
+// Memory for prepared K/V (converted or packed) at once; heads are processed in groups that fit.
+constexpr size_t kPrepBudgetBytes = size_t(64) << 20;
+
+struct AlignedFree {
+  void operator()(float* p) const { std::free(p); }
+};
+
+float to_float(const void* base, int dtype, int64_t i) {
+  if (dtype == REEL_ATTENTION_BF16) return static_cast<const bf16*>(base)[i].to_float();
+  if (dtype == REEL_ATTENTION_F16) return static_cast<const f16*>(base)[i].to_float();
+  return static_cast<const float*>(base)[i];
+}
+
+enum class Path { generic, f32, bf16 };
+
+Path path_for(int dtype, int64_t d, FlashIsa isa) {
+  if (isa == FlashIsa::generic) return Path::generic;
+  if (isa == FlashIsa::avx512_bf16 && dtype == REEL_ATTENTION_BF16 && d % 2 == 0) return Path::bf16;
+  return Path::f32;
+}
+
+}  // namespace
+
+const char* flash_isa_name(FlashIsa isa) {
+  switch (isa) {
+    case FlashIsa::generic: return "generic";
+    case FlashIsa::avx512: return "avx512";
+    case FlashIsa::avx512_bf16: return "avx512_bf16";
+  }
+  return "?";
+}
+
+bool flash_isa_available(FlashIsa isa) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  static const bool f = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+  static const bool bf = f && __builtin_cpu_supports("avx512bf16");
+  switch (isa) {
+    case FlashIsa::generic: return true;
+    case FlashIsa::avx512: return f;
+    case FlashIsa::avx512_bf16: return bf;
+  }
+  return false;
+#else
+  return isa == FlashIsa::generic;
+#endif
+}
+
+FlashIsa best_flash_isa() {
+  if (flash_isa_available(FlashIsa::avx512_bf16)) return FlashIsa::avx512_bf16;
+  if (flash_isa_available(FlashIsa::avx512)) return FlashIsa::avx512;
+  return FlashIsa::generic;
+}
+
+float* flash_scratch(size_t floats) {
+  thread_local std::unique_ptr<float, AlignedFree> buffer;
+  thread_local size_t capacity = 0;
+  if (floats > capacity) {
+    const size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
+    buffer.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+    if (!buffer) throw Error(StatusCode::out_of_memory, "cpu_flash: cannot allocate scratch");
+    capacity = bytes / sizeof(float);
+  }
+  return buffer.get();
+}
+
+// Portable version of the f32 block (same tiling; the compiler vectorises the 64-lane loops).
+void flash_block_generic(const FlashHead& h, int64_t q0) {
+  const int64_t nq = std::min<int64_t>(QB, h.sq - q0), d = h.d;
+  float* qt = flash_scratch(size_t(d * QB + NK * QB + d * QB + 4 * QB));
+  float* s = qt + d * QB;
+  float* ot = s + NK * QB;
+  float* m = ot + d * QB;
+  float* l = m + QB;
+  float* alpha = l + QB;
+  float* sum = alpha + QB;
+  for (int64_t i = 0; i < QB; ++i)
+    for (int64_t c = 0; c < d; ++c) qt[c * QB + i] = i < nq ? to_float(h.q, h.dtype, (q0 + i) * h.q_rs + c) : 0.0f;
+  std::fill(ot, ot + d * QB, 0.0f);
+  std::fill(m, m + QB, -std::numeric_limits<float>::infinity());
+  std::fill(l, l + QB, 0.0f);
+  const auto* k = static_cast<const float*>(h.k);
+  const auto* v = static_cast<const float*>(h.v);
+  for (int64_t kv0 = 0; kv0 < h.skv; kv0 += NK) {
+    const int64_t nk = std::min<int64_t>(NK, h.skv - kv0);
+    for (int64_t t = 0; t < nk; ++t) {
+      float* srow = s + t * QB;
+      std::fill(srow, srow + QB, 0.0f);
+      const float* krow = k + (kv0 + t) * h.k_rs;
+      for (int64_t c = 0; c < d; ++c) {
+        const float kc = krow[c];
+        const float* qrow = qt + c * QB;
+        for (int i = 0; i < QB; ++i) srow[i] += kc * qrow[i];
+      }
+    }
+    for (int i = 0; i < QB; ++i) {
+      float mx = m[i];
+      for (int64_t t = 0; t < nk; ++t) mx = std::max(mx, s[t * QB + i] * h.scale_log2);
+      alpha[i] = std::exp2(m[i] - mx);  // exp2(−inf) = 0 on the first block
+      m[i] = mx;
+      sum[i] = 0.0f;
+    }
+    for (int64_t t = 0; t < nk; ++t)
+      for (int i = 0; i < QB; ++i) {
+        const float p = std::exp2(s[t * QB + i] * h.scale_log2 - m[i]);
+        s[t * QB + i] = p;
+        sum[i] += p;
+      }
+    for (int i = 0; i < QB; ++i) l[i] = l[i] * alpha[i] + sum[i];
+    for (int64_t c = 0; c < d; ++c) {
+      float* orow = ot + c * QB;
+      for (int i = 0; i < QB; ++i) orow[i] *= alpha[i];
+      for (int64_t t = 0; t < nk; ++t) {
+        const float vc = v[(kv0 + t) * h.v_rs + c];
+        const float* prow = s + t * QB;
+        for (int i = 0; i < QB; ++i) orow[i] += vc * prow[i];
+      }
+    }
+  }
+  for (int64_t i = 0; i < nq; ++i) {
+    const float inv = 1.0f / l[i];
+    for (int64_t c = 0; c < d; ++c) {
+      const float x = ot[c * QB + i] * inv;
+      const int64_t idx = (q0 + i) * h.o_rs + c;
+      if (h.dtype == REEL_ATTENTION_BF16) static_cast<bf16*>(h.out)[idx] = bf16::from_float(x);
+      else if (h.dtype == REEL_ATTENTION_F16) static_cast<f16*>(h.out)[idx] = f16::from_float(x);
+      else static_cast<float*>(h.out)[idx] = x;
+    }
+    if (h.lse) h.lse[q0 + i] = (m[i] + std::log2(l[i])) * 0.69314718055994531f;
+  }
+}
+
+void run_cpu_flash(const AttentionParams& p, FlashIsa isa) {
+  require(flash_isa_available(isa), StatusCode::unsupported,
+          std::string("cpu_flash: this CPU lacks the ") + flash_isa_name(isa) + " instructions");
+  const Path path = path_for(p.dtype, p.head_dim, isa);
+  const int64_t d = p.head_dim, skv = p.seq_kv, pairs_kv = (skv + 1) / 2;
+  // Per-head prepared data: bf16 path packs V into key pairs; the f32 paths convert K and V to
+  // f32 unless they already are.
+  const bool pack_v = path == Path::bf16;
+  const bool convert = path != Path::bf16 && p.dtype != REEL_ATTENTION_F32;
+  const size_t head_floats = pack_v ? size_t(pairs_kv * d) : convert ? size_t(2 * skv * d) : 0;
+  const int64_t heads_total = p.batch * p.heads;
+  const int64_t group =
+      head_floats ? std::clamp<int64_t>(int64_t(kPrepBudgetBytes / (head_floats * 4)), 1, heads_total) : heads_total;
+  std::unique_ptr<float, AlignedFree> prep;
+  if (head_floats) {
+    prep.reset(static_cast<float*>(std::aligned_alloc(64, (size_t(group) * head_floats * 4 + 63) / 64 * 64)));
+    if (!prep) throw Error(StatusCode::out_of_memory, "cpu_flash: cannot allocate the K/V staging buffer");
+  }
+  const int64_t q_blocks = (p.seq_q + QB - 1) / QB;
+  const size_t elem = dtype_size(DType(p.dtype));
+  const float scale_log2 = p.scale * 1.4426950408889634f;
+  auto block_fn = path == Path::bf16 ? flash_block_avx512_bf16
+                  : path == Path::f32 ? flash_block_avx512_f32
+                                      : flash_block_generic;
+
+  for (int64_t g0 = 0; g0 < heads_total; g0 += group) {
+    const int64_t gn = std::min(group, heads_total - g0);
+    auto head_ptr = [&](const void* base, int64_t bs, int64_t hs, int64_t bh) {
+      return static_cast<const char*>(base) + (bh / p.heads * bs + bh % p.heads * hs) * int64_t(elem);
+    };
+    if (head_floats) {
+      // Prepare K/V of the group's heads, in chunks of 256 rows.
+      const int64_t chunk = 256, chunks = (skv + chunk - 1) / chunk;
+      parallel_for_each(gn * chunks, [&](int64_t item) {
+        const int64_t bh = g0 + item / chunks, r0 = item % chunks * chunk, r1 = std::min(skv, r0 + chunk);
+        float* dst = prep.get() + size_t(item / chunks) * head_floats;
+        const char* kh = head_ptr(p.k, p.k_batch_stride, p.k_head_stride, bh);
+        const char* vh = head_ptr(p.v, p.v_batch_stride, p.v_head_stride, bh);
+        if (pack_v) {
+          auto* vp = reinterpret_cast<uint32_t*>(dst);
+          const auto* v = reinterpret_cast<const uint16_t*>(vh);
+          for (int64_t t = r0 / 2; t < (r1 + 1) / 2; ++t)
+            for (int64_t c = 0; c < d; ++c) {
+              const uint32_t lo = v[2 * t * p.v_row_stride + c];
+              const uint32_t hi = 2 * t + 1 < skv ? v[(2 * t + 1) * p.v_row_stride + c] : 0u;
+              vp[t * d + c] = lo | (hi << 16);
+            }
+        } else {
+          for (int64_t r = r0; r < r1; ++r)
+            for (int64_t c = 0; c < d; ++c) {
+              dst[r * d + c] = to_float(kh, p.dtype, r * p.k_row_stride + c);
+              dst[(skv + r) * d + c] = to_float(vh, p.dtype, r * p.v_row_stride + c);
+            }
+        }
+      });
+    }
+    parallel_for_each(gn * q_blocks, [&](int64_t item) {
+      const int64_t local = item / q_blocks, bh = g0 + local, qb = item % q_blocks;
+      FlashHead h{};
+      h.q = head_ptr(p.q, p.q_batch_stride, p.q_head_stride, bh);
+      h.q_rs = p.q_row_stride;
+      h.out = const_cast<char*>(head_ptr(p.out, p.out_batch_stride, p.out_head_stride, bh));
+      h.o_rs = p.out_row_stride;
+      h.lse = p.lse ? p.lse + bh * p.seq_q : nullptr;
+      h.sq = p.seq_q;
+      h.skv = skv;
+      h.d = d;
+      h.dtype = p.dtype;
+      h.scale_log2 = scale_log2;
+      float* staged = head_floats ? prep.get() + size_t(local) * head_floats : nullptr;
+      if (pack_v) {
+        h.k = head_ptr(p.k, p.k_batch_stride, p.k_head_stride, bh);
+        h.k_rs = p.k_row_stride;
+        h.v = staged;
+        h.v_rs = d;
+      } else if (convert) {
+        h.k = staged;
+        h.k_rs = d;
+        h.v = staged + skv * d;
+        h.v_rs = d;
+      } else {
+        h.k = head_ptr(p.k, p.k_batch_stride, p.k_head_stride, bh);
+        h.k_rs = p.k_row_stride;
+        h.v = head_ptr(p.v, p.v_batch_stride, p.v_head_stride, bh);
+        h.v_rs = p.v_row_stride;
+      }
+      block_fn(h, qb * QB);
+    });
+  }
+}
+
+namespace {
+
+class CpuFlash final : public AttentionKernel {
+ public:
+  std::string_view name() const override { return "cpu_flash"; }
+  std::string_view description() const override {
+    return "tiled online-softmax attention; AVX-512 (vdpbf16ps for bf16) with run-time dispatch";
+  }
+  DeviceType device_type() const override { return DeviceType::cpu; }
+  int priority() const override { return 100; }
+  Support supports(const AttentionParams& p) const override {
+    if (p.head_dim > kFlashMaxHeadDim)
+      return Support::no("head_dim " + std::to_string(p.head_dim) + " > " + std::to_string(kFlashMaxHeadDim));
+    return Support::yes();
+  }
+  void run(const AttentionParams& p) const override { run_cpu_flash(p, best_flash_isa()); }
+};
+
+}  // namespace
+
+std::shared_ptr<AttentionKernel> make_cpu_flash_kernel() { return std::make_shared<CpuFlash>(); }
+
+}  // namespace reel::attn
