@@ -4,13 +4,16 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <thread>
 
+#include "cpu/cpu_backend.hpp"
 #include "cpu/cpu_kernels.hpp"
 
 namespace reel {
 
 namespace cpu {
 
-CpuContext::CpuContext() : engine_(std::make_unique<dnnl::engine>(dnnl::engine::kind::cpu, 0)) {}
+CpuContext::CpuContext(bool native_low_precision)
+    : engine_(std::make_unique<dnnl::engine>(dnnl::engine::kind::cpu, 0)),
+      native_low_precision_(native_low_precision) {}
 CpuContext::~CpuContext() = default;
 
 std::shared_ptr<void> CpuContext::cached(const std::string& key, const std::function<std::shared_ptr<void>()>& make) {
@@ -60,7 +63,8 @@ class ThreadScope {
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(const CpuBackendOptions& options) : threads_(options.threads) {
+  CpuBackend(const CpuBackendOptions& options, bool native_low_precision)
+      : threads_(options.threads), ctx_(native_low_precision) {
     require(options.threads >= 0, StatusCode::invalid_argument,
             "CpuBackendOptions::threads must be >= 0 (0 means all hardware threads), got " +
                 std::to_string(options.threads));
@@ -90,11 +94,28 @@ class CpuBackend final : public Backend {
   CpuContext ctx_;
 };
 
+// Without AMX, oneDNN 2.x's bf16 GEMM and convolution kernels (avx512_core_bf16) run at about
+// half the rate of its f32 kernels on the same cores (measured: 83 vs 147 GFLOP/s per core for
+// a 2048³ GEMM, 115 vs 215 for a VAE 3×3×3 convolution), so bf16 operands are widened to f32
+// there; with AMX the bf16 tiles are far faster than f32 and the native kernels are used.
+bool cpu_has_amx() {
+  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+  const auto amx = static_cast<unsigned>(dnnl::cpu_isa::avx512_core_amx);
+  return (isa & amx) == amx;
+}
+
 }  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(const CpuBackendOptions& options, LowPrecisionCompute compute) {
+  const bool native = compute == LowPrecisionCompute::native ||
+                      (compute == LowPrecisionCompute::automatic && cpu_has_amx());
+  return std::make_unique<CpuBackend>(options, native);
+}
+
 }  // namespace cpu
 
 std::unique_ptr<Backend> make_cpu_backend(const CpuBackendOptions& options) {
-  return std::make_unique<cpu::CpuBackend>(options);
+  return cpu::make_cpu_backend(options, cpu::LowPrecisionCompute::automatic);
 }
 
 }  // namespace reel

@@ -5,7 +5,12 @@
 
 #include <cstring>
 
+#include <array>
+#include <cstdlib>
+#include <memory>
+
 #include "cpu/cpu_common.hpp"
+#include "cpu/cpu_dnnl.hpp"
 #include "parallel.hpp"
 
 namespace reel::cpu {
@@ -94,6 +99,26 @@ void convert_parallel(const void* src, DType src_type, void* dst, DType dst_type
       store_f32(v, d + i0 * out_size, dst_type, len);
     }
   });
+}
+
+void* scratch_buffer(ScratchSlot slot, size_t bytes) {
+  struct Buffer {
+    std::unique_ptr<std::byte, decltype(&std::free)> data{nullptr, &std::free};
+    size_t capacity = 0;
+  };
+  thread_local std::array<Buffer, kScratchSlots> buffers;
+  Buffer& b = buffers[slot];
+  if (b.capacity < bytes) {
+    const size_t rounded = (bytes + 4095) / 4096 * 4096;
+    b.data.reset();
+    b.data.reset(static_cast<std::byte*>(std::aligned_alloc(64, rounded)));
+    if (!b.data) {
+      b.capacity = 0;
+      throw Error(StatusCode::out_of_memory, "cannot allocate " + std::to_string(bytes) + " bytes of CPU scratch");
+    }
+    b.capacity = rounded;
+  }
+  return b.data.get();
 }
 
 Tensor converted(const Tensor& t, DType type) {

@@ -18,11 +18,13 @@ inline dnnl::memory::data_type dnnl_type(DType t) {
   return dnnl::memory::data_type::undef;
 }
 
-// The type both GEMM/conv operands are brought to: their common type when they agree; bf16
-// for f32 activations with bf16 weights (the activations are rounded to bf16 so the big weight
-// tensor is used as is, and the product runs on the bf16 units with f32 accumulation); f32 for
-// any other mix.
-inline DType compute_type(DType x, DType w) {
+// The type both GEMM/conv operands are brought to. Without native low-precision kernels
+// (CpuContext::native_low_precision) always f32: bf16/f16 widen exactly. With them: the
+// operands' common type when they agree; bf16 for f32 activations with bf16 weights (the
+// activations are rounded to bf16 so the big weight tensor is used as is, on the bf16 units
+// with f32 accumulation); f32 for any other mix.
+inline DType compute_type(DType x, DType w, bool native_low_precision) {
+  if (!native_low_precision) return DType::f32;
   if (x == w) return x;
   if (x == DType::f32 && w == DType::bf16) return DType::bf16;
   return DType::f32;
@@ -32,11 +34,18 @@ inline DType compute_type(DType x, DType w) {
 // precision primitive that only has a reference implementation is treated as unavailable.
 inline bool is_reference_impl(const char* impl) { return std::string(impl).find("ref") != std::string::npos; }
 
-// Pointer to t's data in `type`: t itself, or a converted copy kept alive by `holder`.
-inline const void* data_as(const Tensor& t, DType type, Tensor& holder) {
+// Reusable per-thread scratch memory for widened operands and temporary outputs, so large
+// conversions do not map and fault in fresh pages on every call. Slots let one op hold several.
+enum ScratchSlot { kScratchSrc = 0, kScratchWeights = 1, kScratchDst = 2, kScratchBias = 3, kScratchSlots = 4 };
+void* scratch_buffer(ScratchSlot slot, size_t bytes);
+
+// Pointer to t's data in `type`: t itself, or a converted copy in the calling thread's scratch
+// slot (valid until that slot is used again).
+inline const void* data_as(const Tensor& t, DType type, ScratchSlot slot) {
   if (t.dtype() == type) return t.raw();
-  holder = converted(t, type);
-  return holder.raw();
+  void* p = scratch_buffer(slot, t.numel() * dtype_size(type));
+  convert_parallel(t.raw(), t.dtype(), p, type, t.numel());
+  return p;
 }
 
 inline std::string dims_key(const Shape& s) { return s.str(); }

@@ -20,15 +20,19 @@ namespace reel::cpu {
 // string that encodes the op's shapes, dtypes and parameters.
 class CpuContext {
  public:
-  CpuContext();
+  // native_low_precision: run bf16 GEMMs/convolutions on oneDNN's bf16 kernels; when false they
+  // are computed in f32 from exactly widened operands.
+  explicit CpuContext(bool native_low_precision);
   ~CpuContext();
   const dnnl::engine& engine() const { return *engine_; }
+  bool native_low_precision() const { return native_low_precision_; }
 
   // Returns the cached object for `key`, building it with make() on first use.
   std::shared_ptr<void> cached(const std::string& key, const std::function<std::shared_ptr<void>()>& make);
 
  private:
   std::unique_ptr<dnnl::engine> engine_;
+  bool native_low_precision_;
   std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<void>> cache_;
 };

@@ -63,12 +63,8 @@ void run_matmul(CpuContext& ctx, const MatmulPrimitive& mp, const memory::dims& 
   const tag plain = src.size() == 2 ? tag::ab : tag::abc;
   memory::dims dst = src;
   dst.back() = wei.back();
-  Tensor tmp;
-  void* dst_ptr = out.raw();
-  if (mp.dst != out.dtype()) {
-    tmp = Tensor::empty(out.shape(), mp.dst);
-    dst_ptr = tmp.raw();
-  }
+  const bool via_scratch = mp.dst != out.dtype();
+  void* dst_ptr = via_scratch ? scratch_buffer(kScratchDst, out.numel() * dtype_size(mp.dst)) : out.raw();
   memory src_m({src, dnnl_type(mp.compute), plain}, eng, const_cast<void*>(a));
   memory wei_m({wei, dnnl_type(mp.compute), wei_tag}, eng, const_cast<void*>(b));
   memory dst_m({dst, dnnl_type(mp.dst), plain}, eng, dst_ptr);
@@ -81,7 +77,7 @@ void run_matmul(CpuContext& ctx, const MatmulPrimitive& mp, const memory::dims& 
   dnnl::stream stream(eng);
   mp.prim.execute(stream, args);
   stream.wait();
-  if (tmp.defined()) convert_parallel(tmp.raw(), tmp.dtype(), out.raw(), out.dtype(), out.numel());
+  if (via_scratch) convert_parallel(dst_ptr, mp.dst, out.raw(), out.dtype(), out.numel());
 }
 
 std::string type_key(DType t) { return std::string(dtype_name(t)); }
@@ -101,8 +97,7 @@ void execute(const op::Linear& o, CpuContext& ctx) {
   const int64_t k = w.dim(1), n = w.dim(0);
   const int64_t m = k == 0 ? x.numel() : x.numel() / k;
   if (out.numel() == 0) return;
-  Tensor bias_holder;
-  const float* bias = o.bias ? static_cast<const float*>(data_as(*o.bias, DType::f32, bias_holder)) : nullptr;
+  const float* bias = o.bias ? static_cast<const float*>(data_as(*o.bias, DType::f32, kScratchBias)) : nullptr;
   if (k == 0) {  // empty sum: out = bias (or zeros)
     std::vector<float> row(size_t(n), 0.0f);
     if (bias) std::copy_n(bias, n, row.data());
@@ -110,7 +105,7 @@ void execute(const op::Linear& o, CpuContext& ctx) {
     return;
   }
   const memory::dims src{m, k}, wei{k, n}, dst{m, n};
-  const DType preferred = compute_type(x.dtype(), w.dtype());
+  const DType preferred = compute_type(x.dtype(), w.dtype(), ctx.native_low_precision());
   const std::string key = "linear " + std::to_string(m) + "x" + std::to_string(k) + "x" + std::to_string(n) + " " +
                           type_key(x.dtype()) + type_key(w.dtype()) + type_key(out.dtype()) + (bias ? " b" : "");
   auto mp = std::static_pointer_cast<MatmulPrimitive>(ctx.cached(key, [&] {
@@ -118,9 +113,8 @@ void execute(const op::Linear& o, CpuContext& ctx) {
     return std::static_pointer_cast<void>(build(ctx.engine(), preferred, out.dtype(), src, wei, tag::ba, dst,
                                                 bias != nullptr, 1.0f));
   }));
-  Tensor xa, wa;
-  const void* a = data_as(x, mp->compute, xa);
-  const void* b = data_as(w, mp->compute, wa);
+  const void* a = data_as(x, mp->compute, kScratchSrc);
+  const void* b = data_as(w, mp->compute, kScratchWeights);
   run_matmul(ctx, *mp, src, a, wei, tag::ba, b, bias, out);
 }
 
@@ -147,11 +141,11 @@ void execute(const op::BatchMatMul& o, CpuContext& ctx) {
                           type_key(out.dtype()) + " " + std::to_string(std::bit_cast<uint32_t>(o.alpha));
   auto mp = std::static_pointer_cast<MatmulPrimitive>(ctx.cached(key, [&] {
     return std::static_pointer_cast<void>(
-        build(ctx.engine(), a.dtype(), out.dtype(), src, wei, wei_tag, dst, false, o.alpha));
+        build(ctx.engine(), compute_type(a.dtype(), b.dtype(), ctx.native_low_precision()), out.dtype(), src, wei,
+              wei_tag, dst, false, o.alpha));
   }));
-  Tensor ah, bh;
-  const void* pa = data_as(a, mp->compute, ah);
-  const void* pb = data_as(b, mp->compute, bh);
+  const void* pa = data_as(a, mp->compute, kScratchSrc);
+  const void* pb = data_as(b, mp->compute, kScratchWeights);
   run_matmul(ctx, *mp, src, pa, wei, wei_tag, pb, nullptr, out);
 }
 

@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "core/op_test_util.hpp"
+#include "cpu/cpu_backend.hpp"
 
 using namespace reel;
 using namespace reel::test;
@@ -25,7 +26,7 @@ struct Types {
 };
 
 // Naive convolution over spatial dims (1-D depth for 2-D convs is a size-1 dimension).
-void check_conv(Backend& be, const ConvCase& c, const Types& t, bool three_d, uint64_t seed) {
+void check_conv(Backend& be, bool native, const ConvCase& c, const Types& t, bool three_d, uint64_t seed) {
   const Tensor x = random_nonzero(c.x, seed, t.x);
   const Tensor w = random_nonzero(c.w, seed + 1, t.w);
   const Tensor b = random_nonzero({c.w[0]}, seed + 2, DType::f32);
@@ -47,7 +48,7 @@ void check_conv(Backend& be, const ConvCase& c, const Types& t, bool three_d, ui
     be.run(op::Conv2d{&x, &w, &b, &out, {c.stride[1], c.stride[2]}, {c.padding[1], c.padding[2]}});
   }
   const std::vector<double> xv = to_doubles(x), wv = to_doubles(w), bv = to_doubles(b);
-  const double extra = (t.x == DType::f32 && t.w == DType::bf16) ? kUBf16 : 0.0;
+  const double extra = (native && t.x == DType::f32 && t.w == DType::bf16) ? kUBf16 : 0.0;  // bf16 activations
   const int64_t k_terms = ci * kd * kh * kw;
   std::vector<double> ref(size_t(out.numel())), tol(ref.size());
   size_t o = 0;
@@ -78,8 +79,8 @@ void check_conv(Backend& be, const ConvCase& c, const Types& t, bool three_d, ui
             tol[o] = b32;
           }
   expect_within(out, ref, tol,
-                std::string(three_d ? "conv3d " : "conv2d ") + c.x.str() + " * " + c.w.str() + " x " + dname(t.x) +
-                    " w " + dname(t.w) + " out " + dname(t.out));
+                std::string(native ? "native " : "f32 compute ") + (three_d ? "conv3d " : "conv2d ") + c.x.str() +
+                    " * " + c.w.str() + " x " + dname(t.x) + " w " + dname(t.w) + " out " + dname(t.out));
 }
 
 const Types kTypes[] = {
@@ -88,31 +89,41 @@ const Types kTypes[] = {
     {DType::f16, DType::f16, DType::f16},   {DType::bf16, DType::f32, DType::bf16},
 };
 
+std::unique_ptr<Backend> backend(bool native) {
+  return cpu::make_cpu_backend({.threads = 2},
+                               native ? cpu::LowPrecisionCompute::native : cpu::LowPrecisionCompute::f32);
+}
+
 }  // namespace
 
 TEST(Conv3d, MatchesNaiveReference) {
-  auto be = make_cpu_backend({.threads = 2});
   const ConvCase cases[] = {
-      {{1, 5, 4, 7, 6}, {7, 5, 3, 3, 3}, {1, 1, 1}, {1, 1, 1}},     // VAE-style 3×3×3, same padding
-      {{2, 3, 3, 9, 11}, {13, 3, 3, 3, 3}, {1, 2, 1}, {0, 1, 2}},   // strides, uneven padding per dim
-      {{1, 6, 2, 8, 10}, {7, 6, 1, 2, 2}, {1, 2, 2}, {0, 0, 0}},    // DiT patch embedding k = s = (1, 2, 2)
-      {{1, 4, 5, 5, 5}, {3, 4, 1, 1, 1}, {1, 1, 1}, {0, 0, 0}},     // 1×1×1 (VAE shortcut)
+      {{1, 5, 4, 7, 6}, {7, 5, 3, 3, 3}, {1, 1, 1}, {1, 1, 1}},    // VAE-style 3×3×3, same padding
+      {{2, 3, 3, 9, 11}, {13, 3, 3, 3, 3}, {1, 2, 1}, {0, 1, 2}},  // strides, uneven padding per dim
+      {{1, 6, 2, 8, 10}, {7, 6, 1, 2, 2}, {1, 2, 2}, {0, 0, 0}},   // DiT patch embedding k = s = (1, 2, 2)
+      {{1, 4, 5, 5, 5}, {3, 4, 1, 1, 1}, {1, 1, 1}, {0, 0, 0}},    // 1×1×1 (VAE shortcut)
   };
   uint64_t seed = 300;
-  for (const Types& t : kTypes)
-    for (const ConvCase& c : cases) check_conv(*be, c, t, true, seed += 5);
+  for (bool native : {true, false}) {
+    auto be = backend(native);
+    for (const Types& t : kTypes)
+      for (const ConvCase& c : cases) check_conv(*be, native, c, t, true, seed += 5);
+  }
 }
 
 TEST(Conv2d, MatchesNaiveReference) {
-  auto be = make_cpu_backend({.threads = 2});
   const ConvCase cases[] = {
       {{2, 3, 9, 11}, {4, 3, 3, 3}, {1, 2, 2}, {0, 1, 1}},
       {{1, 7, 13, 6}, {5, 7, 3, 3}, {1, 1, 1}, {0, 1, 1}},
       {{1, 4, 8, 8}, {6, 4, 1, 1}, {1, 1, 1}, {0, 0, 0}},
   };
   uint64_t seed = 500;
-  for (const Types& t : kTypes)
-    for (const ConvCase& c : cases) check_conv(*be, c, t, false, seed += 5);
+  for (bool native : {true, false}) {
+    auto be = backend(native);
+    for (const Types& t : kTypes)
+      for (const ConvCase& c : cases) check_conv(*be, native, c, t, false, seed += 5);
+  }
+  auto be = make_cpu_backend({.threads = 2});
   // Wrapper: output shape and dtype.
   const Tensor x = random_nonzero({1, 3, 9, 11}, 1), w = random_nonzero({4, 3, 3, 3}, 2);
   const Tensor y = ops::conv2d(*be, x, w, nullptr, {2, 2}, {1, 1});
