@@ -1,0 +1,155 @@
+// One Wan DiT forward pass with the Wan2.1-T2V-1.3B shapes (D 1536, 12 heads × 128, 30 layers,
+// ffn 8960) at 256×256×17 frames (latents [1, 16, 5, 32, 32] → 1 280 tokens, 512 text
+// tokens) on the CPU, bf16, random weights made in memory (speed does not depend on values).
+//
+// Before timing it checks the result: a 2-layer model with the same shapes runs in bf16 and in
+// f32 (the f32 path is the one tests/dit checks against diffusers to 1e-4) and the two must
+// agree to within bf16 accuracy (bound below). That run also builds and caches the oneDNN
+// primitives, so the timed pass measures steady-state work.
+// Counters: tokens_per_s, tflops (analytic FLOPs / wall time), of_ceiling (that rate / the
+// measured oneDNN bf16 GEMM rate, bench/common/ceiling.hpp), peak_mb (VmHWM), flops.
+//
+//   bench_dit --benchmark_format=json
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <random>
+#include <string>
+
+#include "common/ceiling.hpp"
+#include "reel/wan_transformer.hpp"
+#include "wan/wan_model.hpp"
+
+namespace {
+
+using namespace reel;
+
+WanConfig t2v_1_3b(int64_t layers) {
+  WanConfig c;
+  c.dim = 1536;
+  c.heads = 12;
+  c.head_dim = 128;
+  c.layers = layers;
+  c.ffn_dim = 8960;
+  c.in_channels = 16;
+  c.out_channels = 16;
+  c.text_dim = 4096;
+  return c;
+}
+
+WanTransformer random_model(const WanConfig& cfg, WanPrecision precision) {
+  auto impl = std::make_shared<WanTransformer::Impl>();
+  impl->config = cfg;
+  impl->precision = precision;
+  impl->weights = wan::random_weights(cfg, precision, /*seed=*/7);
+  return WanTransformer(std::move(impl));
+}
+
+Tensor random(const Shape& s, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> v(size_t(s.numel()));
+  for (auto& x : v) x = d(rng);
+  return Tensor::from_floats(s, v, DType::bf16);
+}
+
+// Analytic FLOPs of one forward (2 per multiply-add; attention 4·B·H·Sq·Skv·hd).
+double forward_flops(const WanConfig& c, int64_t batch, int64_t tokens, int64_t text) {
+  const double L = double(tokens), T = double(text), D = double(c.dim), F = double(c.ffn_dim);
+  double block = 2 * L * D * D * 4                   // self-attention q, k, v, o
+                 + 4 * L * L * D                     // self-attention core
+                 + 2 * L * D * D * 2 + 2 * T * D * D * 2  // cross-attention q, o and k, v
+                 + 4 * L * T * D                     // cross-attention core
+                 + 2 * L * D * F * 2;                // FFN
+  double rest = 2 * L * double(c.in_channels * c.patch.volume()) * D      // patch embedding
+                + 2 * T * (double(c.text_dim) * D + D * D)               // text embedder
+                + 2 * (double(c.freq_dim) * D + D * D + 6 * D * D)       // time embedder, projection
+                + 2 * L * D * double(c.out_channels * c.patch.volume()); // proj_out
+  return double(batch) * (double(c.layers) * block + rest);
+}
+
+double peak_resident_mb() {
+  std::ifstream status("/proc/self/status");
+  std::string key;
+  while (status >> key) {
+    if (key == "VmHWM:") {
+      double kb = 0;
+      status >> kb;
+      return kb / 1024.0;
+    }
+    status.ignore(1 << 10, '\n');
+  }
+  return 0;
+}
+
+double relative_l2(const Tensor& a, const Tensor& b) {
+  const std::vector<float> x = a.to_floats(), y = b.to_floats();
+  double num = 0, den = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    num += double(x[i] - y[i]) * double(x[i] - y[i]);
+    den += double(y[i]) * double(y[i]);
+  }
+  return std::sqrt(num / std::max(den, 1e-300));
+}
+
+void bench_dit_forward(benchmark::State& state) {
+  const int64_t frames = 5, height = 32, width = 32, text_len = 512;
+  auto be = make_cpu_backend();
+  const Tensor latents = random({1, 16, frames, height, width}, 1);
+  const Tensor text = random({1, text_len, 4096}, 2);
+  const std::vector<float> t{937.0f};
+
+  // Check: 2 layers, bf16 against f32. diffusers' own bf16 run differs from its f32 run by
+  // ~5e-3 (relative L2) after 2 blocks (tests/fixtures/dit); we allow 4× that, 2e-2, for the
+  // 10× wider model. A broken kernel or layout gives O(1).
+  {
+    const Tensor ref = random_model(t2v_1_3b(2), WanPrecision::f32).forward(*be, latents, t, text);
+    const Tensor got = random_model(t2v_1_3b(2), WanPrecision::bf16).forward(*be, latents, t, text);
+    const double err = relative_l2(got, ref);
+    state.counters["check_rel_l2"] = err;
+    if (!(err <= 2e-2)) {
+      state.SkipWithError(("2-layer bf16 vs f32 check failed: relative L2 " + std::to_string(err)).c_str());
+      return;
+    }
+  }
+
+  const WanConfig cfg = t2v_1_3b(30);
+  const WanTransformer dit = random_model(cfg, WanPrecision::bf16);
+  const int64_t tokens = frames * (height / 2) * (width / 2);
+  const double flops = forward_flops(cfg, 1, tokens, text_len);
+  double total = 0;
+  for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const Tensor out = dit.forward(*be, latents, t, text);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    benchmark::DoNotOptimize(out.raw());
+    state.SetIterationTime(s);
+    total += s;
+  }
+  const double n = double(state.iterations());
+  state.counters["tokens"] = double(tokens);
+  state.counters["flops"] = flops;
+  state.counters["seconds_per_forward"] = total / n;
+  state.counters["tokens_per_s"] = double(tokens) * n / total;
+  state.counters["tflops"] = flops * n / total / 1e12;
+  state.counters["of_ceiling"] = flops * n / total / (bench::bf16_gemm_ceiling_tflops() * 1e12);
+  state.counters["peak_mb"] = peak_resident_mb();
+  state.counters["threads"] = num_threads();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  benchmark::AddCustomContext("bf16_gemm_ceiling_tflops", std::to_string(bench::bf16_gemm_ceiling_tflops()));
+  benchmark::AddCustomContext("model", "Wan2.1-T2V-1.3B shapes, random bf16 weights, latents [1,16,5,32,32]");
+  benchmark::RegisterBenchmark("dit_forward/t2v_1.3b/bf16/256x256x17", bench_dit_forward)
+      ->UseManualTime()
+      ->Unit(benchmark::kSecond)
+      ->Iterations(1);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
