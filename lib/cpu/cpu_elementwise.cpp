@@ -48,7 +48,7 @@ REEL_CPU_CLONES void binary_row(op::BinaryKind kind, const float* a, const float
   }
 }
 
-// a + b·c, one rounding per operation (no fused multiply-add), as PyTorch computes it.
+// a + b·c (the AVX2/AVX-512 builds may fuse the multiply-add: one rounding instead of two).
 REEL_CPU_CLONES void mul_add_row(const float* a, const float* b, const float* c, float* o, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const float p = b[i] * c[i];

@@ -69,10 +69,52 @@ REEL_CPU_CLONES void scale_row(float* x, float s, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] *= s;
 }
 
-// e[i] = exp(x[i] − m), returns Σ e
-REEL_CPU_CLONES float exp_row(const float* x, float m, float* e, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) e[i] = fast_exp(x[i] - m);
-  return row_sum(e, n);
+// e[i] = exp(s·x[i] − m), returns Σ e (16 partial sums, as row_sum)
+REEL_CPU_CLONES float exp_row(const float* x, float s, float m, float* e, int64_t n) {
+  float acc[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) {
+      e[i + j] = fast_exp(s * x[i + j] - m);
+      acc[j] += e[i + j];
+    }
+  float sum = 0.0f;
+  for (; i < n; ++i) {
+    e[i] = fast_exp(s * x[i] - m);
+    sum += e[i];
+  }
+  for (int j = 0; j < kLanes; ++j) sum += acc[j];
+  return sum;
+}
+
+REEL_CPU_CLONES float row_min(const float* x, int64_t n) {
+  float acc[kLanes];
+  for (int j = 0; j < kLanes; ++j) acc[j] = INFINITY;
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) acc[j] = acc[j] < x[i + j] ? acc[j] : x[i + j];
+  float m = INFINITY;
+  for (; i < n; ++i) m = m < x[i] ? m : x[i];
+  for (int j = 0; j < kLanes; ++j) m = m < acc[j] ? m : acc[j];
+  return m;
+}
+
+// acc[i] += v[i]²
+REEL_CPU_CLONES void accumulate_squares(float* acc, const float* v, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) acc[i] += v[i] * v[i];
+}
+
+// acc[i] = 1 / max(√acc[i], eps)
+REEL_CPU_CLONES void inverse_norms(float* acc, float eps, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float r = std::sqrt(acc[i]);
+    acc[i] = 1.0f / (r > eps ? r : eps);
+  }
+}
+
+// o[i] = (v[i]·inv[i])·g + b
+REEL_CPU_CLONES void scale_channel(const float* v, const float* inv, float g, float b, float* o, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) o[i] = (v[i] * inv[i]) * g + b;
 }
 
 std::vector<float> param_f32(const Tensor* t) {
@@ -131,10 +173,9 @@ void execute(const op::RmsNorm& o, CpuContext&) {
 Support supports(const op::Softmax& o) { return cpu_tensors({{o.x, "x"}, {o.out, "out"}}); }
 void execute(const op::Softmax& o, CpuContext&) {
   for_each_row(*o.x, *o.out, [&](const float* x, float* out, int64_t d) {
-    std::copy_n(x, d, out);
-    scale_row(out, o.scale, d);
-    const float m = row_max(out, d);
-    const float sum = exp_row(out, m, out, d);
+    // max of scale·x is scale·max(x) for scale >= 0, scale·min(x) otherwise (exact: one rounding).
+    const float m = o.scale >= 0.0f ? o.scale * row_max(x, d) : o.scale * row_min(x, d);
+    const float sum = exp_row(x, o.scale, m, out, d);
     scale_row(out, 1.0f / sum, d);
   });
 }
@@ -160,16 +201,13 @@ void execute(const op::ChannelL2Norm& o, CpuContext&) {
       const int64_t b = item / blocks, s0 = (item % blocks) * kBlock;
       const int64_t len = std::min(kBlock, spatial - s0);
       std::fill_n(acc, len, 0.0f);
-      for (int64_t ch = 0; ch < c; ++ch) {
-        const float* v = f32_view(bytes_at(x, (b * c + ch) * spatial + s0), x.dtype(), in, len);
-        for (int64_t i = 0; i < len; ++i) acc[i] += v[i] * v[i];
-      }
-      for (int64_t i = 0; i < len; ++i) acc[i] = 1.0f / std::max(std::sqrt(acc[i]), o.eps);
+      for (int64_t ch = 0; ch < c; ++ch)
+        accumulate_squares(acc, f32_view(bytes_at(x, (b * c + ch) * spatial + s0), x.dtype(), in, len), len);
+      inverse_norms(acc, o.eps, len);
       for (int64_t ch = 0; ch < c; ++ch) {
         const int64_t off = (b * c + ch) * spatial + s0;
         const float* v = f32_view(bytes_at(x, off), x.dtype(), in, len);
-        const float gc = g[size_t(ch)], bc = o.bias ? bias[size_t(ch)] : 0.0f;
-        for (int64_t i = 0; i < len; ++i) res[i] = (v[i] * acc[i]) * gc + bc;
+        scale_channel(v, acc, g[size_t(ch)], o.bias ? bias[size_t(ch)] : 0.0f, res, len);
         store_f32(res, bytes_at(out, off), out.dtype(), len);
       }
     }
