@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <sstream>
+#include <thread>
 
 #include "dit/dit_fixtures.hpp"
 
@@ -162,6 +163,27 @@ TEST(WanTransformer, ComfyUiFp8ScaledCheckpoint) {
   EXPECT_EQ(info.scaled_fp8_tensors, 20);
   // The `scaled_fp8` marker is the only tensor the model does not use.
   EXPECT_EQ(info.ignored, std::vector<std::string>{"model.diffusion_model.scaled_fp8"});
+}
+
+// One loaded model, used by two threads at once (each with its own backend): the weights are
+// read-only and each call keeps its own activations, so both get the single-thread result.
+TEST(WanTransformer, OneModelServesSeveralThreads) {
+  const WanTransformer dit = WanTransformer::load(test::dit_dir("ti2v") / "diffusers", {.precision = WanPrecision::bf16});
+  const test::DitIo io = test::read_dit_io("ti2v");
+  auto be = make_cpu_backend({.threads = 1});
+  const Tensor expected = test::run_dit(dit, *be, io);
+  Tensor results[2];
+  std::thread workers[2];
+  for (int i = 0; i < 2; ++i)
+    workers[i] = std::thread([&, i] {
+      auto own = make_cpu_backend({.threads = 1});
+      results[i] = test::run_dit(dit, *own, io);
+    });
+  for (auto& w : workers) w.join();
+  for (const Tensor& r : results) {
+    ASSERT_TRUE(r.defined());
+    EXPECT_EQ(std::memcmp(r.raw(), expected.raw(), expected.nbytes()), 0);
+  }
 }
 
 TEST(WanTransformer, DiffusersFolderLayoutInfo) {
