@@ -18,9 +18,20 @@ bool is_float(DType t) { return t == DType::f32 || t == DType::bf16 || t == DTyp
 std::string describe(const Tensor& t) { return t.shape().str() + " " + std::string(dtype_name(t.dtype())); }
 
 // Collects the checks of one op; every failure names the op and the tensor.
+// Whether two tensors' bytes overlap (device pointers compare the same way as host ones).
+bool overlaps(const Tensor& a, const Tensor& b) {
+  if (a.nbytes() == 0 || b.nbytes() == 0 || !(a.device() == b.device())) return false;
+  const auto* pa = static_cast<const std::byte*>(a.raw());
+  const auto* pb = static_cast<const std::byte*>(b.raw());
+  return pa < pb + b.nbytes() && pb < pa + a.nbytes();
+}
+
+enum class InPlace { forbidden, allowed };  // may out be exactly one of the inputs?
+
 class Checker {
  public:
-  Checker(std::string_view op, const Tensor* out) : op_(op), out_(out) {}
+  Checker(std::string_view op, const Tensor* out, InPlace in_place = InPlace::forbidden)
+      : op_(op), out_(out), in_place_(in_place) {}
 
   [[noreturn]] void fail(const std::string& message) const {
     throw Error(StatusCode::invalid_argument, std::string(op_) + ": " + message);
@@ -36,6 +47,13 @@ class Checker {
     if (out_ && out_->defined() && t != out_)
       expect(t->device() == out_->device(),
              std::string(name) + " is on " + t->device().str() + " but out is on " + out_->device().str());
+    if (out_ && out_->defined() && overlaps(*t, *out_)) {
+      const bool same = t->raw() == out_->raw() && t->shape() == out_->shape() && t->dtype() == out_->dtype();
+      expect(in_place_ == InPlace::allowed && same,
+             std::string(name) + " overlaps out's memory" +
+                 (in_place_ == InPlace::allowed ? " (in-place use needs out to be exactly that tensor)"
+                                                : " (this op cannot run in place)"));
+    }
     return *t;
   }
   Tensor& output() const {
@@ -76,6 +94,7 @@ class Checker {
  private:
   std::string_view op_;
   const Tensor* out_;
+  InPlace in_place_;
 };
 
 Shape with_dims(std::span<const int64_t> dims) { return Shape(dims); }
@@ -198,7 +217,7 @@ void check(const op::Conv3d& o) { check_conv<3>("conv3d", o.x, o.weight, o.bias,
 void check(const op::Conv2d& o) { check_conv<2>("conv2d", o.x, o.weight, o.bias, o.out, o.stride, o.padding); }
 
 void check(const op::LayerNorm& o) {
-  Checker c("layer_norm", o.out);
+  Checker c("layer_norm", o.out, InPlace::allowed);
   Tensor& out = c.output();
   const Tensor& x = c.input(o.x, "x");
   check_same_shape_float(c, x, out);
@@ -210,7 +229,7 @@ void check(const op::LayerNorm& o) {
 }
 
 void check(const op::RmsNorm& o) {
-  Checker c("rms_norm", o.out);
+  Checker c("rms_norm", o.out, InPlace::allowed);
   Tensor& out = c.output();
   const Tensor& x = c.input(o.x, "x");
   check_same_shape_float(c, x, out);
@@ -220,7 +239,7 @@ void check(const op::RmsNorm& o) {
 }
 
 void check(const op::ChannelL2Norm& o) {
-  Checker c("channel_l2_norm", o.out);
+  Checker c("channel_l2_norm", o.out, InPlace::allowed);
   Tensor& out = c.output();
   const Tensor& x = c.input(o.x, "x");
   check_same_shape_float(c, x, out);
@@ -231,13 +250,13 @@ void check(const op::ChannelL2Norm& o) {
 }
 
 void check(const op::Unary& o) {
-  Checker c(op_name(Op(o)), o.out);
+  Checker c(op_name(Op(o)), o.out, InPlace::allowed);
   Tensor& out = c.output();
   check_same_shape_float(c, c.input(o.x, "x"), out);
 }
 
 void check(const op::Softmax& o) {
-  Checker c("softmax", o.out);
+  Checker c("softmax", o.out, InPlace::allowed);
   Tensor& out = c.output();
   const Tensor& x = c.input(o.x, "x");
   check_same_shape_float(c, x, out);
@@ -246,7 +265,7 @@ void check(const op::Softmax& o) {
 }
 
 void check(const op::Modulate& o) {
-  Checker c("modulate", o.out);
+  Checker c("modulate", o.out, InPlace::allowed);
   Tensor& out = c.output();
   const Tensor& x = c.input(o.x, "x");
   const Tensor& scale = c.input(o.scale, "scale");
@@ -259,7 +278,7 @@ void check(const op::Modulate& o) {
 }
 
 void check(const op::Rope& o) {
-  Checker c("rope", o.out);
+  Checker c("rope", o.out, InPlace::allowed);
   Tensor& out = c.output();
   const Tensor& x = c.input(o.x, "x");
   const Tensor& cs = c.input(o.cos, "cos");
@@ -274,7 +293,7 @@ void check(const op::Rope& o) {
 }
 
 void check(const op::Binary& o) {
-  Checker c(op_name(Op(o)), o.out);
+  Checker c(op_name(Op(o)), o.out, InPlace::allowed);
   Tensor& out = c.output();
   const Tensor& a = c.input(o.a, "a");
   const Tensor& b = c.input(o.b, "b");
@@ -291,7 +310,7 @@ void check(const op::Binary& o) {
 }
 
 void check(const op::MulAdd& o) {
-  Checker c("mul_add", o.out);
+  Checker c("mul_add", o.out, InPlace::allowed);
   Tensor& out = c.output();
   const Tensor& a = c.input(o.a, "a");
   const Tensor& b = c.input(o.b, "b");
@@ -310,7 +329,7 @@ void check(const op::MulAdd& o) {
 }
 
 void check(const op::Affine& o) {
-  Checker c("affine", o.out);
+  Checker c("affine", o.out, InPlace::allowed);
   Tensor& out = c.output();
   check_same_shape_float(c, c.input(o.x, "x"), out);
   c.expect(std::isfinite(o.alpha) && std::isfinite(o.beta), "alpha and beta must be finite");
@@ -413,7 +432,7 @@ void check(const op::Slice& o) {
 }
 
 void check(const op::Convert& o) {
-  Checker c("convert", o.out);
+  Checker c("convert", o.out, InPlace::allowed);
   Tensor& out = c.output();
   const Tensor& x = c.input(o.x, "x");
   c.shape_is(out, "out", x.shape());

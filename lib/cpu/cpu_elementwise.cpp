@@ -168,7 +168,9 @@ void execute(const op::Fill& o, CpuContext&) {
     case DType::f32: pattern = std::bit_cast<uint32_t>(o.value); break;
     case DType::bf16: pattern = bf16::from_float(o.value).bits; break;
     case DType::f16: pattern = f16::from_float(o.value).bits; break;
-    case DType::i32: pattern = uint32_t(int32_t(std::clamp(o.value, -2147483648.0f, 2147483520.0f))); break;
+    case DType::i32:  // truncated towards zero, saturated, NaN as 0
+      pattern = std::isnan(o.value) ? 0u : uint32_t(int32_t(std::clamp(o.value, -2147483648.0f, 2147483520.0f)));
+      break;
   }
   const bool wide = dtype_size(out.dtype()) == 4;
   void* base = out.raw();

@@ -1,5 +1,6 @@
 // CPU data-movement ops: concat, slice, pad, nearest upsampling and permute. They move
 // elements without arithmetic, so they work on raw 2- or 4-byte elements of any dtype.
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -44,7 +45,9 @@ void fill_value(std::byte* dst, DType type, float value, int64_t n) {
     case DType::f32: pattern = std::bit_cast<uint32_t>(value); break;
     case DType::bf16: pattern = bf16::from_float(value).bits; break;
     case DType::f16: pattern = f16::from_float(value).bits; break;
-    case DType::i32: pattern = uint32_t(int32_t(std::clamp(value, -2147483648.0f, 2147483520.0f))); break;
+    case DType::i32:  // truncated towards zero, saturated, NaN as 0
+      pattern = std::isnan(value) ? 0u : uint32_t(int32_t(std::clamp(value, -2147483648.0f, 2147483520.0f)));
+      break;
   }
   parallel_for(n, 1 << 16, [&](int64_t b, int64_t e) {
     if (dtype_size(type) == 4) std::fill(reinterpret_cast<uint32_t*>(dst) + b, reinterpret_cast<uint32_t*>(dst) + e, pattern);

@@ -117,6 +117,27 @@ TEST(Validate, NormElementwiseAndLayout) {
   expect_error([&] { validate(op::UpsampleNearest{&p1, &up, 2, 2}); }, kInvalid, "upsample_nearest: out has shape");
 }
 
+TEST(Validate, OutputMayAliasAnInputOnlyWhereTheOpRunsInPlace) {
+  Tensor buf = f32({6, 8});
+  const Tensor w = f32({8, 8});
+  Tensor top = buf.slice(0, 4), shifted = buf.slice(2, 6);
+  // GEMMs, convolutions and data movement never run in place.
+  expect_error([&] { validate(op::Linear{&top, &w, nullptr, &top}); }, kInvalid,
+               "linear: x overlaps out's memory (this op cannot run in place)");
+  Tensor flat = buf.reshape({48}), view = buf.slice(0, 3).reshape({24});
+  expect_error([&] { validate(op::Slice{&flat, &view, 0, 1}); }, kInvalid, "slice: x overlaps out's memory");
+  // Element-wise ops run in place when out is exactly the input...
+  validate(op::Unary{op::UnaryKind::silu, &top, &top});
+  Tensor other = f32({4, 8});
+  validate(op::Binary{op::BinaryKind::add, &top, &other, &other});
+  // ...but not on a partially overlapping view (rows would be read after being written).
+  expect_error([&] { validate(op::Unary{op::UnaryKind::silu, &top, &shifted}); }, kInvalid,
+               "silu: x overlaps out's memory (in-place use needs out to be exactly that tensor)");
+  Tensor as_bias = buf.slice(0, 1);
+  expect_error([&] { validate(op::Binary{op::BinaryKind::mul, &top, &as_bias, &top}); }, kInvalid,
+               "mul: b overlaps out's memory");
+}
+
 TEST(Validate, WrappersRejectBadInputWithoutCrashing) {
   auto be = make_cpu_backend({.threads = 1});
   const Tensor x = f32({4, 8}), v = f32({8});
