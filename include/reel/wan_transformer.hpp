@@ -93,9 +93,11 @@ class REEL_API WanTransformer {
   struct Impl;  // the typed weights and the configuration (lib/wan/wan_model.hpp)
 
   // A diffusers transformer folder, a sharded index, or one safetensors file. Throws
-  // not_found (missing file or tensor, naming it), invalid_argument (a tensor with the wrong
-  // shape: names it, the expected and the actual shape), bad_format (not a Wan transformer,
-  // a broken file or config.json), unsupported (a variant reel does not run yet).
+  // not_found (missing file or tensor, naming it), bad_format (a tensor with the wrong shape:
+  // names it, the actual and the expected shape; not a Wan transformer; a broken file or
+  // config.json), invalid_argument (a head_dim that does not divide the width), unsupported
+  // (a variant reel does not run yet, e.g. FLF2V). Tensors the model does not use are ignored
+  // and listed in checkpoint().ignored.
   static WanTransformer load(const std::filesystem::path& path, const WanLoadOptions& options = {});
   // From an open store; `config_json` (optional) is a diffusers config.json to read head_dim from.
   static WanTransformer load(const WeightStore& store, const WanLoadOptions& options = {},
