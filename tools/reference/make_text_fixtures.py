@@ -167,7 +167,7 @@ ENTITY_NAMES = (
 ).split()
 
 CLEAN_CASES = (
-    [f"x &{n}; y" for n in ENTITY_NAMES]
+    [f"x [&{n};] y" for n in ENTITY_NAMES]  # brackets: "Ã " would look like mojibake to ftfy
     + [f"x&{n}y" for n in ("amp", "lt", "gt", "quot", "nbsp", "copy", "reg", "eacute", "hellip", "AMP")]
     + [
         "&amp;amp;amp;", "&amp;amp;amp;amp;", "a < b &amp;amp; c", "&AMP; &LT; &EACUTE; &NTILDE;",
