@@ -66,9 +66,9 @@ inline uint8_t pixel_to_u8(float x, PixelRange range) {
   if (!(y >= 0.0f)) y = 0.0f;  // also catches NaN
   if (y > 1.0f) y = 1.0f;
   const float v = y * 255.0f;  // rounded to float32, like numpy's float32 product
-  float r = std::floor(v);
-  const float frac = v - r;  // exact: v and r are within a factor of two or r is 0
-  if (frac > 0.5f || (frac == 0.5f && std::fmod(r, 2.0f) != 0.0f)) r += 1.0f;  // ties to even
+  int r = static_cast<int>(v);  // floor: v >= 0
+  const float frac = v - static_cast<float>(r);  // exact: v and r are within a factor of two, or r is 0
+  if (frac > 0.5f || (frac == 0.5f && (r & 1))) ++r;  // ties to even, independent of the FP rounding mode
   return static_cast<uint8_t>(r);
 }
 
