@@ -2,6 +2,7 @@
 // reader for their inputs and reference outputs.
 #pragma once
 #include <filesystem>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,9 @@ struct DitCase {
   int64_t head_dim;    // what the original-layout file (no config.json) must be told
   bool has_diffusers;  // t2v is stored only as a ComfyUI fp8-scaled original-layout file
 };
+
+// gtest prints parameters with this (clean test names in ctest).
+inline void PrintTo(const DitCase& c, std::ostream* os) { *os << c.name; }
 
 inline const std::vector<DitCase>& dit_cases() {
   static const std::vector<DitCase> cases = {{"t2v", 128, false}, {"i2v", 32, true}, {"ti2v", 24, true}};
