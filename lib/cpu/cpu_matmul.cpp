@@ -5,6 +5,7 @@
 
 #include "cpu/cpu_dnnl.hpp"
 #include "cpu/cpu_kernels.hpp"
+#include "cpu/cpu_skinny_gemm.hpp"
 #include "parallel.hpp"
 
 namespace reel::cpu {
@@ -102,6 +103,10 @@ void execute(const op::Linear& o, CpuContext& ctx) {
     std::vector<float> row(size_t(n), 0.0f);
     if (bias) std::copy_n(bias, n, row.data());
     for (int64_t r = 0; r < m; ++r) store_f32(row.data(), bytes_at(out, r * n), out.dtype(), n);
+    return;
+  }
+  if (use_skinny_linear(o, ctx)) {
+    skinny_linear(o);
     return;
   }
   const memory::dims src{m, k}, wei{k, n}, dst{m, n};

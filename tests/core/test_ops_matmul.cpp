@@ -155,3 +155,13 @@ TEST(BatchMatMul, MatchesDoubleReference) {
   EXPECT_EQ(ops::batch_matmul(*be, a, b).dtype(), DType::bf16);
   EXPECT_EQ(ops::batch_matmul(*be, a, b).shape(), Shape({2, 3, 5}));
 }
+
+TEST(Linear, FewRowsKernelIsThreadInvariant) {
+  // Few rows with bf16 weights in f32-compute mode take the skinny kernel (cpu_skinny_gemm.cpp),
+  // which splits only output columns over threads: identical bits for any thread count.
+  const Tensor x = random_nonzero({5, 3, 129}, 70, DType::f32), w = random_nonzero({301, 129}, 71, DType::bf16);
+  const Tensor b = random_nonzero({301}, 72, DType::bf16);
+  auto one = cpu::make_cpu_backend({.threads = 1}, cpu::LowPrecisionCompute::f32);
+  auto two = cpu::make_cpu_backend({.threads = 2}, cpu::LowPrecisionCompute::f32);
+  expect_identical(ops::linear(*one, x, w, &b), ops::linear(*two, x, w, &b), "skinny linear 1 vs 2 threads");
+}
