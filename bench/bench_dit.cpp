@@ -10,10 +10,12 @@
 // measured oneDNN bf16 GEMM rate, bench/common/ceiling.hpp), peak_mb (VmHWM), flops.
 //
 //   bench_dit --benchmark_format=json
+//   REEL_BENCH_DIT_LAYERS=4 bench_dit     (fewer layers, e.g. for profiling; default 30)
 #include <benchmark/benchmark.h>
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <random>
 #include <string>
@@ -115,7 +117,8 @@ void bench_dit_forward(benchmark::State& state) {
     }
   }
 
-  const WanConfig cfg = t2v_1_3b(30);
+  const char* layers_env = std::getenv("REEL_BENCH_DIT_LAYERS");
+  const WanConfig cfg = t2v_1_3b(layers_env ? std::max(1, std::atoi(layers_env)) : 30);
   const WanTransformer dit = random_model(cfg, WanPrecision::bf16);
   const int64_t tokens = frames * (height / 2) * (width / 2);
   const double flops = forward_flops(cfg, 1, tokens, text_len);
@@ -129,6 +132,7 @@ void bench_dit_forward(benchmark::State& state) {
     total += s;
   }
   const double n = double(state.iterations());
+  state.counters["layers"] = double(cfg.layers);
   state.counters["tokens"] = double(tokens);
   state.counters["flops"] = flops;
   state.counters["seconds_per_forward"] = total / n;
