@@ -74,6 +74,7 @@ class REEL_API Umt5Tokenizer {
   int32_t unk_id() const;
 
  private:
+  Umt5Tokenizer() = default;  // only open() makes one: a tokenizer always has a model
   struct Impl;
   std::shared_ptr<const Impl> impl_;
 };
@@ -148,8 +149,10 @@ class REEL_API Umt5Encoder {
   // Rows of padded positions are returned as computed (not zeroed). Returns f32 [B, S, d_model].
   Tensor forward(Backend& be, const Tensor& ids, const Tensor& mask) const;
 
+  struct Impl;  // the typed weights and the config (lib/text/umt5_model.hpp)
+  explicit Umt5Encoder(std::shared_ptr<const Impl> impl);
+
  private:
-  struct Impl;
   std::shared_ptr<const Impl> impl_;
 };
 

@@ -11,10 +11,6 @@
 
 namespace reel {
 
-struct Umt5Encoder::Impl {
-  text::Umt5Weights w;
-};
-
 namespace {
 
 // Embedding rows for ids[0, n) as f32 [n, D] on the CPU.
@@ -114,9 +110,11 @@ Umt5Encoder Umt5Encoder::load(const WeightStore& store, const Umt5LoadOptions& o
       config_json.empty() ? text::Umt5ConfigHints{} : text::read_umt5_config_json(config_json);
   auto impl = std::make_shared<Impl>();
   impl->w = text::load_umt5_weights(store, options, hints);
-  Umt5Encoder e;
-  e.impl_ = std::move(impl);
-  return e;
+  return Umt5Encoder(std::move(impl));
+}
+
+Umt5Encoder::Umt5Encoder(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {
+  require(impl_ != nullptr, StatusCode::invalid_argument, "Umt5Encoder: null weights");
 }
 
 const Umt5Config& Umt5Encoder::config() const { return impl_->w.config; }

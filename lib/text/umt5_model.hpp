@@ -54,3 +54,9 @@ Umt5Weights load_umt5_weights(const WeightStore& store, const Umt5LoadOptions& o
                               const Umt5ConfigHints& hints);
 
 }  // namespace reel::text
+
+namespace reel {
+struct Umt5Encoder::Impl {
+  text::Umt5Weights w;
+};
+}  // namespace reel
