@@ -69,10 +69,18 @@ bool flash_isa_available(FlashIsa isa) {
 #endif
 }
 
-FlashIsa best_flash_isa() {
-  if (flash_isa_available(FlashIsa::avx512_bf16)) return FlashIsa::avx512_bf16;
-  if (flash_isa_available(FlashIsa::avx512)) return FlashIsa::avx512;
-  return FlashIsa::generic;
+FlashIsa default_flash_isa() {
+  if (const char* env = std::getenv("REEL_CPU_FLASH_ISA"); env && *env) {
+    for (FlashIsa isa : {FlashIsa::generic, FlashIsa::avx512, FlashIsa::avx512_bf16})
+      if (std::strcmp(env, flash_isa_name(isa)) == 0) {
+        require(flash_isa_available(isa), StatusCode::invalid_argument,
+                std::string("REEL_CPU_FLASH_ISA=") + env + ": this CPU lacks those instructions");
+        return isa;
+      }
+    throw Error(StatusCode::invalid_argument,
+                std::string("REEL_CPU_FLASH_ISA=") + env + " is not one of generic, avx512, avx512_bf16");
+  }
+  return flash_isa_available(FlashIsa::avx512) ? FlashIsa::avx512 : FlashIsa::generic;
 }
 
 float* flash_scratch(size_t floats) {
@@ -158,11 +166,17 @@ void run_cpu_flash(const AttentionParams& p, FlashIsa isa) {
           std::string("cpu_flash: this CPU lacks the ") + flash_isa_name(isa) + " instructions");
   const Path path = path_for(p.dtype, p.head_dim, isa);
   const int64_t d = p.head_dim, skv = p.seq_kv, pairs_kv = (skv + 1) / 2;
-  // Per-head prepared data: bf16 path packs V into key pairs; the f32 paths convert K and V to
-  // f32 unless they already are.
+  // Per-head staged data. bf16 path: V packed into key pairs (K is read in place). avx512 f32
+  // path: K and V as f32 panels (cpu_flash.hpp). generic: K and V converted to f32 rows
+  // unless they already are f32.
   const bool pack_v = path == Path::bf16;
-  const bool convert = path != Path::bf16 && p.dtype != REEL_ATTENTION_F32;
-  const size_t head_floats = pack_v ? size_t(pairs_kv * d) : convert ? size_t(2 * skv * d) : 0;
+  const bool panels = path == Path::f32;
+  const bool convert = path == Path::generic && p.dtype != REEL_ATTENTION_F32;
+  const int64_t k_panel = flash_k_panel_floats(skv, d);
+  const size_t head_floats = pack_v    ? size_t(pairs_kv * d)
+                             : panels  ? size_t(k_panel + flash_v_panel_floats(skv, d))
+                             : convert ? size_t(2 * skv * d)
+                                       : 0;
   const int64_t heads_total = p.batch * p.heads;
   const int64_t group =
       head_floats ? std::clamp<int64_t>(int64_t(kPrepBudgetBytes / (head_floats * 4)), 1, heads_total) : heads_total;
@@ -184,8 +198,8 @@ void run_cpu_flash(const AttentionParams& p, FlashIsa isa) {
       return static_cast<const char*>(base) + (bh / p.heads * bs + bh % p.heads * hs) * int64_t(elem);
     };
     if (head_floats) {
-      // Prepare K/V of the group's heads, in chunks of 256 rows.
-      const int64_t chunk = 256, chunks = (skv + chunk - 1) / chunk;
+      // Stage K/V of the group's heads, in chunks of 252 rows (a multiple of the 6-row panels).
+      const int64_t chunk = 252, chunks = (skv + chunk - 1) / chunk;
       parallel_for_each(gn * chunks, [&](int64_t item) {
         const int64_t bh = g0 + item / chunks, r0 = item % chunks * chunk, r1 = std::min(skv, r0 + chunk);
         float* dst = prep.get() + size_t(item / chunks) * head_floats;
@@ -200,6 +214,17 @@ void run_cpu_flash(const AttentionParams& p, FlashIsa isa) {
               const uint32_t hi = 2 * t + 1 < skv ? v[(2 * t + 1) * p.v_row_stride + c] : 0u;
               vp[t * d + c] = lo | (hi << 16);
             }
+        } else if (panels) {
+          constexpr int T = kFlashTileRows;
+          float* kp = dst;
+          float* vp = dst + k_panel;
+          const int64_t r_end = r1 == skv ? (skv + T - 1) / T * T : r1;  // the last chunk zeroes the padding rows
+          for (int64_t r = r0; r < r_end; ++r)
+            for (int64_t c = 0; c < d; ++c)
+              kp[(r / T * d + c) * T + r % T] = r < skv ? to_float(kh, p.dtype, r * p.k_row_stride + c) : 0.0f;
+          for (int64_t r = r0; r < r1; ++r)
+            for (int64_t c = 0; c < (d + T - 1) / T * T; ++c)
+              vp[(c / T * skv + r) * T + c % T] = c < d ? to_float(vh, p.dtype, r * p.v_row_stride + c) : 0.0f;
         } else {
           for (int64_t r = r0; r < r1; ++r)
             for (int64_t c = 0; c < d; ++c) {
@@ -228,6 +253,9 @@ void run_cpu_flash(const AttentionParams& p, FlashIsa isa) {
         h.k_rs = p.k_row_stride;
         h.v = staged;
         h.v_rs = d;
+      } else if (panels) {
+        h.k = staged;
+        h.v = staged + k_panel;
       } else if (convert) {
         h.k = staged;
         h.k_rs = d;
@@ -250,7 +278,7 @@ class CpuFlash final : public AttentionKernel {
  public:
   std::string_view name() const override { return "cpu_flash"; }
   std::string_view description() const override {
-    return "tiled online-softmax attention; AVX-512 (vdpbf16ps for bf16) with run-time dispatch";
+    return "tiled online-softmax attention, f32 accumulation; AVX-512 micro-kernels chosen at run time";
   }
   DeviceType device_type() const override { return DeviceType::cpu; }
   int priority() const override { return 100; }
@@ -259,7 +287,7 @@ class CpuFlash final : public AttentionKernel {
       return Support::no("head_dim " + std::to_string(p.head_dim) + " > " + std::to_string(kFlashMaxHeadDim));
     return Support::yes();
   }
-  void run(const AttentionParams& p) const override { run_cpu_flash(p, best_flash_isa()); }
+  void run(const AttentionParams& p) const override { run_cpu_flash(p, default_flash_isa()); }
 };
 
 }  // namespace

@@ -17,30 +17,41 @@ namespace reel::attn {
 
 enum class FlashIsa {
   generic,      // portable C++ (whatever the compiler vectorises for the baseline target)
-  avx512,       // AVX-512F: f32 FMA micro-kernels (f16, and bf16 without AVX512_BF16, go through f32)
+  avx512,       // AVX-512F: f32 FMA micro-kernels; bf16 and f16 inputs are converted to f32
   avx512_bf16,  // + AVX512_BF16: bf16 inputs use vdpbf16ps for Q·Kᵀ and for P·V (P rounded to bf16)
 };
 
 const char* flash_isa_name(FlashIsa isa);
-// The best variant this CPU runs (checked once with __builtin_cpu_supports).
-FlashIsa best_flash_isa();
 bool flash_isa_available(FlashIsa isa);
+// The variant cpu_flash runs: REEL_CPU_FLASH_ISA (generic | avx512 | avx512_bf16) when set,
+// else avx512 where the CPU has AVX-512F, else generic. avx512 is preferred over avx512_bf16
+// even for bf16 inputs: on the Xeon (AVX512_BF16, no AMX) this was tuned on, vdpbf16ps retires
+// at half the rate of vfmadd231ps (measured 86 vs 174 GFLOP/s per core), so converting to f32
+// is ~1.8x faster. Throws invalid_argument for an unknown or unavailable REEL_CPU_FLASH_ISA.
+FlashIsa default_flash_isa();
 
 // Runs cpu_flash with a given instruction-set variant (must be available); p validated.
 void run_cpu_flash(const AttentionParams& p, FlashIsa isa);
 
 inline constexpr int kFlashQBlock = 64;     // query rows per work item (4 zmm of f32 lanes)
-inline constexpr int kFlashKvBlock = 128;   // key rows per online-softmax step
+inline constexpr int kFlashTileRows = 6;    // rows per register tile: 6 × 4 accumulators = 24 zmm
+inline constexpr int kFlashKvBlock = 120;   // key rows per online-softmax step (a multiple of 6 and of 2)
 inline constexpr int64_t kFlashMaxHeadDim = 256;
+
+// Panel layouts of the avx512 f32 path, so that every register tile reads one contiguous
+// stream: K as [ceil(skv/6)][d][6] (6 key rows interleaved), V as [ceil(d/6)][skv][6]
+// (6 head-dim columns interleaved); padding is zero.
+inline int64_t flash_k_panel_floats(int64_t skv, int64_t d) { return (skv + 5) / 6 * 6 * d; }
+inline int64_t flash_v_panel_floats(int64_t skv, int64_t d) { return (d + 5) / 6 * 6 * skv; }
 
 // One head, as the block functions see it. Pointers are at (b, row 0, h).
 struct FlashHead {
   const void* q;       // dtype elements, rows q_rs apart
   int64_t q_rs;
-  const void* k;       // bf16 path: bf16 rows; f32 paths: f32 rows (converted when needed)
-  int64_t k_rs;
-  const void* v;       // bf16 path: packed pairs uint32 [ceil(skv/2)][d]; f32 paths: f32 rows
-  int64_t v_rs;        // elements (f32 rows) or uint32 pairs (bf16 path, = d)
+  const void* k;       // bf16: bf16 rows; avx512 f32: K panels; generic: f32 rows
+  int64_t k_rs;        // row stride (bf16, generic); unused for panels
+  const void* v;       // bf16: packed pairs uint32 [ceil(skv/2)][d]; avx512 f32: V panels; generic: f32 rows
+  int64_t v_rs;        // uint32 pairs per row (bf16, = d) or f32 row stride (generic); unused for panels
   void* out;           // dtype elements, rows o_rs apart
   int64_t o_rs;
   float* lse;          // [sq] natural log-sum-exp, or null

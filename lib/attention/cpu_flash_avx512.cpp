@@ -27,7 +27,7 @@ namespace {
 
 constexpr int QB = kFlashQBlock;  // 64 lanes = 4 vectors
 constexpr int NK = kFlashKvBlock;
-constexpr int kTileRows = 6;      // rows per micro-kernel: 6 × 4 accumulators = 24 zmm
+constexpr int kTileRows = kFlashTileRows;
 
 // 2^x for x <= 0: x = n + f with n = round(x), f in [−0.5, 0.5]; 2^f by its Taylor series to
 // degree 6 (truncation ≤ (ln2/2)^7/7! ≈ 1.2e-7 relative), 2^n applied exactly by vscalefps.
@@ -117,9 +117,9 @@ inline void pv_tile_bf16(const uint32_t* vp, int64_t vp_rs, const uint32_t* pp, 
 
 // ---------------------------------------------------------------- f32 micro-kernels
 
+// Sᵀ rows [0, R) from a K panel ([d][6]: the tile's key rows interleaved).
 template <int R>
-inline void qk_tile_f32(const float* k, int64_t k_rs, const float* qt, int64_t d, float* s, __m512 scale,
-                        __m512* mx) {
+inline void qk_tile_f32(const float* kpanel, const float* qt, int64_t d, float* s, __m512 scale, __m512* mx) {
   __m512 acc[R][4];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
@@ -128,9 +128,10 @@ inline void qk_tile_f32(const float* k, int64_t k_rs, const float* qt, int64_t d
     const float* qrow = qt + c * QB;
     const __m512 q0 = _mm512_load_ps(qrow), q1 = _mm512_load_ps(qrow + 16);
     const __m512 q2 = _mm512_load_ps(qrow + 32), q3 = _mm512_load_ps(qrow + 48);
+    const float* krow = kpanel + c * kTileRows;
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      const __m512 b = _mm512_set1_ps(k[r * k_rs + c]);
+      const __m512 b = _mm512_set1_ps(krow[r]);
       acc[r][0] = _mm512_fmadd_ps(b, q0, acc[r][0]);
       acc[r][1] = _mm512_fmadd_ps(b, q1, acc[r][1]);
       acc[r][2] = _mm512_fmadd_ps(b, q2, acc[r][2]);
@@ -146,8 +147,9 @@ inline void qk_tile_f32(const float* k, int64_t k_rs, const float* qt, int64_t d
     }
 }
 
+// Oᵀ rows [0, R) from a V panel ([t][6]: the tile's head-dim columns interleaved, from key t0).
 template <int R>
-inline void pv_tile_f32(const float* v, int64_t v_rs, const float* p, int64_t n, float* o, const __m512* alpha) {
+inline void pv_tile_f32(const float* vpanel, const float* p, int64_t n, float* o, const __m512* alpha) {
   __m512 acc[R][4];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
@@ -156,7 +158,7 @@ inline void pv_tile_f32(const float* v, int64_t v_rs, const float* p, int64_t n,
     const float* prow = p + t * QB;
     const __m512 p0 = _mm512_load_ps(prow), p1 = _mm512_load_ps(prow + 16);
     const __m512 p2 = _mm512_load_ps(prow + 32), p3 = _mm512_load_ps(prow + 48);
-    const float* vrow = v + t * v_rs;
+    const float* vrow = vpanel + t * kTileRows;
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const __m512 b = _mm512_set1_ps(vrow[r]);
@@ -322,12 +324,13 @@ void flash_block_avx512_f32(const FlashHead& h, int64_t q0) {
 
   for (int64_t kv0 = 0; kv0 < h.skv; kv0 += NK) {
     const int64_t nk = std::min<int64_t>(NK, h.skv - kv0);
-    const float* kb = k + kv0 * h.k_rs;
+    // kv0 is a multiple of 6: the block starts at panel kv0 / 6.
+    const float* kb = k + (kv0 / kTileRows) * kTileRows * d;
     __m512 mx[4] = {m[0], m[1], m[2], m[3]};
     over_rows(
-        nk, [&](int64_t r) { qk_tile_f32<kTileRows>(kb + r * h.k_rs, h.k_rs, qt, d, s + r * QB, scale, mx); },
+        nk, [&](int64_t r) { qk_tile_f32<kTileRows>(kb + r * d, qt, d, s + r * QB, scale, mx); },
         [&](int64_t r, int count) {
-#define REEL_CALL(R) qk_tile_f32<R>(kb + r * h.k_rs, h.k_rs, qt, d, s + r * QB, scale, mx)
+#define REEL_CALL(R) qk_tile_f32<R>(kb + r * d, qt, d, s + r * QB, scale, mx)
           REEL_TAIL_SWITCH(count, REEL_CALL)
 #undef REEL_CALL
         });
@@ -347,11 +350,12 @@ void flash_block_avx512_f32(const FlashHead& h, int64_t q0) {
       l[j] = _mm512_fmadd_ps(l[j], alpha[j], sum[j]);
       m[j] = mx[j];
     }
-    const float* vb = v + kv0 * h.v_rs;
+    // Panel r / 6 holds head-dim columns r..r+5 for every key, 6 floats per key.
+    const float* vb = v + kv0 * kTileRows;
     over_rows(
-        d, [&](int64_t r) { pv_tile_f32<kTileRows>(vb + r, h.v_rs, s, nk, ot + r * QB, alpha); },
+        d, [&](int64_t r) { pv_tile_f32<kTileRows>(vb + r * h.skv, s, nk, ot + r * QB, alpha); },
         [&](int64_t r, int count) {
-#define REEL_CALL(R) pv_tile_f32<R>(vb + r, h.v_rs, s, nk, ot + r * QB, alpha)
+#define REEL_CALL(R) pv_tile_f32<R>(vb + r * h.skv, s, nk, ot + r * QB, alpha)
           REEL_TAIL_SWITCH(count, REEL_CALL)
 #undef REEL_CALL
         });
