@@ -2,11 +2,13 @@
 // bench/shapes/conv3d_wan_vae.txt, in f32 and bf16. Each case first checks sampled outputs
 // against a double-precision direct convolution (bound γ_{K+1}·Σ|x·w| with K = Cin·kd·kh·kw,
 // plus the bf16 output rounding), then times.
-// Counters: gflops (2·Cout·Cin·kd·kh·kw·outputs per call / wall time) and of_ceiling (fraction
-// of the measured oneDNN bf16 GEMM rate, bench/common/ceiling.hpp).
+// Counters: gflops (2·Cout·Cin·kd·kh·kw·outputs per call / wall time), of_ceiling (fraction
+// of the measured oneDNN bf16 GEMM rate, bench/common/ceiling.hpp) and gflops_per_cpu_s (per
+// CPU-second of the process, all threads: steadier than wall time on a shared machine).
 //
 //   bench_conv3d --benchmark_format=json
 #include <benchmark/benchmark.h>
+#include <sys/resource.h>
 
 #include <chrono>
 #include <cmath>
@@ -19,6 +21,14 @@
 namespace {
 
 using namespace reel;
+
+// CPU seconds used by the whole process so far (all threads): on a shared, oversubscribed
+// machine flops per CPU-second is steadier than flops per wall second.
+double process_cpu_seconds() {
+  rusage r{};
+  getrusage(RUSAGE_SELF, &r);
+  return double(r.ru_utime.tv_sec + r.ru_stime.tv_sec) + 1e-6 * double(r.ru_utime.tv_usec + r.ru_stime.tv_usec);
+}
 
 Tensor random(const Shape& s, uint64_t seed, DType t) {
   std::mt19937_64 rng(seed);
@@ -77,6 +87,7 @@ void bench_conv(benchmark::State& state, ConvShape s, DType t) {
   }
   const op::Conv3d op{&x, &w, &b, &out, stride, padding};
   double total = 0;
+  const double cpu0 = process_cpu_seconds();
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
     be->run(op);
@@ -88,6 +99,7 @@ void bench_conv(benchmark::State& state, ConvShape s, DType t) {
   const double rate = flops * double(state.iterations()) / total;
   state.counters["gflops"] = rate / 1e9;
   state.counters["of_ceiling"] = rate / (bench::bf16_gemm_ceiling_tflops() * 1e12);
+  state.counters["gflops_per_cpu_s"] = flops * double(state.iterations()) / (process_cpu_seconds() - cpu0) / 1e9;
   state.counters["threads"] = num_threads();
 }
 

@@ -2,11 +2,13 @@
 // bench/shapes/gemm_wan.txt, in bf16, f32, and f32 activations with bf16 weights. Each case
 // first checks sampled outputs against a double-precision dot product (bound: γ_{K+1}·Σ|x·w|,
 // plus the bf16 roundings, as in tests/core/test_ops_matmul.cpp), then times.
-// Counters: gflops (2·M·N·K per call / wall time) and of_ceiling (fraction of the measured
-// oneDNN bf16 GEMM rate, bench/common/ceiling.hpp).
+// Counters: gflops (2·M·N·K per call / wall time), of_ceiling (fraction of the measured
+// oneDNN bf16 GEMM rate, bench/common/ceiling.hpp) and gflops_per_cpu_s (per CPU-second of the
+// process, all threads: steadier than wall time on a shared machine).
 //
 //   bench_gemm --benchmark_format=json
 #include <benchmark/benchmark.h>
+#include <sys/resource.h>
 
 #include <chrono>
 #include <cmath>
@@ -20,6 +22,14 @@
 namespace {
 
 using namespace reel;
+
+// CPU seconds used by the whole process so far (all threads): on a shared, oversubscribed
+// machine flops per CPU-second is steadier than flops per wall second.
+double process_cpu_seconds() {
+  rusage r{};
+  getrusage(RUSAGE_SELF, &r);
+  return double(r.ru_utime.tv_sec + r.ru_stime.tv_sec) + 1e-6 * double(r.ru_utime.tv_usec + r.ru_stime.tv_usec);
+}
 
 struct Config {
   const char* name;
@@ -75,6 +85,7 @@ void bench_linear(benchmark::State& state, int64_t m, int64_t k, int64_t n, Conf
     return;
   }
   double total = 0;
+  const double cpu0 = process_cpu_seconds();
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
     be->run(op);
@@ -86,6 +97,7 @@ void bench_linear(benchmark::State& state, int64_t m, int64_t k, int64_t n, Conf
   const double rate = flops * double(state.iterations()) / total;
   state.counters["gflops"] = rate / 1e9;
   state.counters["of_ceiling"] = rate / (bench::bf16_gemm_ceiling_tflops() * 1e12);
+  state.counters["gflops_per_cpu_s"] = flops * double(state.iterations()) / (process_cpu_seconds() - cpu0) / 1e9;
   state.counters["threads"] = num_threads();
 }
 
