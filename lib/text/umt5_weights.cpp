@@ -102,7 +102,7 @@ struct Resolved {
       if ((*shape_of)(candidate)) return candidate;
       if (first.empty()) first = std::move(candidate);
     }
-    fail("missing tensor '" + first + "'");
+    throw Error(StatusCode::not_found, describe() + ": missing tensor '" + first + "'");
   }
   const Shape& shape(const std::string& name) const { return *(*shape_of)(name); }
 };
@@ -226,29 +226,36 @@ std::string read_text(const std::filesystem::path& path) {
   return ss.str();
 }
 
-// A tensor in the requested dtype on the requested device, dequantised by its scale if it has one.
+// A tensor in the requested dtype on the requested device, dequantised by its scale if it has
+// one (one value per tensor, or one per output row).
 Tensor load_param(const WeightStore& store, const std::string& name, DType dtype, Device device) {
-  std::optional<float> scale;
+  std::vector<float> scale;
   if (name.ends_with(".weight")) {
     const std::string base = name.substr(0, name.size() - 7);
+    const Shape& shape = store.info(name).shape;
     for (std::string_view suffix : kScaleSuffixes) {
       const std::string s = base + std::string(suffix);
       if (!store.contains(s)) continue;
       const TensorInfo& info = store.info(s);
-      if (info.shape.numel() != 1)
+      const Shape& ss = info.shape;
+      const bool per_row = shape.rank() == 2 && ((ss.rank() == 1 && ss[0] == shape[0]) ||
+                                                 (ss.rank() == 2 && ss[0] == shape[0] && ss[1] == 1));
+      if (ss.numel() != 1 && !per_row)
         throw Error(StatusCode::unsupported, info.file.string() + ": tensor '" + s + "' has shape " + info.shape.str() +
-                                                 ": only per-tensor (one value) fp8 scales are supported");
-      const float v = store.load(s, DType::f32).to_floats()[0];
-      if (!std::isfinite(v))
-        throw Error(StatusCode::bad_format, info.file.string() + ": tensor '" + s + "' is not a finite number");
-      scale = v;
+                                                 ": fp8 scales must have one value per tensor or one per row of '" +
+                                                 name + "' " + shape.str());
+      scale = store.load(s, DType::f32).to_floats();
+      for (float v : scale)
+        if (!std::isfinite(v))
+          throw Error(StatusCode::bad_format, info.file.string() + ": tensor '" + s + "' holds a non-finite scale");
     }
   }
   Tensor t;
-  if (scale) {
+  if (!scale.empty()) {
     t = store.load(name, DType::f32);
     float* p = t.data<float>();
-    for (int64_t i = 0, n = t.numel(); i < n; ++i) p[i] *= *scale;
+    const int64_t n = t.numel(), row = scale.size() == 1 ? n : n / int64_t(scale.size());
+    for (int64_t i = 0; i < n; ++i) p[i] *= scale[size_t(i / row)];
     if (dtype != DType::f32) t = t.to(dtype);
   } else {
     const FileDType fd = store.info(name).dtype;

@@ -283,13 +283,31 @@ TEST_F(Umt5Fixture, MalformedFileNamesTheTensor) {
   }
 }
 
-// A per-channel scale (not ComfyUI's per-tensor one) is refused by name.
-TEST_F(Umt5Fixture, NonScalarFp8ScaleIsUnsupported) {
+// Per-row scales multiply each output row; any other scale shape is refused by name.
+TEST_F(Umt5Fixture, Fp8ScaleShapes) {
+  const std::vector<TokenizedPrompt> ps = prompts();
   const WeightStore src = WeightStore::open(test::text_dir() / "text_encoder");
-  std::vector<std::pair<std::string, Tensor>> out;
-  for (const std::string& n : src.names()) out.emplace_back(n, src.load(n, DType::f32));
+  const std::string weight = "encoder.block.1.layer.0.SelfAttention.k.weight";
   const std::string scale = "encoder.block.1.layer.0.SelfAttention.k.scale_weight";
-  out.emplace_back(scale, test::random_tensor({64}, 5, DType::f32, 0.5f, 1.0f));
+  // k stored as k / s_row with a per-row scale s_row: the same model (s_row are powers of two,
+  // so the division and the multiplication back are exact).
+  std::vector<std::pair<std::string, Tensor>> out;
+  std::vector<float> rows(64);
+  for (size_t i = 0; i < rows.size(); ++i) rows[i] = float(1 << (i % 4));
+  for (const std::string& n : src.names()) {
+    Tensor t = src.load(n, DType::f32);
+    if (n == weight)
+      for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] /= rows[size_t(i / t.dim(1))];
+    out.emplace_back(n, t);
+  }
+  out.emplace_back(scale, Tensor::from_floats({64}, rows));
+  const std::filesystem::path per_row = test::tmp_dir() / "umt5_row_scale.safetensors";
+  save_safetensors(per_row, out);
+  const Tensor base = Umt5Encoder::load(test::text_dir() / "text_encoder", {.dtype = DType::f32}).encode(*be, ps);
+  const Tensor scaled = Umt5Encoder::load(per_row, {.dtype = DType::f32}).encode(*be, ps);
+  EXPECT_EQ(test::max_abs_diff(test::to_doubles(scaled), test::to_doubles(base)), 0.0);
+
+  out.back() = {scale, test::random_tensor({2, 32}, 5, DType::f32, 0.5f, 1.0f)};  // neither shape
   const std::filesystem::path path = test::tmp_dir() / "umt5_channel_scale.safetensors";
   save_safetensors(path, out);
   try {
