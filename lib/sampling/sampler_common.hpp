@@ -19,9 +19,10 @@ void check_sigmas(std::span<const float> sigmas, NoisePath path, const char* sam
 Denoised denoise_checked(Denoiser& denoiser, const Tensor& x, float sigma, const char* sampler);
 
 // Calls fn(i) for every element index; deterministic: fn(i) must only touch element i.
+// The grain is large: these loops are memory-bound, threads pay off only on big latents.
 template <class F>
 void for_each_element(int64_t n, F&& fn) {
-  parallel_for(n, 16384, [&](int64_t begin, int64_t end) {
+  parallel_for(n, 1 << 16, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) fn(i);
   });
 }
