@@ -7,7 +7,8 @@
 // agree to within bf16 accuracy (bound below). That run also builds and caches the oneDNN
 // primitives, so the timed pass measures steady-state work.
 // Counters: tokens_per_s, tflops (analytic FLOPs / wall time), of_ceiling (that rate / the
-// measured oneDNN bf16 GEMM rate, bench/common/ceiling.hpp), peak_mb (VmHWM), flops.
+// measured oneDNN bf16 GEMM rate, bench/common/ceiling.hpp), peak_mb (VmHWM), flops,
+// process_cpu_s (CPU seconds of all threads per forward, for runs on a shared machine).
 //
 //   bench_dit --benchmark_format=json
 //   REEL_BENCH_DIT_LAYERS=4 bench_dit     (fewer layers, e.g. for profiling; default 30)
@@ -17,6 +18,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <sys/resource.h>
 #include <random>
 #include <string>
 
@@ -86,6 +88,13 @@ double peak_resident_mb() {
   return 0;
 }
 
+// CPU seconds of the whole process (all threads), to read timings taken on a shared machine.
+double process_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
 double relative_l2(const Tensor& a, const Tensor& b) {
   const std::vector<float> x = a.to_floats(), y = b.to_floats();
   double num = 0, den = 0;
@@ -123,6 +132,7 @@ void bench_dit_forward(benchmark::State& state) {
   const int64_t tokens = frames * (height / 2) * (width / 2);
   const double flops = forward_flops(cfg, 1, tokens, text_len);
   double total = 0;
+  const double cpu0 = process_cpu_seconds();
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
     const Tensor out = dit.forward(*be, latents, t, text);
@@ -132,6 +142,9 @@ void bench_dit_forward(benchmark::State& state) {
     total += s;
   }
   const double n = double(state.iterations());
+  // On a machine shared with other jobs, wall time overstates the cost: process_cpu_s / threads
+  // is what the forward would take with the cores to itself (OpenMP spin-waits included).
+  state.counters["process_cpu_s"] = (process_cpu_seconds() - cpu0) / n;
   state.counters["layers"] = double(cfg.layers);
   state.counters["tokens"] = double(tokens);
   state.counters["flops"] = flops;
