@@ -6,8 +6,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <exception>
+#include <mutex>
 #include <string>
 
+#include "parallel.hpp"
 #include "reel/backend.hpp"
 
 // Hot loops are compiled three times (AVX-512, AVX2+FMA, baseline) and picked at load time,
@@ -48,6 +51,23 @@ void convert_parallel(const void* src, DType src_type, void* dst, DType dst_type
 // Converts a whole tensor into a new CPU tensor of `type` (used when an op needs another
 // compute type, e.g. the f32 fallback of a matmul).
 Tensor converted(const Tensor& t, DType type);
+
+// parallel_for for bodies that may throw (they allocate): an exception must not leave an
+// OpenMP region, so the first one is kept and rethrown on the calling thread.
+template <class F>
+void parallel_for_checked(int64_t n, int64_t grain, F&& fn) {
+  std::exception_ptr error;
+  std::mutex mutex;
+  parallel_for(n, grain, [&](int64_t begin, int64_t end) {
+    try {
+      fn(begin, end);
+    } catch (...) {
+      std::lock_guard lock(mutex);
+      if (!error) error = std::current_exception();
+    }
+  });
+  if (error) std::rethrow_exception(error);
+}
 
 // Every CPU op starts here: all tensors must live in host memory.
 inline Support cpu_tensors(std::initializer_list<std::pair<const Tensor*, const char*>> tensors) {

@@ -208,7 +208,7 @@ void execute(const op::Rope& o, CpuContext&) {
   const float* sin = o.sin->data<float>();
   const int64_t row = heads * d;  // one token: all heads
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, row));
-  parallel_for(batch * seq, grain, [&](int64_t begin, int64_t end) {
+  parallel_for_checked(batch * seq, grain, [&](int64_t begin, int64_t end) {
     std::vector<float> in_buf(static_cast<size_t>(row)), out_buf(static_cast<size_t>(row));
     for (int64_t t = begin; t < end; ++t) {
       const int64_t s = t % seq;

@@ -130,7 +130,7 @@ void for_each_row(const Tensor& x, Tensor& out, F&& fn) {
   const int64_t d = x.dim(-1);
   const int64_t rows = d == 0 ? 0 : x.numel() / d;
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, d));
-  parallel_for(rows, grain, [&](int64_t begin, int64_t end) {
+  parallel_for_checked(rows, grain, [&](int64_t begin, int64_t end) {
     std::vector<float> in_buf(static_cast<size_t>(d)), out_buf(static_cast<size_t>(d));
     for (int64_t r = begin; r < end; ++r) {
       const float* xr = f32_view(bytes_at(x, r * d), x.dtype(), in_buf.data(), d);

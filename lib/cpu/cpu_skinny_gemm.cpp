@@ -91,7 +91,7 @@ void skinny_linear(const op::Linear& o) {
   const float* x = static_cast<const float*>(data_as(*o.x, DType::f32, kScratchSrc));
   const float* bias = o.bias ? static_cast<const float*>(data_as(*o.bias, DType::f32, kScratchBias)) : nullptr;
   const int64_t items = (n + kColumns - 1) / kColumns;
-  parallel_for(items, 1, [&](int64_t begin, int64_t end) {
+  parallel_for_checked(items, 1, [&](int64_t begin, int64_t end) {
     std::vector<float> wrows(static_cast<size_t>(4 * k));             // 4 widened weight rows
     std::vector<float> tile(static_cast<size_t>(m * kColumns));  // [m][kColumns]
     for (int64_t item = begin; item < end; ++item) {
