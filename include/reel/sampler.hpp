@@ -168,6 +168,8 @@ class REEL_API CallbackObserver final : public StepObserver {
 
 // ---------------------------------------------------------------- samplers
 
+// A Sampler holds only its configuration: one object may run many samplings, also from
+// several threads at once (each call keeps its state on its own stack).
 class REEL_API Sampler {
  public:
   virtual ~Sampler() = default;
