@@ -1,4 +1,4 @@
-// CUDA attention kernels (cuda_flash, cublas) against the exact reference, same shapes and
+// CUDA attention kernels (cuda_flash, cudnn, cublas) against the exact reference, same shapes and
 // tolerance rule as the CPU kernels (attention_test_util.hpp). Skips without a GPU.
 #include "attention/attention_test_util.hpp"
 
@@ -54,7 +54,7 @@ TEST_P(CudaAttention, MatchesReferenceOverShapes) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Kernels, CudaAttention,
-                         ::testing::Combine(::testing::Values("cuda_flash", "cublas"),
+                         ::testing::Combine(::testing::Values("cuda_flash", "cudnn", "cublas"),
                                             ::testing::Values(DType::bf16, DType::f16, DType::f32)),
                          [](const auto& info) {
                            return std::string(std::get<0>(info.param)) + "_" +
@@ -81,7 +81,7 @@ TEST(CudaAttentionSelector, RefusesHostPointers) {
   Tensor out = Tensor::empty(in.q.shape(), DType::bf16);
   AttentionParams p = attention_params(in.q, in.k, in.v, out, in.scale);
   p.device_type = REEL_ATTENTION_CUDA;
-  for (const char* name : {"cuda_flash", "cublas"}) {
+  for (const char* name : {"cuda_flash", "cudnn", "cublas"}) {
     const Support s = find_attention_kernel(name)->supports(p);
     EXPECT_FALSE(s) << name;
     EXPECT_NE(s.reason.find("not"), std::string::npos) << s.reason;

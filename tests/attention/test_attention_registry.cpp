@@ -33,7 +33,7 @@ TEST(AttentionRegistry, ListsTheBuiltInKernels) {
   for (const char* want : {"cpu_flash", "onednn", "cpu_reference"})
     EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
 #ifdef REEL_HAVE_CUDA
-  for (const char* want : {"cuda_flash", "cublas"})
+  for (const char* want : {"cuda_flash", "cudnn", "cublas"})
     EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
 #endif
   for (const AttentionKernel* k : attention_kernels()) EXPECT_FALSE(k->description().empty()) << k->name();
@@ -98,7 +98,7 @@ TEST(AttentionSelector, CudaKernelsRefuseWithoutAGpu) {
   Tensor q, k, v, out;
   AttentionParams p = small_params(q, k, v, out);
   p.device_type = REEL_ATTENTION_CUDA;
-  for (const char* name : {"cuda_flash", "cublas"}) {
+  for (const char* name : {"cuda_flash", "cudnn", "cublas"}) {
     const AttentionKernel* kernel = find_attention_kernel(name);
     ASSERT_NE(kernel, nullptr) << name;
     const Support s = kernel->supports(p);
