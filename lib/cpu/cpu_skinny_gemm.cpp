@@ -20,11 +20,8 @@ constexpr int64_t kColumns = 64;  // output columns per work item
 // 16 floats as one value (GCC vector extension): one zmm on AVX-512, two ymm on AVX2, four
 // xmm on the baseline build, always the same lane-wise arithmetic.
 using v16 = float __attribute__((vector_size(64)));
-inline v16 load16(const float* p) {
-  v16 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
+// By pointer, not by value: a 64-byte vector return would change the ABI between the clones.
+__attribute__((always_inline)) inline void load16(v16& v, const float* p) { std::memcpy(&v, p, sizeof v); }
 
 // out[r·ldo + c] = Σ_i x[r·k + i]·w[c·k + i] for an R×C block: R·C vector accumulators fed by
 // R + C loads per step; lanes are summed in a fixed order, so results do not depend on threads.
@@ -35,9 +32,10 @@ __attribute__((always_inline)) inline void dot_block(const float* x, const float
   int64_t i = 0;
   for (; i + kLanes <= k; i += kLanes) {
     v16 wv[C];
-    for (int c = 0; c < C; ++c) wv[c] = load16(w + c * k + i);
+    for (int c = 0; c < C; ++c) load16(wv[c], w + c * k + i);
     for (int r = 0; r < R; ++r) {
-      const v16 xv = load16(x + r * k + i);
+      v16 xv;
+      load16(xv, x + r * k + i);
       for (int c = 0; c < C; ++c) acc[r][c] += xv * wv[c];
     }
   }
