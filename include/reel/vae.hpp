@@ -76,8 +76,9 @@ struct VaeLoadOptions {
 
 class VaeModel;  // the immutable weights, shared by the VAE and its streams
 
-// A streaming decoder: its own feature cache over a shared, immutable model. Not thread-safe;
-// use one stream per thread (streams of the same WanVae may run concurrently).
+// A streaming decoder: its own feature cache over a shared, immutable model. A stream is not
+// thread-safe; streams of one WanVae are independent (running them concurrently also needs a
+// backend that may be used from several threads). After a push throws, call reset().
 class REEL_API VaeDecodeStream {
  public:
   // Decodes the next latent frames, [z, n, h, w] or [1, z, n, h, w] with n >= 1 (any split of a
