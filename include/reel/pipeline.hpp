@@ -1,0 +1,203 @@
+// The Wan text/image-to-video pipeline (diffusers' WanPipeline and WanImageToVideoPipeline,
+// reference/wan.md §4): model folder loading and variant detection, text conditioning, the
+// denoising loop with batched classifier-free guidance, and the chunked VAE decode.
+//
+//   reel::Pipeline pipe = reel::Pipeline::load({.folder = "Wan2.1-T2V-1.3B-Diffusers"});
+//   std::puts(pipe.info().description.c_str());          // "Wan 2.1 text-to-video, dim 1536 ..."
+//   reel::GenerateRequest req;
+//   req.prompt = "a red panda climbing a tree";
+//   req.width = 832; req.height = 480; req.frames = 33; req.seed = 42;
+//   reel::GenerateResult out = pipe.generate(req);        // defaults: the model's scheduler config
+//   for (const std::string& n : out.notices) std::puts(n.c_str());   // e.g. "frames 32 -> 33"
+//   reel::write_video(out.video, "panda.mp4");
+//
+// Progress and cancel: pass a GenerateObserver (on_progress returning false cancels within one
+// denoising step or VAE chunk; the call then throws Error(cancelled)), or set a cancel flag
+// from another thread (GenerateRequest::cancel).
+//
+// Thread safety: the weights are loaded once and never change. One Pipeline may be used by
+// several threads at once: every generate() call keeps its own latents, caches and scratch.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "reel/export.hpp"
+#include "reel/tensor.hpp"
+#include "reel/vae.hpp"
+#include "reel/video_io.hpp"
+#include "reel/wan_transformer.hpp"
+
+namespace reel {
+
+// ------------------------------------------------------------------------------ the model
+
+// What a model generates, decided once at load time from the weights (and model_index.json).
+enum class WanVariant : uint8_t {
+  t2v,   // Wan 2.1 T2V 1.3B / 14B, Wan 2.2 T2V-A14B (two experts): 16 latent channels
+  i2v,   // Wan 2.1 I2V-14B (36 input channels + CLIP image context), Wan 2.2 I2V-A14B (no CLIP)
+  ti2v,  // Wan 2.2 TI2V-5B: 48 channels, Wan 2.2 VAE, per-token timesteps; text or text+image
+};
+REEL_API std::string_view wan_variant_name(WanVariant variant);  // "t2v", "i2v", "ti2v"
+
+enum class PipelinePrecision : uint8_t {
+  bf16,  // transformer and text encoder as diffusers runs them with torch_dtype=bfloat16; VAE f32
+  f32,   // everything in f32 (slow; what the parity tests compare)
+};
+
+struct PipelineLoadOptions {
+  // A diffusers model folder: model_index.json, transformer/ (transformer_2/ for the A14B
+  // experts), vae/, text_encoder/, tokenizer/, scheduler/scheduler_config.json. May be empty
+  // when the transformer and the VAE are given below.
+  std::filesystem::path folder;
+  // Explicit components (ComfyUI style: single safetensors files or folders); each replaces
+  // the folder's. A text encoder without a tokenizer (or none at all) means prompts must come
+  // as embeddings.
+  std::filesystem::path transformer, transformer_2, vae, text_encoder, tokenizer;
+  Device device = Device::cpu();
+  int threads = 0;  // CPU threads; 0: all hardware threads
+  PipelinePrecision precision = PipelinePrecision::bf16;
+  bool load_text_encoder = true;  // false: skip it (prompts must come as embeddings)
+};
+
+// The values a generation uses for every request field left at 0 / empty.
+struct PipelineDefaults {
+  int width = 832, height = 480, frames = 81, steps = 50;
+  float guidance = 5.0f;
+  float guidance_2 = 0.0f;     // low-noise expert (A14B); 0: same as guidance
+  float shift = 3.0f;          // flow shift (scheduler_config.json's flow_shift)
+  std::string sampler = "unipc";      // registry spec, from scheduler_config.json
+  std::string schedule = "flow_unipc";
+  float boundary_ratio = 0.0f;  // A14B: the high-noise expert runs while t >= ratio · 1000
+  int num_train_timesteps = 1000;
+  double fps = 16.0;
+};
+
+struct PipelineInfo {
+  WanVariant variant = WanVariant::t2v;
+  std::string description;     // one line: variant, sizes, precision, device
+  WanConfig transformer;
+  bool two_experts = false;    // transformer_2 loaded (Wan 2.2 A14B)
+  VaeConfig vae;
+  int spatial_multiple = 16;   // width and height are rounded down to a multiple of this
+  int temporal_factor = 4;     // frames are 4k + 1
+  bool expand_timesteps = false;   // per-token timesteps (Wan 2.2 TI2V)
+  bool needs_image = false;        // i2v: a first frame is required
+  bool needs_image_context = false;  // Wan 2.1 I2V: CLIP image features are required
+  bool can_encode_prompts = false;   // a text encoder and a tokenizer were loaded
+  PipelineDefaults defaults;
+  std::vector<std::string> notes;  // what loading noticed (ignored tensors, absent components)
+};
+
+// A model folder or file examined without loading tensor data (reel-cli inspect).
+struct ModelInspection {
+  std::string kind;  // "model folder", "transformer", "vae", "text encoder", "safetensors file"
+  std::optional<WanVariant> variant;
+  std::vector<std::string> lines;     // "key: value" lines describing what was found
+  std::vector<std::string> problems;  // what is missing, malformed or unsupported
+};
+// Throws not_found when the path does not exist; anything else found wrong goes to problems.
+REEL_API ModelInspection inspect_model(const std::filesystem::path& path);
+
+// ------------------------------------------------------------------------------ generating
+
+struct Progress {
+  std::string_view stage;  // "text", "denoise", "decode"
+  int step = 0;            // 1-based, within the stage
+  int total = 0;           // steps in the stage
+  double stage_seconds = 0;
+  double step_seconds = 0;
+};
+
+class REEL_API GenerateObserver {
+ public:
+  virtual ~GenerateObserver() = default;
+  // After each step of each stage; return false to cancel.
+  virtual bool on_progress(const Progress& progress) { return true; }
+  // Messages about how the request was adjusted (rounded sizes, ignored fields).
+  virtual void on_notice(std::string_view message) {}
+};
+
+struct GenerateRequest {
+  std::string prompt;
+  std::string negative_prompt;  // "" is the empty prompt (diffusers' default)
+  // Caller-given text embeddings [T, text_dim] or [1, T, text_dim] (f32/bf16/f16, CPU), used
+  // as given (the text encoder's output is [512, text_dim] with zero rows past the prompt).
+  // Undefined: encode `prompt` / `negative_prompt` with the model's text encoder.
+  Tensor prompt_embeds;
+  Tensor negative_embeds;
+
+  int width = 0, height = 0;  // 0: the model's default; rounded down to info().spatial_multiple
+  int frames = 0;             // 0: default; T with T mod 4 != 1 becomes 4·floor(T/4) + 1
+  int steps = 0;              // 0: default
+  float guidance = 0.0f;      // <= 0: default; <= 1: no unconditional pass
+  float guidance_2 = 0.0f;    // A14B low-noise expert; <= 0: default
+  float shift = 0.0f;         // <= 0: the scheduler config's flow shift
+  std::string sampler;        // registry spec ("unipc", "euler", "dpmpp_2m:...") ; "": default
+  std::string schedule;       // registry spec; "": the sampler's usual schedule
+  uint64_t seed = 0;
+  Tensor initial_noise;       // [C, F, h, w] f32 latent noise; undefined: drawn from `seed`
+
+  // Image-to-video: the first frame, resized to width × height.
+  std::optional<Image> image;
+  ResizeMode image_resize = ResizeMode::cover;
+  // Wan 2.1 I2V: CLIP image features [N, image_dim] or [1, N, image_dim] (reel has no CLIP
+  // encoder yet: without these, such models fail with unsupported).
+  Tensor image_context;
+
+  bool batch_cfg = true;           // conditional + unconditional in one batch of 2
+  bool keep_float_frames = false;  // fill GenerateResult::frames
+  const std::atomic<bool>* cancel = nullptr;  // set from any thread to cancel
+};
+
+struct StageTime {
+  std::string stage;
+  int steps = 0;
+  double seconds = 0;
+};
+
+struct GenerateResult {
+  Video video;     // RGB24 frames
+  Tensor frames;   // f32 [T, H, W, 3] in [0, 1] (diffusers' output_type "np") when asked for
+  Tensor latents;  // the final latents [C, F, h, w] f32 (before de-normalisation)
+  std::vector<std::string> notices;
+  std::vector<StageTime> timings;
+  // What actually ran.
+  int width = 0, height = 0, frames_count = 0, steps = 0;
+  float guidance = 0, shift = 0;
+  std::string sampler, schedule;
+  uint64_t seed = 0;
+};
+
+class REEL_API Pipeline {
+ public:
+  struct Impl;
+
+  // Throws not_found (naming the missing folder, file or component), bad_format (a file that
+  // is not what it claims), unsupported (pickle checkpoints: names the safetensors files to
+  // use; variants reel does not run) or invalid_argument (contradicting options).
+  static Pipeline load(const PipelineLoadOptions& options);
+
+  const PipelineInfo& info() const;
+
+  // Runs one generation. Throws invalid_argument naming the field that cannot work,
+  // unsupported (e.g. Wan 2.1 I2V without image_context), cancelled, out_of_memory.
+  GenerateResult generate(const GenerateRequest& request, GenerateObserver* observer = nullptr) const;
+
+  // The text encoder's prompt embeddings, [B, 512, text_dim] f32, rows past each prompt zero.
+  // Throws invalid_argument when the model has no text encoder or tokenizer.
+  Tensor encode_prompts(std::span<const std::string> prompts) const;
+
+  explicit Pipeline(std::shared_ptr<const Impl> impl);
+
+ private:
+  std::shared_ptr<const Impl> impl_;
+};
+
+}  // namespace reel

@@ -1,0 +1,175 @@
+// inspect_model: what a model folder or a checkpoint file holds (variant, configuration,
+// tensors and dtypes), read from headers and shapes only, with every problem found listed.
+#include <map>
+#include <sstream>
+
+#include "pipeline/model_files.hpp"
+#include "pipeline/pipeline_impl.hpp"
+#include "reel/weights.hpp"
+#include "vae/vae_model.hpp"
+
+namespace reel {
+
+namespace {
+
+namespace fs = std::filesystem;
+using pipeline::ModelFiles;
+
+enum class Kind { transformer, vae, text_encoder, unknown };
+
+Kind classify(const WeightStore& store) {
+  for (const std::string& n : store.names()) {
+    const auto ends = [&](std::string_view s) { return n.size() >= s.size() && n.compare(n.size() - s.size(), s.size(), s) == 0; };
+    if (ends("patch_embedding.weight")) return Kind::transformer;
+    if (ends("decoder.conv_in.weight") || ends("decoder.conv1.weight")) return Kind::vae;
+    if (ends("shared.weight") || ends("token_embedding.weight") || ends("embed_tokens.weight")) return Kind::text_encoder;
+  }
+  return Kind::unknown;
+}
+
+std::string vae_line(const VaeConfig& c) {
+  std::ostringstream s;
+  s << "z_dim " << c.z_dim << ", base_dim " << c.base_dim << ", decoder_base_dim " << c.decoder_base_dim << ", "
+    << (c.is_residual ? "Wan 2.2 layout" : "Wan 2.1 layout") << ", ×" << c.spatial_factor() << " space ×"
+    << c.temporal_factor() << " time" << (c.latents_mean.empty() ? ", no latent normalisation constants" : "");
+  return s.str();
+}
+
+std::string umt5_line(const WeightStore& store) {
+  std::map<std::string, Shape> shapes;
+  for (const std::string& n : store.names()) shapes.emplace(n, store.info(n).shape);
+  const Umt5Config c = umt5_config_from_shapes(shapes);
+  return "umT5 vocab " + std::to_string(c.vocab_size) + ", d_model " + std::to_string(c.d_model) + ", " +
+         std::to_string(c.num_layers) + " layers, " + std::to_string(c.num_heads) + " heads × " + std::to_string(c.d_kv) +
+         ", d_ff " + std::to_string(c.d_ff);
+}
+
+// Runs fn, turning an Error into a problem line (prefixed by `what`).
+template <class F>
+bool attempt(ModelInspection& out, const std::string& what, F&& fn) {
+  try {
+    fn();
+    return true;
+  } catch (const Error& e) {
+    out.problems.push_back(what + ": " + e.what());
+  } catch (const std::exception& e) {
+    out.problems.push_back(what + ": " + e.what());
+  }
+  return false;
+}
+
+void inspect_file(const fs::path& path, ModelInspection& out) {
+  out.kind = "safetensors file";
+  if (path.filename() == "spiece.model") {
+    out.kind = "tokenizer";
+    attempt(out, "tokenizer", [&] {
+      const Umt5Tokenizer tok = Umt5Tokenizer::open(path);
+      out.lines.push_back("tokenizer: SentencePiece, " + std::to_string(tok.vocab_size()) + " ids (" +
+                          std::to_string(tok.extra_ids()) + " sentinels)");
+    });
+    return;
+  }
+  std::optional<WeightStore> store;
+  if (!attempt(out, path.filename().string(), [&] { store = WeightStore::open(path); })) return;
+  const Kind kind = classify(*store);
+  if (kind == Kind::transformer) {
+    out.kind = "transformer";
+    attempt(out, "transformer", [&] {
+      const WanConfig c = WanTransformer::read_config(*store);
+      out.lines.push_back("transformer: " + c.str());
+      out.lines.push_back("parameters: " + std::to_string(c.parameter_count()));
+      const char* v = c.in_channels == 48 ? "Wan 2.2 TI2V (with the z 48 VAE)"
+                      : c.in_channels == 36 ? (c.has_image_context() ? "Wan 2.1 I2V (needs CLIP features)" : "Wan 2.2 I2V-A14B expert")
+                      : c.in_channels == 16 ? "text-to-video" : "unknown";
+      out.lines.push_back("variant: " + std::string(v));
+      if (c.in_channels == 48) out.variant = WanVariant::ti2v;
+      else if (c.in_channels == 36) out.variant = WanVariant::i2v;
+      else if (c.in_channels == 16) out.variant = WanVariant::t2v;
+    });
+  } else if (kind == Kind::vae) {
+    out.kind = "vae";
+    attempt(out, "vae", [&] { out.lines.push_back("vae: " + vae_line(vae::infer_vae_config(*store))); });
+  } else if (kind == Kind::text_encoder) {
+    out.kind = "text encoder";
+    attempt(out, "text encoder", [&] { out.lines.push_back("text encoder: " + umt5_line(*store)); });
+  } else {
+    out.problems.push_back(path.string() + ": not a Wan transformer, Wan VAE or umT5 checkpoint (no "
+                                           "patch_embedding.weight, decoder.conv_in.weight or shared.weight)");
+  }
+  std::map<std::string, int64_t> dtypes;
+  for (const std::string& n : store->names()) ++dtypes[std::string(file_dtype_name(store->info(n).dtype))];
+  std::string summary;
+  for (const auto& [d, count] : dtypes) summary += (summary.empty() ? "" : ", ") + std::to_string(count) + " " + d;
+  out.lines.push_back("tensors: " + std::to_string(store->size()) + " (" + summary + ")");
+  for (const auto& [k, v] : store->metadata()) out.lines.push_back("metadata " + k + ": " + v.substr(0, 200));
+  for (const std::string& n : store->names()) {
+    const TensorInfo& t = store->info(n);
+    out.lines.push_back("  " + n + " " + std::string(file_dtype_name(t.dtype)) + " " + t.shape.str());
+  }
+}
+
+void inspect_folder(const fs::path& folder, ModelInspection& out) {
+  out.kind = "model folder";
+  ModelFiles files;
+  if (!attempt(out, folder.string(), [&] { files = pipeline::locate_model_files({.folder = folder}); })) return;
+  if (files.index.present) out.lines.push_back("model_index.json: " + files.index.class_name);
+  for (const std::string& n : files.notes) out.problems.push_back(n);
+  std::optional<WanConfig> t;
+  attempt(out, "transformer", [&] {
+    t = WanTransformer::read_config(WeightStore::open(files.transformer), 0,
+                                    fs::exists(files.transformer / "config.json") ? files.transformer / "config.json" : fs::path());
+    out.lines.push_back("transformer: " + t->str() + " (" + std::to_string(t->parameter_count()) + " parameters)");
+  });
+  if (!files.transformer_2.empty())
+    attempt(out, "transformer_2", [&] {
+      const WanConfig c2 = WanTransformer::read_config(WeightStore::open(files.transformer_2));
+      out.lines.push_back("transformer_2: " + c2.str());
+    });
+  std::optional<VaeConfig> v;
+  std::vector<std::string> notes;
+  attempt(out, "vae", [&] {
+    v = pipeline::read_vae_config(files.vae, &notes);
+    out.lines.push_back("vae: " + vae_line(*v));
+  });
+  for (const std::string& n : notes) out.problems.push_back(n);
+  if (!files.text_encoder.empty())
+    attempt(out, "text encoder", [&] { out.lines.push_back("text encoder: " + umt5_line(WeightStore::open(files.text_encoder))); });
+  if (!files.tokenizer.empty())
+    attempt(out, "tokenizer", [&] {
+      const Umt5Tokenizer tok = Umt5Tokenizer::open(files.tokenizer);
+      out.lines.push_back("tokenizer: SentencePiece, " + std::to_string(tok.vocab_size()) + " ids");
+    });
+  pipeline::SchedulerSettings sched;
+  if (!files.scheduler_config.empty())
+    attempt(out, "scheduler", [&] { sched = pipeline::read_scheduler_config(files.scheduler_config); });
+  for (const std::string& n : sched.notes) out.problems.push_back(n);
+  if (t && v)
+    attempt(out, "variant", [&] {
+      const WanVariant variant = pipeline::detect_variant(*t, *v);
+      out.variant = variant;
+      const PipelineDefaults d = pipeline::variant_defaults(variant, !files.transformer_2.empty(), files.index, sched);
+      out.lines.push_back("variant: " + std::string(wan_variant_name(variant)) + " (" +
+                          std::string(pipeline::variant_label(variant)) + ")" +
+                          (t->has_image_context() ? ", needs CLIP image features (not built into reel yet)" : ""));
+      std::ostringstream s;
+      s << "defaults: " << d.width << "x" << d.height << ", " << d.frames << " frames, " << d.steps << " steps, guidance "
+        << d.guidance << ", sampler " << d.sampler << ", schedule " << d.schedule << " (shift " << d.shift << "), "
+        << d.fps << " fps";
+      out.lines.push_back(s.str());
+    });
+}
+
+}  // namespace
+
+ModelInspection inspect_model(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw Error(StatusCode::not_found, path.string() + " does not exist");
+  ModelInspection out;
+  const bool model_folder = fs::is_directory(path, ec) &&
+                            (fs::exists(path / "model_index.json", ec) || fs::is_directory(path / "transformer", ec));
+  if (model_folder) inspect_folder(path, out);
+  else inspect_file(path, out);
+  return out;
+}
+
+}  // namespace reel

@@ -1,0 +1,91 @@
+// Internal: the loaded pipeline (immutable weights shared by every generation) and the
+// per-generation pieces the stages pass to each other.
+#pragma once
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "reel/backend.hpp"
+#include "reel/pipeline.hpp"
+#include "reel/schedule.hpp"
+#include "reel/text_encoder.hpp"
+
+namespace reel {
+
+struct Pipeline::Impl {
+  // Backends are safe to share between threads (the CPU one guards its caches); ops run on
+  // the calling thread.
+  std::unique_ptr<Backend> backend;
+  std::optional<WanTransformer> transformer;
+  std::optional<WanTransformer> transformer_2;  // A14B low-noise expert
+  std::optional<WanVae> vae;
+  std::optional<Umt5Tokenizer> tokenizer;
+  std::optional<Umt5Encoder> text_encoder;
+  PipelineInfo info;
+};
+
+namespace pipeline {
+
+std::string_view variant_label(WanVariant v);
+
+// A request with every default filled in and every size rounded.
+struct Resolved {
+  int width = 0, height = 0, frames = 0, steps = 0;
+  int64_t latent_frames = 0, latent_height = 0, latent_width = 0, channels = 0;
+  float guidance = 0, guidance_2 = 0, shift = 0;
+  bool cfg = false;  // an unconditional pass runs (guidance > 1)
+  std::string sampler, schedule;  // full specs
+  Schedule sigmas;
+  std::vector<std::string> notices;
+};
+Resolved resolve_request(const Pipeline::Impl& p, const GenerateRequest& r);
+
+// Progress reporting, cancel checks and stage timings for one generation.
+class Run {
+ public:
+  Run(GenerateObserver* observer, const std::atomic<bool>* cancel) : observer_(observer), cancel_(cancel) {}
+  void notice(const std::string& message, std::vector<std::string>& sink);
+  void begin_stage(std::string stage, int total);
+  // Reports a finished step of the current stage; throws cancelled when asked to stop.
+  void step_done(int step, double step_seconds);
+  void end_stage();
+  // Throws cancelled when the flag is set (checked between model calls and VAE chunks).
+  void check_cancel() const;
+  const std::vector<StageTime>& timings() const { return timings_; }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  GenerateObserver* observer_;
+  const std::atomic<bool>* cancel_;
+  std::string stage_;
+  int total_ = 0, steps_ = 0;
+  Clock::time_point stage_start_;
+  std::vector<StageTime> timings_;
+};
+
+// Text stage: [1 or 2, T, text_dim] contexts in the transformer's activation dtype.
+struct TextContext {
+  Tensor cond, uncond;  // uncond undefined without CFG
+  Tensor batched;       // [2, T, D] = cond; uncond, when both have the same length
+};
+Tensor encode_prompts(const Pipeline::Impl& p, std::span<const std::string> prompts);
+TextContext text_context(const Pipeline::Impl& p, const GenerateRequest& r, const Resolved& rs, Run& run);
+
+// Image conditioning: what the denoiser adds to the latents each step.
+struct ImageCondition {
+  Tensor channels;       // Wan 2.1/2.2 I2V: [4 + z, F, h, w] (mask, condition latents), f32
+  Tensor first_latent;   // TI2V: the normalised latent of the first frame [z, 1, h, w], f32
+  Tensor image_context;  // Wan 2.1 I2V: CLIP features [1, N, image_dim], activation dtype
+};
+ImageCondition image_condition(const Pipeline::Impl& p, const GenerateRequest& r, const Resolved& rs, Run& run);
+
+// Denoising: the final latents [C, F, h, w] f32 (TI2V: frame 0 replaced by the condition).
+Tensor denoise(const Pipeline::Impl& p, const GenerateRequest& r, const Resolved& rs, const TextContext& text,
+               const ImageCondition& image, Run& run);
+
+// Decode: latents → frames, one latent frame per VAE chunk.
+void decode_latents(const Pipeline::Impl& p, const Tensor& latents, bool keep_float, Run& run, GenerateResult& out);
+
+}  // namespace pipeline
+}  // namespace reel

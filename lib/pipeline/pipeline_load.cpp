@@ -1,0 +1,128 @@
+// Pipeline::load: finds the components, loads each once (immutable afterwards), detects the
+// variant and fills PipelineInfo.
+#include <sstream>
+
+#include "pipeline/model_files.hpp"
+#include "pipeline/pipeline_impl.hpp"
+
+namespace reel {
+
+namespace {
+
+std::unique_ptr<Backend> make_pipeline_backend(Device device, int threads) {
+  require(threads >= 0, StatusCode::invalid_argument,
+          "threads must be >= 0 (0: all hardware threads), got " + std::to_string(threads));
+  if (device.type != DeviceType::cpu)
+    throw Error(StatusCode::unsupported, "device " + device.str() + ": the pipeline runs on the CPU in this version "
+                                                                    "(use device \"cpu\")");
+  return make_cpu_backend({.threads = threads});
+}
+
+std::string describe(const Pipeline::Impl& p, PipelinePrecision precision) {
+  const PipelineInfo& i = p.info;
+  std::ostringstream s;
+  const bool wan22 = i.variant == WanVariant::ti2v || i.two_experts;
+  s << (wan22 ? "Wan 2.2 " : "Wan 2.1 ") << pipeline::variant_label(i.variant) << " ("
+    << wan_variant_name(i.variant) << (i.two_experts ? ", two experts" : "") << "): transformer "
+    << i.transformer.str() << "; VAE z " << i.vae.z_dim << " ×" << i.vae.spatial_factor() << " space ×"
+    << i.vae.temporal_factor() << " time";
+  if (p.text_encoder) s << "; umT5 d_model " << p.text_encoder->config().d_model << " × " << p.text_encoder->config().num_layers << " layers";
+  else s << "; no text encoder";
+  s << "; " << (precision == PipelinePrecision::bf16 ? "bf16" : "f32") << " on " << p.backend->device().str();
+  return s.str();
+}
+
+void note_ignored(const WanTransformer& t, const char* which, std::vector<std::string>& notes) {
+  const auto& ignored = t.checkpoint().ignored;
+  if (ignored.empty()) return;
+  notes.push_back(std::string(which) + ": " + std::to_string(ignored.size()) + " tensor(s) not part of the model were "
+                  "ignored (first: " + ignored.front() + ")");
+}
+
+}  // namespace
+
+std::string_view wan_variant_name(WanVariant variant) {
+  switch (variant) {
+    case WanVariant::t2v: return "t2v";
+    case WanVariant::i2v: return "i2v";
+    case WanVariant::ti2v: return "ti2v";
+  }
+  return "?";
+}
+
+Pipeline::Pipeline(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+
+const PipelineInfo& Pipeline::info() const { return impl_->info; }
+
+Pipeline Pipeline::load(const PipelineLoadOptions& options) {
+  using namespace pipeline;
+  const ModelFiles files = locate_model_files(options);
+  auto p = std::make_shared<Impl>();
+  PipelineInfo& info = p->info;
+  info.notes = files.notes;
+  p->backend = make_pipeline_backend(options.device, options.threads);
+  const bool f32 = options.precision == PipelinePrecision::f32;
+
+  const WanLoadOptions wan_options{.precision = f32 ? WanPrecision::f32 : WanPrecision::bf16,
+                                   .device = p->backend->device()};
+  p->transformer = WanTransformer::load(files.transformer, wan_options);
+  info.transformer = p->transformer->config();
+  note_ignored(*p->transformer, "transformer", info.notes);
+  if (!files.transformer_2.empty()) {
+    p->transformer_2 = WanTransformer::load(files.transformer_2, wan_options);
+    const WanConfig& a = info.transformer;
+    const WanConfig& b = p->transformer_2->config();
+    if (a.dim != b.dim || a.in_channels != b.in_channels || a.out_channels != b.out_channels ||
+        a.text_dim != b.text_dim || a.image_dim != b.image_dim)
+      throw Error(StatusCode::bad_format, files.transformer_2.string() + ": the second expert (" + b.str() +
+                                              ") does not match the first (" + a.str() + ")");
+    note_ignored(*p->transformer_2, "transformer_2", info.notes);
+    info.two_experts = true;
+  }
+
+  info.vae = read_vae_config(files.vae, &info.notes);
+  info.variant = detect_variant(info.transformer, info.vae);
+  const bool needs_encoder = info.variant != WanVariant::t2v;
+  p->vae = WanVae::load(files.vae, *p->backend,
+                        {.config = info.vae, .compute = DType::f32, .encoder = needs_encoder, .decoder = true});
+  if (info.vae.latents_mean.empty())
+    throw Error(StatusCode::bad_format, files.vae.string() + ": the VAE (z_dim " + std::to_string(info.vae.z_dim) +
+                                            ") has no latents_mean/latents_std: add them to its config.json");
+
+  if (!files.text_encoder.empty()) {
+    p->text_encoder = Umt5Encoder::load(files.text_encoder, {.dtype = f32 ? DType::f32 : DType::bf16,
+                                                             .device = p->backend->device()});
+    if (p->text_encoder->config().d_model != info.transformer.text_dim)
+      throw Error(StatusCode::bad_format, files.text_encoder.string() + ": the text encoder's width (d_model " +
+                                              std::to_string(p->text_encoder->config().d_model) +
+                                              ") is not the transformer's text_dim " +
+                                              std::to_string(info.transformer.text_dim));
+  }
+  if (!files.tokenizer.empty()) {
+    p->tokenizer = Umt5Tokenizer::open(files.tokenizer);
+    if (p->text_encoder && p->tokenizer->vocab_size() > p->text_encoder->config().vocab_size)
+      throw Error(StatusCode::bad_format, files.tokenizer.string() + ": the tokenizer's " +
+                                              std::to_string(p->tokenizer->vocab_size()) +
+                                              " ids do not fit the text encoder's embedding of " +
+                                              std::to_string(p->text_encoder->config().vocab_size) + " rows");
+  }
+
+  SchedulerSettings scheduler;
+  if (!files.scheduler_config.empty()) scheduler = read_scheduler_config(files.scheduler_config);
+  for (const std::string& n : scheduler.notes) info.notes.push_back(n);
+
+  info.spatial_multiple = info.vae.spatial_factor() * int(info.transformer.patch.h);
+  info.temporal_factor = info.vae.temporal_factor();
+  info.expand_timesteps = files.index.expand_timesteps.value_or(info.variant == WanVariant::ti2v);
+  info.needs_image = info.variant == WanVariant::i2v;
+  info.needs_image_context = info.transformer.has_image_context();
+  info.can_encode_prompts = p->text_encoder.has_value() && p->tokenizer.has_value();
+  info.defaults = variant_defaults(info.variant, info.two_experts, files.index, scheduler);
+  if (info.two_experts && !files.index.boundary_ratio)
+    info.notes.push_back("two experts but no boundary_ratio in model_index.json: using " +
+                         std::to_string(info.defaults.boundary_ratio));
+  info.description = describe(*p, options.precision);
+  return Pipeline(std::move(p));
+}
+
+}  // namespace reel

@@ -1,0 +1,189 @@
+// Turning a GenerateRequest into what runs: defaults, rounding (with notices), validation of
+// every field before any work starts; and the Run helper (progress, cancel, stage timings).
+#include <cmath>
+
+#include "pipeline/model_files.hpp"
+#include "pipeline/pipeline_impl.hpp"
+#include "reel/options.hpp"
+#include "reel/sampler.hpp"
+
+namespace reel::pipeline {
+
+namespace {
+
+bool is_flow_schedule(const std::string& name) {
+  return name == "flow_unipc" || name == "flow_euler" || name == "flow_dpm" || name == "flow";
+}
+
+std::string spec_of(const std::string& name, const Options& o) { return o.empty() ? name : name + ":" + o.str(); }
+
+// Width or height: the default when 0, then floored to the model's multiple.
+int resolve_size(int requested, int fallback, int multiple, const char* what, std::vector<std::string>& notices) {
+  require(requested >= 0, StatusCode::invalid_argument,
+          std::string(what) + " must be >= 0 (0: the model default), got " + std::to_string(requested));
+  const int v = requested == 0 ? fallback : requested;
+  const int rounded = v / multiple * multiple;
+  require(rounded > 0, StatusCode::invalid_argument,
+          std::string(what) + " " + std::to_string(v) + " is smaller than the model's multiple of " + std::to_string(multiple));
+  if (rounded != v)
+    notices.push_back(std::string(what) + " " + std::to_string(v) + " -> " + std::to_string(rounded) +
+                      " (must be a multiple of " + std::to_string(multiple) + " for this model)");
+  return rounded;
+}
+
+void check_embeds(const Tensor& t, const char* what, int64_t text_dim) {
+  if (!t.defined()) return;
+  const bool shape_ok = (t.rank() == 2 || (t.rank() == 3 && t.dim(0) == 1)) && t.dim(-2) >= 1 && t.dim(-1) == text_dim;
+  require(shape_ok, StatusCode::invalid_argument,
+          std::string(what) + " " + t.shape().str() + " must be [tokens, " + std::to_string(text_dim) + "] or [1, tokens, " +
+              std::to_string(text_dim) + "] (the text encoder's width)");
+  require(t.is_cpu() && t.dtype() != DType::i32, StatusCode::invalid_argument,
+          std::string(what) + " must be a CPU float tensor");
+}
+
+}  // namespace
+
+Resolved resolve_request(const Pipeline::Impl& p, const GenerateRequest& r) {
+  const PipelineInfo& info = p.info;
+  const PipelineDefaults& d = info.defaults;
+  Resolved s;
+  s.width = resolve_size(r.width, d.width, info.spatial_multiple, "width", s.notices);
+  s.height = resolve_size(r.height, d.height, info.spatial_multiple, "height", s.notices);
+
+  require(r.frames >= 0, StatusCode::invalid_argument,
+          "frames must be >= 0 (0: the model default), got " + std::to_string(r.frames));
+  const int tf = info.temporal_factor;
+  s.frames = r.frames == 0 ? d.frames : r.frames;
+  if (s.frames % tf != 1 % tf) {
+    const int rounded = s.frames / tf * tf + 1;
+    s.notices.push_back("frames " + std::to_string(s.frames) + " -> " + std::to_string(rounded) + " (the Wan VAE needs " +
+                        std::to_string(tf) + "k + 1 frames)");
+    s.frames = rounded;
+  }
+
+  const WanConfig& t = info.transformer;
+  const int sf = info.vae.spatial_factor();
+  s.channels = t.out_channels;
+  s.latent_frames = (s.frames - 1) / tf + 1;
+  s.latent_height = s.height / sf;
+  s.latent_width = s.width / sf;
+  const int64_t max_pos = t.rope_max_seq_len;
+  require(s.latent_frames / t.patch.t <= max_pos && s.latent_height / t.patch.h <= max_pos &&
+              s.latent_width / t.patch.w <= max_pos,
+          StatusCode::invalid_argument,
+          "the clip " + std::to_string(s.width) + "x" + std::to_string(s.height) + "x" + std::to_string(s.frames) +
+              " has more than " + std::to_string(max_pos) + " token positions along an axis (the model's RoPE limit)");
+
+  require(r.steps >= 0 && r.steps <= 10000, StatusCode::invalid_argument,
+          "steps must be in [0, 10000] (0: the model default), got " + std::to_string(r.steps));
+  s.steps = r.steps == 0 ? d.steps : r.steps;
+
+  require(std::isfinite(r.guidance) && std::isfinite(r.guidance_2) && std::isfinite(r.shift),
+          StatusCode::invalid_argument, "guidance, guidance_2 and shift must be finite numbers");
+  s.guidance = r.guidance > 0 ? r.guidance : d.guidance;
+  s.guidance_2 = r.guidance_2 > 0 ? r.guidance_2 : (d.guidance_2 > 0 && r.guidance <= 0 ? d.guidance_2 : s.guidance);
+  if (!info.two_experts && r.guidance_2 > 0)
+    s.notices.push_back("guidance_2 is ignored: this model has a single transformer");
+  s.cfg = s.guidance > 1.0f || (info.two_experts && s.guidance_2 > 1.0f);
+  s.shift = r.shift > 0 ? r.shift : d.shift;
+
+  // Sampler and schedule: registry specs; the shift goes into flow schedules.
+  s.sampler = r.sampler.empty() ? d.sampler : r.sampler;
+  (void)make_sampler(s.sampler);  // unknown names and bad options fail here, before any work
+  std::string schedule = r.schedule;
+  if (schedule.empty()) {
+    const std::string usual = r.sampler.empty() ? std::string() : usual_schedule(r.sampler);
+    schedule = usual.empty() ? d.schedule : usual;
+  }
+  auto [name, opts] = parse_spec(schedule);
+  if (is_flow_schedule(name)) {
+    if (!opts.has("shift")) opts.set("shift", std::to_string(s.shift));
+    if (!opts.has("num_train_timesteps") && d.num_train_timesteps != 1000)
+      opts.set("num_train_timesteps", std::to_string(d.num_train_timesteps));
+  } else if (r.shift > 0) {
+    s.notices.push_back("shift is ignored by the \"" + name + "\" schedule (only the flow_* schedules shift sigmas)");
+  }
+  s.sigmas = make_schedule(name, s.steps, opts);
+  s.schedule = spec_of(name, opts);
+
+  // Conditioning inputs.
+  check_embeds(r.prompt_embeds, "prompt_embeds", t.text_dim);
+  check_embeds(r.negative_embeds, "negative_embeds", t.text_dim);
+  if (!r.prompt_embeds.defined() || (s.cfg && !r.negative_embeds.defined()))
+    require(info.can_encode_prompts, StatusCode::invalid_argument,
+            "this model has no text encoder and tokenizer loaded: pass prompt embeddings (and negative embeddings "
+            "when guidance > 1)");
+  if (r.initial_noise.defined()) {
+    const Tensor& n = r.initial_noise;
+    const Shape want{s.channels, s.latent_frames, s.latent_height, s.latent_width};
+    const bool ok = n.shape() == want ||
+                    (n.rank() == 5 && n.dim(0) == 1 && n.dim(1) == want[0] && n.dim(2) == want[1] &&
+                     n.dim(3) == want[2] && n.dim(4) == want[3]);
+    require(ok, StatusCode::invalid_argument,
+            "initial_noise " + n.shape().str() + " must be " + want.str() + " (latent channels, frames, height, width "
+                                                                             "for " + std::to_string(s.width) + "x" +
+                std::to_string(s.height) + "x" + std::to_string(s.frames) + ")");
+    require(n.is_cpu() && n.dtype() != DType::i32, StatusCode::invalid_argument, "initial_noise must be a CPU float tensor");
+  }
+  if (r.image) {
+    require(info.variant != WanVariant::t2v, StatusCode::unsupported,
+            "this model is text-to-video only and cannot start from an image; use an I2V or TI2V model");
+    require(r.image->width > 0 && r.image->height > 0 &&
+                r.image->rgb.size() == size_t(r.image->width) * size_t(r.image->height) * 3,
+            StatusCode::invalid_argument, "image: its RGB buffer does not hold width × height × 3 bytes");
+  } else {
+    require(!info.needs_image, StatusCode::invalid_argument, "this image-to-video model needs a first frame (image)");
+  }
+  if (info.needs_image_context) {
+    require(r.image_context.defined(), StatusCode::unsupported,
+            "Wan 2.1 I2V models condition on CLIP image features, and reel has no CLIP image encoder yet: pass the "
+            "features (image_context [257, 1280], CLIP ViT-H/14 penultimate layer) through the C++ API");
+    const Tensor& c = r.image_context;
+    require((c.rank() == 2 || (c.rank() == 3 && c.dim(0) == 1)) && c.dim(-1) == t.image_dim && c.dim(-2) >= 1 &&
+                c.is_cpu() && c.dtype() != DType::i32,
+            StatusCode::invalid_argument,
+            "image_context " + c.shape().str() + " must be a CPU float tensor [N, " + std::to_string(t.image_dim) + "]");
+  } else {
+    require(!r.image_context.defined(), StatusCode::invalid_argument,
+            "image_context is given, but this model has no image-context path (only Wan 2.1 I2V has)");
+  }
+  return s;
+}
+
+// ------------------------------------------------------------------------------ Run
+
+void Run::notice(const std::string& message, std::vector<std::string>& sink) {
+  sink.push_back(message);
+  if (observer_) observer_->on_notice(message);
+}
+
+void Run::begin_stage(std::string stage, int total) {
+  check_cancel();
+  stage_ = std::move(stage);
+  total_ = total;
+  steps_ = 0;
+  stage_start_ = Clock::now();
+}
+
+void Run::step_done(int step, double step_seconds) {
+  steps_ = step;
+  const double elapsed = std::chrono::duration<double>(Clock::now() - stage_start_).count();
+  if (observer_) {
+    const Progress pr{stage_, step, total_, elapsed, step_seconds};
+    if (!observer_->on_progress(pr))
+      throw Error(StatusCode::cancelled, "cancelled by the progress callback during " + stage_ + " (step " +
+                                             std::to_string(step) + " of " + std::to_string(total_) + ")");
+  }
+  check_cancel();
+}
+
+void Run::end_stage() {
+  timings_.push_back({stage_, steps_, std::chrono::duration<double>(Clock::now() - stage_start_).count()});
+}
+
+void Run::check_cancel() const {
+  if (cancel_ && cancel_->load(std::memory_order_relaxed))
+    throw Error(StatusCode::cancelled, "cancelled" + (stage_.empty() ? std::string() : " during " + stage_));
+}
+
+}  // namespace reel::pipeline

@@ -1,0 +1,77 @@
+// Helpers for the pipeline tests: the tiny models, fixture tensors and JSON, shared f32
+// pipelines (loaded once per process), and the comparison the parity tests use.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "common/test_util.hpp"
+#include "reel/pipeline.hpp"
+#include "reel/weights.hpp"
+
+namespace reel::test {
+
+inline std::filesystem::path pipeline_fixtures() { return fixtures_dir() / "pipeline"; }
+// The model shipped in the repository (tools/reference/make_tiny_model.py).
+inline std::filesystem::path tiny_t2v_model() { return fixtures_dir().parent_path().parent_path() / "models" / "tiny-wan-t2v"; }
+
+inline nlohmann::json read_fixture_json(const std::string& name) {
+  std::ifstream in(pipeline_fixtures() / name);
+  std::stringstream s;
+  s << in.rdbuf();
+  return nlohmann::json::parse(s.str());
+}
+
+inline Tensor fixture_tensor(const std::string& file, const std::string& name) {
+  return WeightStore::open(pipeline_fixtures() / file).load(name, DType::f32);
+}
+
+// Embeddings stored without their zero rows, padded back to the 512 rows the reference used.
+inline Tensor padded_embeds(const Tensor& rows, int64_t length = 512) {
+  Tensor out = Tensor::zeros({length, rows.dim(1)}, DType::f32);
+  std::memcpy(out.data<float>(), rows.data<float>(), rows.nbytes());
+  return out;
+}
+
+// Loaded once per process (tests may share them: a Pipeline is thread-safe and immutable).
+inline const Pipeline& shared_pipeline(const std::string& key, const PipelineLoadOptions& options) {
+  static std::mutex mutex;
+  static std::map<std::string, std::unique_ptr<Pipeline>> loaded;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto& slot = loaded[key];
+  if (!slot) slot = std::make_unique<Pipeline>(Pipeline::load(options));
+  return *slot;
+}
+
+inline const Pipeline& tiny_t2v_f32() {
+  return shared_pipeline("t2v_f32", {.folder = tiny_t2v_model(), .threads = 2, .precision = PipelinePrecision::f32});
+}
+
+// Records everything a generation reports.
+class Recorder : public GenerateObserver {
+ public:
+  struct Event {
+    std::string stage;
+    int step, total;
+  };
+  std::vector<Event> events;
+  std::vector<std::string> notices;
+  // Cancel when this stage reaches this step (empty: never).
+  std::string cancel_stage;
+  int cancel_step = 0;
+
+  bool on_progress(const Progress& p) override {
+    events.push_back({std::string(p.stage), p.step, p.total});
+    EXPECT_GE(p.step_seconds, 0.0);
+    EXPECT_GE(p.stage_seconds, p.step_seconds * 0.999);
+    return !(p.stage == cancel_stage && p.step >= cancel_step);
+  }
+  void on_notice(std::string_view message) override { notices.emplace_back(message); }
+};
+
+}  // namespace reel::test
