@@ -7,6 +7,12 @@
 
 #include "parallel.hpp"
 
+#ifdef REEL_HAVE_CUDA
+namespace reel::cuda_memory {
+void ensure_registered();  // cuda/cuda_memory.cpp
+}
+#endif
+
 namespace reel {
 
 // ---------------------------------------------------------------- Shape
@@ -112,6 +118,10 @@ void register_device_memory(DeviceType type, DeviceMemory* memory) {
 }
 
 DeviceMemory& device_memory(DeviceType type) {
+#ifdef REEL_HAVE_CUDA
+  // The CUDA memory registers itself on first use (outside the lock: registering takes it).
+  if (type == DeviceType::cuda) cuda_memory::ensure_registered();
+#endif
   std::lock_guard lock(registry_mutex);
   DeviceMemory* m = registry[int(type)];
   if (!m) throw Error(StatusCode::unsupported, "no CUDA backend is available (not built, or no GPU was initialised)");
