@@ -6,7 +6,7 @@ Run from the repository root:
 
 What it builds, all from fixed seeds:
   * a tiny SentencePiece unigram model (vocab 1000, T5 special ids <pad>=0, </s>=1, <unk>=2,
-    byte_fallback on like mT5/umT5) trained on a generated English + Chinese corpus, plus a
+    byte_fallback on as in mT5's model) trained on a generated English + Chinese corpus, plus a
     tokenizer_config.json with 8 <extra_id_N> sentinels (umT5 has 384, appended above the
     SentencePiece vocabulary in reverse order, as transformers' T5 converter does);
   * sentencepiece's own ids (byte-fallback pieces kept) for the same cleaned prompts;
@@ -36,7 +36,6 @@ Writes tests/fixtures/text/:
         prompt_embeds_bf16 [B,64,64] (bf16)   model and inputs in bf16 (same-precision reference)
         prompt_embeds_fp8 [B,64,64]           f32 run with the dequantised fp8-scaled weights
 """
-import html
 import json
 import os
 import random
