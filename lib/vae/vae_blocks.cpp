@@ -15,6 +15,16 @@ Tensor silu_inplace(Backend& be, Tensor x) {
 
 const Tensor* bias_of(const Tensor& b) { return b.defined() ? &b : nullptr; }
 
+}  // namespace
+
+// a += b (in place: a is a fresh activation no one else holds).
+Tensor add_into(Backend& be, Tensor a, const Tensor& b) {
+  be.run(op::Binary{op::BinaryKind::add, &a, &b, &a});
+  return a;
+}
+
+namespace {
+
 // Per-frame Conv2d(3×3, pad 1) after a nearest ×2 upsample of H and W.
 Tensor spatial_up(Backend& be, const Resample& r, const Tensor& x) {
   Tensor up = ops::upsample_nearest(be, x, 2, 2);
@@ -58,7 +68,7 @@ Tensor down3d_time(Backend& be, const Resample& r, const Tensor& y, FeatureCache
   Tensor& slot = cache.slots.at(size_t(r.slot));
   Tensor head, buffer;
   if (cache.first) {
-    head = frames_of(be, y, 0, 1);
+    head = ops::slice(be, y, 2, 0, 1);  // a copy: the slot may keep y, and callers add into outputs
     buffer = y;
   } else {
     buffer = concat_frames(be, slot, y);
@@ -87,9 +97,8 @@ Tensor res_block(Backend& be, const ResBlock& b, const Tensor& x, FeatureCache* 
   a = rms_norm_silu(be, a, b.norm2);
   a = causal_conv(be, b.conv2, a, cache);
   // The shortcut last: its output is not held during the two 3×3×3 convs.
-  if (!b.has_shortcut) return ops::add(be, a, x);
-  Tensor h = causal_conv(be, b.shortcut, x, nullptr);
-  return ops::add(be, a, h);
+  if (!b.has_shortcut) return add_into(be, std::move(a), x);
+  return add_into(be, std::move(a), causal_conv(be, b.shortcut, x, nullptr));
 }
 
 // Per frame: q, k, v = 1×1 convs of the L2-normalised pixels; one head over the H·W pixels.
@@ -101,14 +110,13 @@ Tensor attn_block(Backend& be, const AttnBlock& b, const Tensor& x) {
   qkv = Tensor();
   Tensor scores = ops::batch_matmul(be, tokens.select(0), tokens.select(1), /*transpose_b=*/true,
                                     float(1.0 / std::sqrt(double(c))));
-  scores = ops::softmax(be, scores);
+  be.run(op::Softmax{&scores, &scores, 1.0f});  // in place: the H·W × H·W scores are the big buffer
   Tensor mixed = ops::batch_matmul(be, scores, tokens.select(2));  // [T, HW, C]
   scores = Tensor();
   tokens = Tensor();
   const std::array<int, 3> to_channels{2, 0, 1};
   Tensor y = ops::permute(be, mixed, to_channels).reshape({1, c, t, h, w});
-  y = ops::conv3d(be, y, b.proj_w, bias_of(b.proj_b));
-  return ops::add(be, y, x);
+  return add_into(be, ops::conv3d(be, y, b.proj_w, bias_of(b.proj_b)), x);
 }
 
 Tensor mid_block(Backend& be, const MidBlock& b, const Tensor& x, FeatureCache* cache) {

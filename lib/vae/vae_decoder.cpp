@@ -20,7 +20,7 @@ Tensor decode_chunk(const VaeModel& m, const Tensor& z, FeatureCache& cache, boo
     for (const ResBlock& r : level.res) x = res_block(be, r, x, &cache);
     x = resample(be, level.resample, x, &cache);
     if (level.shortcut)
-      x = ops::add(be, x, dup_up_3d(be, in, level.shortcut_out, level.factor_t, level.factor_s, cache.first));
+      x = add_into(be, std::move(x), dup_up_3d(be, in, level.shortcut_out, level.factor_t, level.factor_s, cache.first));
   }
   x = causal_conv(be, d.conv_out, rms_norm_silu(be, x, d.norm_out), &cache);
   if (unpatchify && m.config.patch_size > 1) x = vae_unpatchify(be, x, m.config.patch_size);

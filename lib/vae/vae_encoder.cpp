@@ -13,7 +13,7 @@ Tensor encode_chunk(const VaeModel& m, const Tensor& frames, FeatureCache& cache
     for (const ResBlock& r : level.res) x = res_block(be, r, x, &cache);
     x = resample(be, level.resample, x, &cache);
     if (level.shortcut)
-      x = ops::add(be, x, avg_down_3d(be, in, level.shortcut_out, level.factor_t, level.factor_s));
+      x = add_into(be, std::move(x), avg_down_3d(be, in, level.shortcut_out, level.factor_t, level.factor_s));
   }
   x = mid_block(be, e.mid, x, &cache);
   x = causal_conv(be, e.conv_out, rms_norm_silu(be, x, e.norm_out), &cache);

@@ -104,6 +104,7 @@ Tensor frames_of(Backend& be, const Tensor& x, int64_t begin, int64_t end);
 Tensor concat_frames(Backend& be, const Tensor& a, const Tensor& b);
 
 // ---- vae_blocks.cpp
+Tensor add_into(Backend& be, Tensor a, const Tensor& b);  // a + b, written into a
 Tensor rms_norm_silu(Backend& be, const Tensor& x, const Tensor& gamma);  // SiLU(WanRMS_norm(x))
 Tensor res_block(Backend& be, const ResBlock& b, const Tensor& x, FeatureCache* cache);
 Tensor attn_block(Backend& be, const AttnBlock& b, const Tensor& x);
