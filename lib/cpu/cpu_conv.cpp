@@ -21,6 +21,7 @@ struct ConvPrimitive {
   // dst, out of) the primitive's preferred layout and type in one pass.
   memory::desc src_user, wei_user, dst_user;
   std::optional<dnnl::reorder> src_reorder, wei_reorder, dst_reorder;
+  memory::desc scratchpad;  // large enough for the convolution and each reorder (run one after another)
 };
 
 memory::dims to_dims(const Shape& s) { return memory::dims(s.dims().begin(), s.dims().end()); }
@@ -39,7 +40,8 @@ std::shared_ptr<ConvPrimitive> try_build(const dnnl::engine& eng, DType c, const
     memory::desc bias_md = bias ? memory::desc({w.dim(0)}, memory::data_type::f32, tag::a) : memory::desc();
     dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
                                       src_any, wei_any, bias_md, dst_any, strides, padding, padding);
-    dnnl::convolution_forward::primitive_desc pd(d, eng);
+    const dnnl::primitive_attr attr = user_scratchpad_attr();
+    dnnl::convolution_forward::primitive_desc pd(d, attr, eng);
     if (c != DType::f32 && is_reference_impl(pd.impl_info_str())) return nullptr;
     auto p = std::make_shared<ConvPrimitive>();
     p->pd = pd;
@@ -47,10 +49,16 @@ std::shared_ptr<ConvPrimitive> try_build(const dnnl::engine& eng, DType c, const
     p->src_user = memory::desc(to_dims(x.shape()), dnnl_type(x.dtype()), act);
     p->wei_user = memory::desc(to_dims(w.shape()), dnnl_type(w.dtype()), wtag);
     p->dst_user = memory::desc(to_dims(out.shape()), dnnl_type(out.dtype()), act);
-    if (p->src_user != pd.src_desc()) p->src_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(eng, p->src_user, eng, pd.src_desc()));
-    if (p->wei_user != pd.weights_desc())
-      p->wei_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(eng, p->wei_user, eng, pd.weights_desc()));
-    if (p->dst_user != pd.dst_desc()) p->dst_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(eng, pd.dst_desc(), eng, p->dst_user));
+    size_t scratch = pd.scratchpad_desc().get_size();
+    auto make_reorder = [&](const memory::desc& from, const memory::desc& to) {
+      dnnl::reorder::primitive_desc rpd(eng, from, eng, to, attr);
+      scratch = std::max(scratch, rpd.scratchpad_desc().get_size());
+      return dnnl::reorder(rpd);
+    };
+    if (p->src_user != pd.src_desc()) p->src_reorder = make_reorder(p->src_user, pd.src_desc());
+    if (p->wei_user != pd.weights_desc()) p->wei_reorder = make_reorder(p->wei_user, pd.weights_desc());
+    if (p->dst_user != pd.dst_desc()) p->dst_reorder = make_reorder(pd.dst_desc(), p->dst_user);
+    p->scratchpad = memory::desc({int64_t(std::max<size_t>(scratch, 1))}, memory::data_type::u8, tag::a);
     return p;
   } catch (const dnnl::error&) {
     if (c == DType::f32) throw;
@@ -83,24 +91,27 @@ void run_conv(const O& o, CpuContext& ctx, const char* name, const std::array<in
   memory src_user(cp->src_user, eng, const_cast<void*>(x.raw()));
   memory wei_user(cp->wei_user, eng, const_cast<void*>(w.raw()));
   memory dst_user(cp->dst_user, eng, out.raw());
+  const memory scratchpad = scratchpad_memory(cp->scratchpad, eng);
   // Operands in the primitive's layout: the user memory itself, or a reordered copy in scratch.
   auto staged = [&](const memory& user, const std::optional<dnnl::reorder>& r, const memory::desc& want,
                     ScratchSlot slot) {
     if (!r) return user;
     memory m(want, eng, scratch_buffer(slot, want.get_size()));
-    r->execute(stream, const_cast<memory&>(user), m);
+    r->execute(stream, {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, m}, {DNNL_ARG_SCRATCHPAD, scratchpad}});
     return m;
   };
   memory src = staged(src_user, cp->src_reorder, cp->pd.src_desc(), kScratchSrc);
   memory wei = staged(wei_user, cp->wei_reorder, cp->pd.weights_desc(), kScratchWeights);
   memory dst = cp->dst_reorder ? memory(cp->pd.dst_desc(), eng, scratch_buffer(kScratchDst, cp->pd.dst_desc().get_size()))
                                : dst_user;
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}};
+  std::unordered_map<int, memory> args{
+      {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}, {DNNL_ARG_SCRATCHPAD, scratchpad}};
   if (o.bias)
     args.emplace(DNNL_ARG_BIAS,
                  memory(cp->pd.bias_desc(), eng, const_cast<void*>(data_as(*o.bias, DType::f32, kScratchBias))));
   cp->prim.execute(stream, args);
-  if (cp->dst_reorder) cp->dst_reorder->execute(stream, dst, dst_user);
+  if (cp->dst_reorder)
+    cp->dst_reorder->execute(stream, {{DNNL_ARG_FROM, dst}, {DNNL_ARG_TO, dst_user}, {DNNL_ARG_SCRATCHPAD, scratchpad}});
   stream.wait();
 }
 

@@ -2,6 +2,7 @@
 // the compute-type rule for mixed inputs, and scratch conversions).
 #pragma once
 #include <oneapi/dnnl/dnnl.hpp>
+#include <algorithm>
 #include <string>
 
 #include "cpu/cpu_common.hpp"
@@ -36,7 +37,14 @@ inline bool is_reference_impl(const char* impl) { return std::string(impl).find(
 
 // Reusable per-thread scratch memory for widened operands and temporary outputs, so large
 // conversions do not map and fault in fresh pages on every call. Slots let one op hold several.
-enum ScratchSlot { kScratchSrc = 0, kScratchWeights = 1, kScratchDst = 2, kScratchBias = 3, kScratchSlots = 4 };
+enum ScratchSlot {
+  kScratchSrc = 0,
+  kScratchWeights = 1,
+  kScratchDst = 2,
+  kScratchBias = 3,
+  kScratchDnnl = 4,  // oneDNN's own scratchpad for the primitive being run
+  kScratchSlots = 5
+};
 void* scratch_buffer(ScratchSlot slot, size_t bytes);
 
 // Pointer to t's data in `type`: t itself, or a converted copy in the calling thread's scratch
@@ -48,6 +56,17 @@ inline const void* data_as(const Tensor& t, DType type, ScratchSlot slot) {
   return p;
 }
 
-inline std::string dims_key(const Shape& s) { return s.str(); }
+// Primitives are built once and then run from whichever thread calls the backend, possibly
+// several at once. oneDNN's library-managed scratchpad is tied to the creating thread (see
+// dnnl::scratchpad_mode), so every primitive is built with a user scratchpad and each run
+// passes the calling thread's kScratchDnnl buffer.
+inline dnnl::primitive_attr user_scratchpad_attr() {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+inline dnnl::memory scratchpad_memory(const dnnl::memory::desc& desc, const dnnl::engine& eng) {
+  return dnnl::memory(desc, eng, scratch_buffer(kScratchDnnl, std::max<size_t>(desc.get_size(), 1)));
+}
 
 }  // namespace reel::cpu

@@ -17,6 +17,7 @@ using tag = memory::format_tag;
 
 struct MatmulPrimitive {
   dnnl::matmul prim;
+  memory::desc scratchpad;
   DType compute;  // operand type the primitive reads
   DType dst;      // type it writes (out's dtype, or f32 then converted)
 };
@@ -32,7 +33,7 @@ std::shared_ptr<MatmulPrimitive> try_build(const dnnl::engine& eng, DType c, DTy
     memory::desc src_md(src, dnnl_type(c), plain);
     memory::desc wei_md(wei, dnnl_type(c), wei_tag);
     memory::desc dst_md(dst, dnnl_type(dst_type), plain);
-    dnnl::primitive_attr attr;
+    dnnl::primitive_attr attr = user_scratchpad_attr();
     if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
     dnnl::matmul::primitive_desc pd;
     if (bias) {
@@ -44,7 +45,7 @@ std::shared_ptr<MatmulPrimitive> try_build(const dnnl::engine& eng, DType c, DTy
       pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, wei_md, dst_md), attr, eng);
     }
     if (c != DType::f32 && is_reference_impl(pd.impl_info_str())) return nullptr;
-    return std::make_shared<MatmulPrimitive>(MatmulPrimitive{dnnl::matmul(pd), c, dst_type});
+    return std::make_shared<MatmulPrimitive>(MatmulPrimitive{dnnl::matmul(pd), pd.scratchpad_desc(), c, dst_type});
   } catch (const dnnl::error&) {
     if (c == DType::f32) throw;
     return nullptr;
@@ -69,7 +70,10 @@ void run_matmul(CpuContext& ctx, const MatmulPrimitive& mp, const memory::dims& 
   memory src_m({src, dnnl_type(mp.compute), plain}, eng, const_cast<void*>(a));
   memory wei_m({wei, dnnl_type(mp.compute), wei_tag}, eng, const_cast<void*>(b));
   memory dst_m({dst, dnnl_type(mp.dst), plain}, eng, dst_ptr);
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src_m}, {DNNL_ARG_WEIGHTS, wei_m}, {DNNL_ARG_DST, dst_m}};
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src_m},
+                                       {DNNL_ARG_WEIGHTS, wei_m},
+                                       {DNNL_ARG_DST, dst_m},
+                                       {DNNL_ARG_SCRATCHPAD, scratchpad_memory(mp.scratchpad, eng)}};
   if (bias) {
     memory::dims bdims(dst.size(), 1);
     bdims.back() = dst.back();

@@ -9,7 +9,10 @@
 //    bf16 first, which moves each product by at most u_bf16·|a_k·b_k|: add u_bf16·A.
 //  * a bf16/f16 output is rounded once more: compared with the reference rounded to that type,
 //    |out − round(s)| <= 2·u_t·|s| + b32·(1 + u_t).
+#include <atomic>
 #include <cmath>
+#include <cstring>
+#include <thread>
 
 #include "core/op_test_util.hpp"
 #include "cpu/cpu_backend.hpp"
@@ -164,4 +167,28 @@ TEST(Linear, FewRowsKernelIsThreadInvariant) {
   auto one = cpu::make_cpu_backend({.threads = 1}, cpu::LowPrecisionCompute::f32);
   auto two = cpu::make_cpu_backend({.threads = 2}, cpu::LowPrecisionCompute::f32);
   expect_identical(ops::linear(*one, x, w, &b), ops::linear(*two, x, w, &b), "skinny linear 1 vs 2 threads");
+}
+
+TEST(CpuBackend, OneBackendSharedByThreadsGivesTheSameResults) {
+  // A model (and its backend) may be used by several threads at once: oneDNN primitives built
+  // in one thread and run from others must not share scratch memory.
+  auto be = make_cpu_backend({.threads = 1});
+  const Tensor x = random_nonzero({96, 256}, 80, DType::f32), w = random_nonzero({192, 256}, 81, DType::f32);
+  const Tensor v = random_nonzero({1, 16, 3, 12, 12}, 82, DType::f32), k = random_nonzero({16, 16, 3, 3, 3}, 83, DType::f32);
+  const Tensor want_l = ops::linear(*be, x, w);
+  const Tensor want_c = ops::conv3d(*be, v, k, nullptr, {1, 1, 1}, {1, 1, 1});
+  std::atomic<int> mismatches{0};
+  auto work = [&] {
+    for (int i = 0; i < 40; ++i) {
+      const Tensor l = ops::linear(*be, x, w);
+      const Tensor c = ops::conv3d(*be, v, k, nullptr, {1, 1, 1}, {1, 1, 1});
+      if (std::memcmp(l.raw(), want_l.raw(), l.nbytes()) != 0) ++mismatches;
+      if (std::memcmp(c.raw(), want_c.raw(), c.nbytes()) != 0) ++mismatches;
+    }
+  };
+  std::thread t1(work), t2(work), t3(work);
+  t1.join();
+  t2.join();
+  t3.join();
+  EXPECT_EQ(mismatches.load(), 0);
 }
