@@ -109,10 +109,15 @@ typedef struct reel_model_params {
   const char* device;             /* "cpu" (default), "cuda", "cuda:1" */
   int32_t threads;                /* CPU threads; 0: all hardware threads */
   reel_precision precision;
+  /* Appended in 0.1: the low-noise expert of Wan 2.2 A14B (folder: transformer_2/). */
+  const char* transformer_2_path;
 } reel_model_params;
 
 REEL_C_API void reel_model_params_init(reel_model_params* params);
-/* Loads and validates every component. On success *model owns them until reel_model_free. */
+/* Loads and validates every component. On success *model owns them until reel_model_free.
+ * Errors: NOT_FOUND (missing folder, file or component, named), BAD_FORMAT (not a model, a
+ * truncated or malformed file), UNSUPPORTED (pickle checkpoints: the message names the
+ * safetensors files to use; a device this build cannot use), INVALID_ARGUMENT. */
 REEL_C_API reel_status reel_model_load(const reel_model_params* params, reel_model** model);
 REEL_C_API void reel_model_free(reel_model* model);
 /* A one-line description: detected variant, configuration, precision, device. Valid as long
@@ -123,7 +128,7 @@ REEL_C_API const char* reel_model_describe(const reel_model* model);
 
 typedef struct reel_progress {
   uint32_t struct_size;
-  const char* stage;      /* "text", "denoise", "decode" */
+  const char* stage;      /* "text", "encode" (image-to-video: the first frame), "denoise", "decode" */
   int32_t step;           /* 1-based step within the stage */
   int32_t total;          /* steps in the stage */
   double stage_seconds;   /* time spent in the stage so far */
@@ -172,11 +177,19 @@ typedef struct reel_generate_params {
   void* progress_user_data;
 
   int32_t keep_float_frames; /* non-zero: reel_video_frames_float is available */
+
+  /* Appended in 0.1. */
+  float guidance_2;          /* Wan 2.2 A14B low-noise expert; <= 0: the model default */
 } reel_generate_params;
 
 typedef struct reel_video reel_video;
 
 REEL_C_API void reel_generate_params_init(reel_generate_params* params);
+/* Runs one generation. Errors: INVALID_ARGUMENT (the message names the field), UNSUPPORTED
+ * (e.g. a Wan 2.1 I2V model: its CLIP image encoder is not in reel yet; a first frame for a
+ * text-only model), NOT_FOUND (unknown sampler or schedule, missing image file), CANCELLED,
+ * OUT_OF_MEMORY. Sizes and frame counts the model cannot use are rounded; the video's notices
+ * say so (reel_video_notice). */
 REEL_C_API reel_status reel_generate(reel_model* model, const reel_generate_params* params, reel_video** video);
 
 /* ---------------------------------------------------------------- videos */
@@ -196,9 +209,15 @@ REEL_C_API reel_status reel_video_save(const reel_video* video, const char* path
 REEL_C_API reel_status reel_video_create(const uint8_t* rgb, int32_t width, int32_t height, int32_t frames,
                                          double fps, reel_video** video);
 REEL_C_API void reel_video_free(reel_video* video);
+/* Messages about how the request was adjusted (rounded sizes and frame counts, ignored
+ * fields), for a generated video; 0 / NULL otherwise. Valid until reel_video_free. */
+REEL_C_API size_t reel_video_notice_count(const reel_video* video);
+REEL_C_API const char* reel_video_notice(const reel_video* video, size_t index);
 
 /* ---------------------------------------------------------------- attention kernels */
 
+/* Zeroes the struct and sets struct_size (then fill dtype, device, buffers, sizes, strides, scale). */
+REEL_C_API void reel_attention_params_init(reel_attention_params* params);
 /* Every registered attention kernel (CPU first, then CUDA when built with it). */
 REEL_C_API size_t reel_attention_kernel_count(void);
 /* Name and one-line description of kernel i; NULL when i is out of range. */
@@ -214,8 +233,10 @@ REEL_C_API reel_status reel_attention_run(const char* kernel, const reel_attenti
 
 REEL_C_API size_t reel_sampler_count(void);
 REEL_C_API const char* reel_sampler_name(size_t index);  /* NULL when out of range */
+REEL_C_API const char* reel_sampler_description(size_t index);  /* NULL when out of range */
 REEL_C_API size_t reel_schedule_count(void);
 REEL_C_API const char* reel_schedule_name(size_t index); /* NULL when out of range */
+REEL_C_API const char* reel_schedule_description(size_t index); /* NULL when out of range */
 
 #ifdef __cplusplus
 }

@@ -142,7 +142,7 @@ struct GenerateRequest {
   std::string sampler;        // registry spec ("unipc", "euler", "dpmpp_2m:...") ; "": default
   std::string schedule;       // registry spec; "": the sampler's usual schedule
   uint64_t seed = 0;
-  Tensor initial_noise;       // [C, F, h, w] f32 latent noise; undefined: drawn from `seed`
+  Tensor initial_noise;       // [C, F, h, w] (or flat) latent noise; undefined: drawn from `seed`
 
   // Image-to-video: the first frame, resized to width × height.
   std::optional<Image> image;

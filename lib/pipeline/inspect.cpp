@@ -111,7 +111,9 @@ void inspect_file(const fs::path& path, ModelInspection& out) {
 void inspect_folder(const fs::path& folder, ModelInspection& out) {
   out.kind = "model folder";
   ModelFiles files;
-  if (!attempt(out, folder.string(), [&] { files = pipeline::locate_model_files({.folder = folder}); })) return;
+  PipelineLoadOptions options;
+  options.folder = folder;
+  if (!attempt(out, folder.string(), [&] { files = pipeline::locate_model_files(options); })) return;
   if (files.index.present) out.lines.push_back("model_index.json: " + files.index.class_name);
   for (const std::string& n : files.notes) out.problems.push_back(n);
   std::optional<WanConfig> t;

@@ -116,12 +116,12 @@ Resolved resolve_request(const Pipeline::Impl& p, const GenerateRequest& r) {
   if (r.initial_noise.defined()) {
     const Tensor& n = r.initial_noise;
     const Shape want{s.channels, s.latent_frames, s.latent_height, s.latent_width};
-    const bool ok = n.shape() == want ||
+    const bool ok = n.shape() == want || (n.rank() == 1 && n.numel() == want.numel()) ||
                     (n.rank() == 5 && n.dim(0) == 1 && n.dim(1) == want[0] && n.dim(2) == want[1] &&
                      n.dim(3) == want[2] && n.dim(4) == want[3]);
     require(ok, StatusCode::invalid_argument,
-            "initial_noise " + n.shape().str() + " must be " + want.str() + " (latent channels, frames, height, width "
-                                                                             "for " + std::to_string(s.width) + "x" +
+            "initial_noise " + n.shape().str() + " must be " + want.str() + " (" + std::to_string(want.numel()) +
+                " values: latent channels, frames, height, width for " + std::to_string(s.width) + "x" +
                 std::to_string(s.height) + "x" + std::to_string(s.frames) + ")");
     require(n.is_cpu() && n.dtype() != DType::i32, StatusCode::invalid_argument, "initial_noise must be a CPU float tensor");
   }

@@ -1,0 +1,71 @@
+// C API: model parameters, loading (over reel::Pipeline), freeing, describing.
+#include <cstring>
+
+#include "capi_internal.hpp"
+
+namespace {
+
+// The fields of reel_model_params version 1 (0.1.0 without the appended ones).
+constexpr size_t kModelParamsV1 = offsetof(reel_model_params, precision) + sizeof(reel_precision);
+
+reel::PipelinePrecision precision_of(reel_precision p) {
+  switch (p) {
+    case REEL_PRECISION_DEFAULT:
+    case REEL_PRECISION_BF16: return reel::PipelinePrecision::bf16;
+    case REEL_PRECISION_F32: return reel::PipelinePrecision::f32;
+  }
+  throw reel::Error(reel::StatusCode::invalid_argument,
+                    "params->precision " + std::to_string(int(p)) + " is not a reel_precision value");
+}
+
+// Appended fields are read only when the caller's struct holds them.
+template <class T>
+bool has_field(const reel_model_params* p, size_t offset) {
+  return p->struct_size >= offset + sizeof(T);
+}
+
+}  // namespace
+
+extern "C" {
+
+void reel_model_params_init(reel_model_params* params) {
+  if (!params) return;
+  std::memset(params, 0, sizeof *params);
+  params->struct_size = sizeof *params;
+  params->device = "cpu";
+  params->threads = 0;
+  params->precision = REEL_PRECISION_DEFAULT;
+}
+
+reel_status reel_model_load(const reel_model_params* params, reel_model** model) {
+  return reel::capi::guarded("reel_model_load", [&] {
+    using namespace reel;
+    capi::require_pointer(params, "params");
+    capi::require_pointer(model, "model (the output pointer)");
+    capi::require_struct_size(params->struct_size, kModelParamsV1, "reel_model_params");
+    PipelineLoadOptions o;
+    if (params->path) o.folder = params->path;
+    if (params->transformer_path) o.transformer = params->transformer_path;
+    if (params->vae_path) o.vae = params->vae_path;
+    if (params->text_encoder_path) o.text_encoder = params->text_encoder_path;
+    if (params->tokenizer_path) o.tokenizer = params->tokenizer_path;
+    if (has_field<const char*>(params, offsetof(reel_model_params, transformer_2_path)) && params->transformer_2_path)
+      o.transformer_2 = params->transformer_2_path;
+    require(params->path || (params->transformer_path && params->vae_path), StatusCode::invalid_argument,
+            "params->path is NULL: give a model folder, or transformer_path and vae_path");
+    o.device = Device::parse(params->device ? params->device : "cpu");
+    require(params->threads >= 0, StatusCode::invalid_argument,
+            "params->threads must be >= 0 (0: all hardware threads), got " + std::to_string(params->threads));
+    o.threads = params->threads;
+    o.precision = precision_of(params->precision);
+    auto loaded = std::make_unique<reel_model>(reel_model{Pipeline::load(o), {}});
+    loaded->description = loaded->pipeline.info().description;
+    *model = loaded.release();
+  });
+}
+
+void reel_model_free(reel_model* model) { delete model; }
+
+const char* reel_model_describe(const reel_model* model) { return model ? model->description.c_str() : ""; }
+
+}  // extern "C"

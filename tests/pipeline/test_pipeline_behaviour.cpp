@@ -1,0 +1,224 @@
+// Pipeline behaviour on the shipped tiny model: batched CFG = two separate passes, rounding
+// notices, progress, cancel (callback, flag, from another thread, during decode), seeds,
+// several threads on one Pipeline, sampler/schedule overrides, the A14B expert switch.
+#include <atomic>
+#include <condition_variable>
+#include <thread>
+
+#include "pipeline/pipeline_test_util.hpp"
+#include "reel/rng.hpp"
+
+namespace reel::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A small, quick request on the tiny model (64×48, 9 frames, 3 steps).
+GenerateRequest quick_request(uint64_t seed = 5) {
+  GenerateRequest r;
+  r.prompt = "a red fox runs through the snow";
+  r.negative_prompt = "blurred";
+  r.width = 64, r.height = 48, r.frames = 9, r.steps = 3, r.guidance = 4.0f, r.seed = seed;
+  return r;
+}
+
+void expect_code(StatusCode code, const std::function<void()>& fn, const std::string& needle = "") {
+  try {
+    fn();
+    ADD_FAILURE() << "expected " << status_name(code);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), code) << e.what();
+    if (!needle.empty()) EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+
+TEST(PipelineBehaviour, BatchedCfgEqualsTwoSeparatePasses) {
+  GenerateRequest r = quick_request();
+  r.batch_cfg = true;
+  const GenerateResult batched = tiny_t2v_f32().generate(r);
+  r.batch_cfg = false;
+  const GenerateResult separate = tiny_t2v_f32().generate(r);
+  // Same f32 arithmetic per row; only the GEMM blocking over 2 vs 1 batch items may differ
+  // (~1e-7 relative per op), so the latents agree to well under 1e-5.
+  const double e = relative_l2(to_doubles(batched.latents), to_doubles(separate.latents));
+  std::printf("batched vs separate CFG: relative L2 %.3g\n", e);
+  EXPECT_LE(e, 1e-5);
+}
+
+TEST(PipelineBehaviour, RoundsFramesAndSizesAndSaysSo) {
+  GenerateRequest r = quick_request();
+  r.width = 70, r.height = 50, r.frames = 8, r.steps = 1;
+  Recorder rec;
+  const GenerateResult out = tiny_t2v_f32().generate(r, &rec);
+  EXPECT_EQ(out.width, 64);
+  EXPECT_EQ(out.height, 48);
+  EXPECT_EQ(out.frames_count, 9);  // diffusers: 8 // 4 * 4 + 1
+  EXPECT_EQ(out.video.width, 64);
+  EXPECT_EQ(out.video.height, 48);
+  EXPECT_EQ(out.video.frames, 9);
+  ASSERT_EQ(out.notices.size(), 3u);
+  EXPECT_EQ(rec.notices, out.notices);
+  const std::string all = out.notices[0] + "|" + out.notices[1] + "|" + out.notices[2];
+  EXPECT_NE(all.find("width 70 -> 64"), std::string::npos) << all;
+  EXPECT_NE(all.find("height 50 -> 48"), std::string::npos) << all;
+  EXPECT_NE(all.find("frames 8 -> 9"), std::string::npos) << all;
+
+  r.width = 64, r.height = 48, r.frames = 1;  // one frame: an image
+  const GenerateResult one = tiny_t2v_f32().generate(r);
+  EXPECT_TRUE(one.notices.empty());
+  EXPECT_EQ(one.video.frames, 1);
+}
+
+TEST(PipelineBehaviour, ReportsEveryStepOfEveryStage) {
+  Recorder rec;
+  const GenerateResult out = tiny_t2v_f32().generate(quick_request(), &rec);
+  std::vector<std::string> seen;
+  for (const auto& e : rec.events) seen.push_back(e.stage + " " + std::to_string(e.step) + "/" + std::to_string(e.total));
+  const std::vector<std::string> want = {"text 1/1",   "denoise 1/3", "denoise 2/3", "denoise 3/3",
+                                         "decode 1/3", "decode 2/3",  "decode 3/3"};
+  EXPECT_EQ(seen, want);
+  ASSERT_EQ(out.timings.size(), 3u);
+  EXPECT_EQ(out.timings[1].stage, "denoise");
+  EXPECT_EQ(out.timings[1].steps, 3);
+}
+
+TEST(PipelineBehaviour, CancelFromTheCallbackStopsWithinOneStep) {
+  for (const std::string stage : {"text", "denoise", "decode"}) {
+    Recorder rec;
+    rec.cancel_stage = stage;
+    rec.cancel_step = stage == "text" ? 1 : 2;
+    expect_code(StatusCode::cancelled, [&] { (void)tiny_t2v_f32().generate(quick_request(), &rec); }, stage);
+    ASSERT_FALSE(rec.events.empty());
+    EXPECT_EQ(rec.events.back().stage, stage);  // nothing ran after the cancel
+    EXPECT_EQ(rec.events.back().step, rec.cancel_step);
+  }
+}
+
+TEST(PipelineBehaviour, CancelFlagSetFromAnotherThread) {
+  std::atomic<bool> cancel{false};
+  std::mutex m;
+  std::condition_variable cv;
+  int denoise_steps = 0;
+  struct Watch : GenerateObserver {
+    std::mutex* m;
+    std::condition_variable* cv;
+    int* steps;
+    bool on_progress(const Progress& p) override {
+      if (p.stage == "denoise") {
+        std::lock_guard<std::mutex> lock(*m);
+        ++*steps;
+        cv->notify_all();
+      }
+      return true;
+    }
+  } watch;
+  watch.m = &m, watch.cv = &cv, watch.steps = &denoise_steps;
+  GenerateRequest r = quick_request();
+  r.steps = 500;  // far more than run before the flag lands
+  r.cancel = &cancel;
+  std::thread canceller([&] {
+    std::unique_lock<std::mutex> lock(m);
+    cv.wait(lock, [&] { return denoise_steps >= 1; });
+    cancel = true;
+  });
+  expect_code(StatusCode::cancelled, [&] { (void)tiny_t2v_f32().generate(r, &watch); });
+  canceller.join();
+  EXPECT_LT(denoise_steps, 500);
+}
+
+TEST(PipelineBehaviour, SeedsAreReproducibleAndAreTheRngNoise) {
+  const GenerateResult a = tiny_t2v_f32().generate(quick_request(7));
+  const GenerateResult b = tiny_t2v_f32().generate(quick_request(7));
+  const GenerateResult c = tiny_t2v_f32().generate(quick_request(8));
+  EXPECT_EQ(a.video.rgb, b.video.rgb);
+  EXPECT_NE(a.video.rgb, c.video.rgb);
+  GenerateRequest r = quick_request(12345);  // the seed is unused when noise is given
+  r.initial_noise = Rng(7).normal({16, 3, 6, 8});
+  const GenerateResult d = tiny_t2v_f32().generate(r);
+  EXPECT_EQ(a.video.rgb, d.video.rgb);
+}
+
+TEST(PipelineBehaviour, SeveralThreadsShareOnePipeline) {
+  const Pipeline& pipe = tiny_t2v_f32();
+  const GenerateResult want1 = pipe.generate(quick_request(1));
+  const GenerateResult want2 = pipe.generate(quick_request(2));
+  GenerateResult got1, got2;
+  std::thread t1([&] { got1 = pipe.generate(quick_request(1)); });
+  std::thread t2([&] { got2 = pipe.generate(quick_request(2)); });
+  t1.join();
+  t2.join();
+  std::printf("threads: latents relative L2 %.3g, %.3g\n", relative_l2(to_doubles(got1.latents), to_doubles(want1.latents)),
+              relative_l2(to_doubles(got2.latents), to_doubles(want2.latents)));
+  EXPECT_EQ(got1.video.rgb, want1.video.rgb);
+  EXPECT_EQ(got2.video.rgb, want2.video.rgb);
+}
+
+TEST(PipelineBehaviour, SamplerAndScheduleByName) {
+  GenerateRequest r = quick_request();
+  r.sampler = "euler";
+  GenerateResult out = tiny_t2v_f32().generate(r);
+  EXPECT_EQ(out.sampler, "euler");
+  EXPECT_EQ(out.schedule.rfind("flow_euler:shift=3", 0), 0u) << out.schedule;  // the sampler's usual schedule
+  r.sampler = "dpmpp_2m";
+  r.shift = 5.0f;
+  out = tiny_t2v_f32().generate(r);
+  EXPECT_EQ(out.schedule.rfind("flow_dpm:shift=5", 0), 0u) << out.schedule;
+  r.sampler = "unipc";
+  r.schedule = "karras:sigma_min=0.01,sigma_max=0.99";
+  out = tiny_t2v_f32().generate(r);
+  ASSERT_EQ(out.notices.size(), 1u);
+  EXPECT_NE(out.notices[0].find("shift is ignored"), std::string::npos);
+  r.schedule = "";
+  r.sampler = "no_such_sampler";
+  expect_code(StatusCode::not_found, [&] { (void)tiny_t2v_f32().generate(r); });
+  r.sampler = "unipc:ordr=2";
+  expect_code(StatusCode::invalid_argument, [&] { (void)tiny_t2v_f32().generate(r); }, "ordr");
+}
+
+TEST(PipelineBehaviour, DefaultsComeFromTheSchedulerConfig) {
+  const PipelineInfo& info = tiny_t2v_f32().info();
+  EXPECT_EQ(info.variant, WanVariant::t2v);
+  EXPECT_EQ(info.defaults.sampler, "unipc");
+  EXPECT_EQ(info.defaults.schedule, "flow_unipc");
+  EXPECT_EQ(info.defaults.shift, 3.0f);
+  EXPECT_EQ(info.spatial_multiple, 16);
+  EXPECT_TRUE(info.can_encode_prompts);
+  EXPECT_NE(info.description.find("Wan 2.1 text-to-video"), std::string::npos) << info.description;
+  GenerateRequest r = quick_request();
+  r.steps = 1;
+  const GenerateResult out = tiny_t2v_f32().generate(r);
+  EXPECT_EQ(out.sampler, "unipc");
+  EXPECT_EQ(out.schedule.rfind("flow_unipc:shift=3", 0), 0u) << out.schedule;
+}
+
+// A Wan 2.2 A14B-style folder: the tiny model with transformer_2 (a copy of transformer) and
+// a boundary ratio. With guidance_2 = guidance both experts compute the same thing, so the
+// result must equal the single-transformer model's; another guidance_2 must change it.
+TEST(PipelineBehaviour, TwoExpertsSwitchAtTheBoundary) {
+  const fs::path dir = tmp_dir() / "tiny-a14b";
+  fs::remove_all(dir);
+  fs::copy(tiny_t2v_model(), dir, fs::copy_options::recursive);
+  fs::copy(dir / "transformer", dir / "transformer_2", fs::copy_options::recursive);
+  {
+    nlohmann::json index = nlohmann::json::parse(std::ifstream(dir / "model_index.json"));
+    index["boundary_ratio"] = 0.8;
+    index["transformer_2"] = {"diffusers", "WanTransformer3DModel"};
+    std::ofstream(dir / "model_index.json") << index.dump(1);
+  }
+  const Pipeline pipe = Pipeline::load({.folder = dir, .threads = 2, .precision = PipelinePrecision::f32});
+  EXPECT_TRUE(pipe.info().two_experts);
+  EXPECT_FLOAT_EQ(pipe.info().defaults.boundary_ratio, 0.8f);
+  GenerateRequest r = quick_request();
+  r.steps = 4;  // UniPC timesteps 999, 900, 750, 501 (shift 3): two at or above the boundary 800
+  r.guidance_2 = r.guidance;
+  const GenerateResult single = tiny_t2v_f32().generate(r);
+  const GenerateResult same = pipe.generate(r);
+  EXPECT_EQ(same.video.rgb, single.video.rgb);
+  r.guidance_2 = 1.5f;
+  const GenerateResult other = pipe.generate(r);
+  EXPECT_GT(relative_l2(to_doubles(other.latents), to_doubles(single.latents)), 1e-3);
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace reel::test
