@@ -28,13 +28,26 @@ struct AlignedFree {
   void operator()(float* p) const { std::free(p); }
 };
 
-float to_float(const void* base, int dtype, int64_t i) {
-  if (dtype == REEL_ATTENTION_BF16) return static_cast<const bf16*>(base)[i].to_float();
-  if (dtype == REEL_ATTENTION_F16) return static_cast<const f16*>(base)[i].to_float();
-  return static_cast<const float*>(base)[i];
-}
 
 enum class Path { generic, f32, bf16 };
+
+// The K/V staging buffer of the calling thread, kept between calls (fresh pages would be
+// faulted in on every call otherwise); at most kPrepBudgetBytes plus one head.
+float* staging_buffer(size_t floats) {
+  thread_local std::unique_ptr<float, AlignedFree> buffer;
+  thread_local size_t capacity = 0;
+  if (floats > capacity) {
+    buffer.reset();
+    const size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
+    buffer.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+    if (!buffer) {
+      capacity = 0;
+      throw Error(StatusCode::out_of_memory, "cpu_flash: cannot allocate the K/V staging buffer");
+    }
+    capacity = bytes / sizeof(float);
+  }
+  return buffer.get();
+}
 
 Path path_for(int dtype, int64_t d, FlashIsa isa) {
   if (isa == FlashIsa::generic) return Path::generic;
@@ -83,6 +96,19 @@ FlashIsa default_flash_isa() {
   return flash_isa_available(FlashIsa::avx512) ? FlashIsa::avx512 : FlashIsa::generic;
 }
 
+void widen_row(const void* src, int dtype, float* dst, int64_t n) {
+  if (dtype == REEL_ATTENTION_BF16) {
+    const auto* s = static_cast<const uint16_t*>(src);
+    auto* d = reinterpret_cast<uint32_t*>(dst);
+    for (int64_t i = 0; i < n; ++i) d[i] = uint32_t(s[i]) << 16;  // bf16 is the top half of an f32
+  } else if (dtype == REEL_ATTENTION_F16) {
+    const auto* s = static_cast<const f16*>(src);
+    for (int64_t i = 0; i < n; ++i) dst[i] = s[i].to_float();
+  } else {
+    std::memcpy(dst, src, size_t(n) * sizeof(float));
+  }
+}
+
 float* flash_scratch(size_t floats) {
   thread_local std::unique_ptr<float, AlignedFree> buffer;
   thread_local size_t capacity = 0;
@@ -105,8 +131,12 @@ void flash_block_generic(const FlashHead& h, int64_t q0) {
   float* l = m + QB;
   float* alpha = l + QB;
   float* sum = alpha + QB;
-  for (int64_t i = 0; i < QB; ++i)
-    for (int64_t c = 0; c < d; ++c) qt[c * QB + i] = i < nq ? to_float(h.q, h.dtype, (q0 + i) * h.q_rs + c) : 0.0f;
+  const size_t elem = dtype_size(DType(h.dtype));
+  for (int64_t i = 0; i < QB; ++i) {
+    float* row = ot;  // Oᵀ is zeroed below: use it as the row buffer meanwhile
+    if (i < nq) widen_row(static_cast<const char*>(h.q) + (q0 + i) * h.q_rs * int64_t(elem), h.dtype, row, d);
+    for (int64_t c = 0; c < d; ++c) qt[c * QB + i] = i < nq ? row[c] : 0.0f;
+  }
   std::fill(ot, ot + d * QB, 0.0f);
   std::fill(m, m + QB, -std::numeric_limits<float>::infinity());
   std::fill(l, l + QB, 0.0f);
@@ -180,11 +210,7 @@ void run_cpu_flash(const AttentionParams& p, FlashIsa isa) {
   const int64_t heads_total = p.batch * p.heads;
   const int64_t group =
       head_floats ? std::clamp<int64_t>(int64_t(kPrepBudgetBytes / (head_floats * 4)), 1, heads_total) : heads_total;
-  std::unique_ptr<float, AlignedFree> prep;
-  if (head_floats) {
-    prep.reset(static_cast<float*>(std::aligned_alloc(64, (size_t(group) * head_floats * 4 + 63) / 64 * 64)));
-    if (!prep) throw Error(StatusCode::out_of_memory, "cpu_flash: cannot allocate the K/V staging buffer");
-  }
+  float* prep = head_floats ? staging_buffer(size_t(group) * head_floats) : nullptr;
   const int64_t q_blocks = (p.seq_q + QB - 1) / QB;
   const size_t elem = dtype_size(DType(p.dtype));
   const float scale_log2 = p.scale * 1.4426950408889634f;
@@ -198,40 +224,42 @@ void run_cpu_flash(const AttentionParams& p, FlashIsa isa) {
       return static_cast<const char*>(base) + (bh / p.heads * bs + bh % p.heads * hs) * int64_t(elem);
     };
     if (head_floats) {
-      // Stage K/V of the group's heads, in chunks of 252 rows (a multiple of the 6-row panels).
-      const int64_t chunk = 252, chunks = (skv + chunk - 1) / chunk;
-      parallel_for_each(gn * chunks, [&](int64_t item) {
-        const int64_t bh = g0 + item / chunks, r0 = item % chunks * chunk, r1 = std::min(skv, r0 + chunk);
-        float* dst = prep.get() + size_t(item / chunks) * head_floats;
-        const char* kh = head_ptr(p.k, p.k_batch_stride, p.k_head_stride, bh);
-        const char* vh = head_ptr(p.v, p.v_batch_stride, p.v_head_stride, bh);
-        if (pack_v) {
-          auto* vp = reinterpret_cast<uint32_t*>(dst);
-          const auto* v = reinterpret_cast<const uint16_t*>(vh);
-          for (int64_t t = r0 / 2; t < (r1 + 1) / 2; ++t)
-            for (int64_t c = 0; c < d; ++c) {
-              const uint32_t lo = v[2 * t * p.v_row_stride + c];
-              const uint32_t hi = 2 * t + 1 < skv ? v[(2 * t + 1) * p.v_row_stride + c] : 0u;
-              vp[t * d + c] = lo | (hi << 16);
+      // Stage K/V of the group's heads. Items are chunks of 48 key rows (a multiple of the
+      // 6-row panels and of the bf16 pairs); within one, rows are swept across all the group's
+      // heads, so consecutive reads are contiguous in a [B, S, H, D] buffer.
+      const int64_t chunk = 48, chunks = (skv + chunk - 1) / chunk;
+      parallel_for_each(chunks, [&](int64_t item) {
+        const int64_t r0 = item * chunk, r1 = std::min(skv, r0 + chunk);
+        constexpr int T = kFlashTileRows;
+        const int64_t dpad = (d + T - 1) / T * T;
+        std::vector<float> row(static_cast<size_t>(dpad), 0.0f);  // columns past d stay 0
+        for (int64_t r = r0; r < r1; ++r)
+          for (int64_t local = 0; local < gn; ++local) {
+            const int64_t bh = g0 + local;
+            float* dst = prep + size_t(local) * head_floats;
+            const char* krow = head_ptr(p.k, p.k_batch_stride, p.k_head_stride, bh) + r * p.k_row_stride * int64_t(elem);
+            const char* vrow = head_ptr(p.v, p.v_batch_stride, p.v_head_stride, bh) + r * p.v_row_stride * int64_t(elem);
+            if (pack_v) {  // V in key pairs: vp[t][c] = (v[2t][c], v[2t+1][c]); an odd last key pairs with 0
+              auto* vp = reinterpret_cast<uint16_t*>(dst);
+              const auto* v = reinterpret_cast<const uint16_t*>(vrow);
+              for (int64_t c = 0; c < d; ++c) vp[((r / 2) * d + c) * 2 + r % 2] = v[c];
+              if (r == skv - 1 && skv % 2)
+                for (int64_t c = 0; c < d; ++c) vp[((r / 2) * d + c) * 2 + 1] = 0;
+            } else if (panels) {
+              float* kp = dst;
+              float* vp = dst + k_panel;
+              widen_row(krow, p.dtype, row.data(), d);
+              for (int64_t c = 0; c < d; ++c) kp[(r / T * d + c) * T + r % T] = row[size_t(c)];
+              widen_row(vrow, p.dtype, row.data(), d);
+              for (int64_t c = 0; c < dpad; ++c) vp[(c / T * skv + r) * T + c % T] = row[size_t(c)];
+              if (r == skv - 1)  // zero the padding rows of the last K panel
+                for (int64_t rp = skv; rp < (skv + T - 1) / T * T; ++rp)
+                  for (int64_t c = 0; c < d; ++c) kp[(rp / T * d + c) * T + rp % T] = 0.0f;
+            } else {
+              widen_row(krow, p.dtype, dst + r * d, d);
+              widen_row(vrow, p.dtype, dst + (skv + r) * d, d);
             }
-        } else if (panels) {
-          constexpr int T = kFlashTileRows;
-          float* kp = dst;
-          float* vp = dst + k_panel;
-          const int64_t r_end = r1 == skv ? (skv + T - 1) / T * T : r1;  // the last chunk zeroes the padding rows
-          for (int64_t r = r0; r < r_end; ++r)
-            for (int64_t c = 0; c < d; ++c)
-              kp[(r / T * d + c) * T + r % T] = r < skv ? to_float(kh, p.dtype, r * p.k_row_stride + c) : 0.0f;
-          for (int64_t r = r0; r < r1; ++r)
-            for (int64_t c = 0; c < (d + T - 1) / T * T; ++c)
-              vp[(c / T * skv + r) * T + c % T] = c < d ? to_float(vh, p.dtype, r * p.v_row_stride + c) : 0.0f;
-        } else {
-          for (int64_t r = r0; r < r1; ++r)
-            for (int64_t c = 0; c < d; ++c) {
-              dst[r * d + c] = to_float(kh, p.dtype, r * p.k_row_stride + c);
-              dst[(skv + r) * d + c] = to_float(vh, p.dtype, r * p.v_row_stride + c);
-            }
-        }
+          }
       });
     }
     parallel_for_each(gn * q_blocks, [&](int64_t item) {
@@ -247,7 +275,7 @@ void run_cpu_flash(const AttentionParams& p, FlashIsa isa) {
       h.d = d;
       h.dtype = p.dtype;
       h.scale_log2 = scale_log2;
-      float* staged = head_floats ? prep.get() + size_t(local) * head_floats : nullptr;
+      float* staged = head_floats ? prep + size_t(local) * head_floats : nullptr;
       if (pack_v) {
         h.k = head_ptr(p.k, p.k_batch_stride, p.k_head_stride, bh);
         h.k_rs = p.k_row_stride;

@@ -60,6 +60,9 @@ struct FlashHead {
   float scale_log2;    // scale · log2(e): scores are kept in the base-2 domain
 };
 
+// dst[0, n) = the n elements at src (dtype f32, bf16 or f16) widened to f32, exactly.
+void widen_row(const void* src, int dtype, float* dst, int64_t n);
+
 // 64-byte aligned per-thread scratch of at least `floats` floats (reused between calls).
 float* flash_scratch(size_t floats);
 

@@ -193,11 +193,6 @@ inline void over_rows(int64_t n, Full&& full, Tail&& tail) {
 
 // ---------------------------------------------------------------- shared block pieces
 
-float load_as_float(const void* base, int dtype, int64_t i) {
-  if (dtype == REEL_ATTENTION_BF16) return static_cast<const bf16*>(base)[i].to_float();
-  if (dtype == REEL_ATTENTION_F16) return static_cast<const f16*>(base)[i].to_float();
-  return static_cast<const float*>(base)[i];
-}
 
 // out[i][c] = ot[c][i] / l[i] for the block's rows; lse[i] = (m[i] + log2 l[i])·ln 2.
 void write_block(const FlashHead& h, int64_t q0, int64_t nq, const float* ot, const float* m, const float* l) {
@@ -311,8 +306,12 @@ void flash_block_avx512_f32(const FlashHead& h, int64_t q0) {
   float* m_out = ot + d * QB;
   float* l_out = m_out + QB;
 
-  for (int64_t i = 0; i < QB; ++i)
-    for (int64_t c = 0; c < d; ++c) qt[c * QB + i] = i < nq ? load_as_float(h.q, h.dtype, (q0 + i) * h.q_rs + c) : 0.0f;
+  const size_t elem = dtype_size(DType(h.dtype));
+  for (int64_t i = 0; i < QB; ++i) {
+    float* row = ot;  // Oᵀ is zeroed below: use it as the row buffer meanwhile
+    if (i < nq) widen_row(static_cast<const char*>(h.q) + (q0 + i) * h.q_rs * int64_t(elem), h.dtype, row, d);
+    for (int64_t c = 0; c < d; ++c) qt[c * QB + i] = i < nq ? row[c] : 0.0f;
+  }
   std::memset(ot, 0, size_t(d * QB) * sizeof(float));
 
   const auto* k = static_cast<const float*>(h.k);
