@@ -36,7 +36,7 @@ inline Backend& gpu() {
   static Backend* be = make_cuda_backend({.device = 0}).release();
   return *be;
 }
-inline Backend& cpu() {
+inline Backend& cpu_backend() {
   static std::unique_ptr<Backend> be = make_cpu_backend({.threads = 2});
   return *be;
 }

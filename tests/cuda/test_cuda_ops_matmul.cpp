@@ -45,14 +45,14 @@ void check_linear(const LinearCase& c, uint64_t seed, int64_t view_offset = 0) {
   const Tensor w = random_nonzero({c.n, k}, seed + 1, c.w_type);
   const Tensor b = random_nonzero({c.n}, seed + 2, c.bias_type);
   const Tensor* bias = c.bias ? &b : nullptr;
-  const Tensor ref = ops::linear(cpu(), x, w, bias, c.out_type);
+  const Tensor ref = ops::linear(cpu_backend(), x, w, bias, c.out_type);
 
   const Tensor gx_big = on_gpu(x_big), gw = on_gpu(w), gb = on_gpu(b);
   const Tensor gx = gx_big.slice(view_offset, big_shape[0]);
   const Tensor got = ops::linear(gpu(), gx, gw, c.bias ? &gb : nullptr, c.out_type);
 
   const Tensor ab = abs_f32(b);
-  const Tensor s_t = ops::linear(cpu(), abs_f32(x), abs_f32(w), c.bias ? &ab : nullptr, DType::f32);
+  const Tensor s_t = ops::linear(cpu_backend(), abs_f32(x), abs_f32(w), c.bias ? &ab : nullptr, DType::f32);
   const std::vector<double> s = to_doubles(s_t), y = to_doubles(ref);
   const double ut = unit_roundoff(c.out_type);
   double per_s = gamma_f32(k + 1) + gamma_gpu(k + 1);
@@ -101,8 +101,8 @@ TEST(CudaLinear, UnalignedViewsAndOddSizes) {
 
 TEST(CudaLinear, EmptySumIsTheBias) {
   REEL_REQUIRE_GPU();
-  const Tensor x = Tensor::empty({3, 0}, DType::f32, Device::cuda(0));
-  const Tensor w = Tensor::empty({4, 0}, DType::f32, Device::cuda(0));
+  const Tensor x = gpu().empty({3, 0}, DType::f32);
+  const Tensor w = gpu().empty({4, 0}, DType::f32);
   const Tensor b = random_nonzero({4}, 7);
   const Tensor gb = on_gpu(b);
   const Tensor got = on_cpu(ops::linear(gpu(), x, w, &gb));
@@ -122,13 +122,13 @@ TEST(CudaBatchMatMul, MatchesCpu) {
         const Tensor a = random_nonzero({batch, m, k}, seed++, t);
         const Tensor b = random_nonzero(transpose ? Shape{batch, n, k} : Shape{batch, k, n}, seed++, t);
         Tensor ref = Tensor::empty({batch, m, n}, out_t);
-        cpu().run(op::BatchMatMul{&a, &b, &ref, transpose, alpha});
+        cpu_backend().run(op::BatchMatMul{&a, &b, &ref, transpose, alpha});
         const Tensor ga = on_gpu(a), gb = on_gpu(b);
         Tensor got = gpu().empty({batch, m, n}, out_t);
         gpu().run(op::BatchMatMul{&ga, &gb, &got, transpose, alpha});
         Tensor s = Tensor::empty({batch, m, n}, DType::f32);
         const Tensor aa = abs_f32(a), bb = abs_f32(b);
-        cpu().run(op::BatchMatMul{&aa, &bb, &s, transpose, alpha});
+        cpu_backend().run(op::BatchMatMul{&aa, &bb, &s, transpose, alpha});
         // alpha scales the sum: one more rounding, inside the γ_{K+1} term.
         const double per_s = gamma_f32(k + 1) + gamma_gpu(k + 1);
         expect_near_cpu(got, ref, bound(to_doubles(ref), 2 * unit_roundoff(out_t) * 1.01, scaled(to_doubles(s), per_s)),
@@ -165,11 +165,11 @@ void check_conv(const Shape& xs, const Shape& ws, std::array<int, N> stride, std
     }
     return out;
   };
-  const Tensor ref = run(cpu(), x, w, bias ? &b : nullptr, out_t);
+  const Tensor ref = run(cpu_backend(), x, w, bias ? &b : nullptr, out_t);
   const Tensor gx = on_gpu(x), gw = on_gpu(w), gb = on_gpu(b);
   const Tensor got = run(gpu(), gx, gw, bias ? &gb : nullptr, out_t);
   const Tensor ab = abs_f32(b);
-  const Tensor s = run(cpu(), abs_f32(x), abs_f32(w), bias ? &ab : nullptr, DType::f32);
+  const Tensor s = run(cpu_backend(), abs_f32(x), abs_f32(w), bias ? &ab : nullptr, DType::f32);
   int64_t k = 1;
   for (int i = 1; i < ws.rank(); ++i) k *= ws[i];
   double per_s = gamma_f32(k + 1) + 4 * gamma_gpu(k + 1);
