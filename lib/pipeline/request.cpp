@@ -1,6 +1,7 @@
 // Turning a GenerateRequest into what runs: defaults, rounding (with notices), validation of
 // every field before any work starts; and the Run helper (progress, cancel, stage timings).
 #include <cmath>
+#include <sstream>
 
 #include "pipeline/model_files.hpp"
 #include "pipeline/pipeline_impl.hpp"
@@ -16,6 +17,14 @@ bool is_flow_schedule(const std::string& name) {
 }
 
 std::string spec_of(const std::string& name, const Options& o) { return o.empty() ? name : name + ":" + o.str(); }
+
+// Shortest text that reads back as the same float ("3", "4.5", "0.125").
+std::string number_text(double v) {
+  std::ostringstream s;
+  s.precision(9);
+  s << v;
+  return s.str();
+}
 
 // Width or height: the default when 0, then floored to the model's multiple.
 int resolve_size(int requested, int fallback, int multiple, const char* what, std::vector<std::string>& notices) {
@@ -97,7 +106,7 @@ Resolved resolve_request(const Pipeline::Impl& p, const GenerateRequest& r) {
   }
   auto [name, opts] = parse_spec(schedule);
   if (is_flow_schedule(name)) {
-    if (!opts.has("shift")) opts.set("shift", std::to_string(s.shift));
+    if (!opts.has("shift")) opts.set("shift", number_text(s.shift));
     if (!opts.has("num_train_timesteps") && d.num_train_timesteps != 1000)
       opts.set("num_train_timesteps", std::to_string(d.num_train_timesteps));
   } else if (r.shift > 0) {

@@ -1,0 +1,38 @@
+// reel-cli's argument reader: "--name value" / "--name=value" options and positionals, with
+// errors that name the option.
+#pragma once
+#include <map>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace reel_cli {
+
+// A usage error: printed with the command's help, exit status 2.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class Args {
+ public:
+  // `flags` are options without a value (e.g. "--help").
+  Args(const std::vector<std::string>& argv, const std::set<std::string>& flags);
+
+  std::optional<std::string> get(const std::string& name) const;  // last occurrence
+  std::string get_or(const std::string& name, const std::string& fallback) const;
+  int get_int(const std::string& name, int fallback) const;
+  float get_float(const std::string& name, float fallback) const;
+  unsigned long long get_u64(const std::string& name, unsigned long long fallback) const;
+  bool has(const std::string& name) const;
+  const std::vector<std::string>& positionals() const { return positionals_; }
+  // Throws UsageError for any option not in `known`.
+  void reject_unknown(const std::set<std::string>& known) const;
+
+ private:
+  std::map<std::string, std::string> values_;
+  std::vector<std::string> positionals_;
+};
+
+}  // namespace reel_cli

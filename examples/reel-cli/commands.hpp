@@ -1,0 +1,16 @@
+// reel-cli's commands; each returns the process exit status.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace reel_cli {
+
+int generate_command(const std::vector<std::string>& args);
+int inspect_command(const std::vector<std::string>& args);
+int kernels_command(const std::vector<std::string>& args);
+int samplers_command(const std::vector<std::string>& args);
+
+extern const char* const kGenerateHelp;
+extern const char* const kInspectHelp;
+
+}  // namespace reel_cli

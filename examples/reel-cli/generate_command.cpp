@@ -1,0 +1,145 @@
+// reel-cli generate: loads a model, generates with a progress bar (Ctrl-C cancels cleanly),
+// writes the video and prints a summary.
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+
+#include "cli_args.hpp"
+#include "commands.hpp"
+#include "progress_bar.hpp"
+#include "reel/pipeline.hpp"
+#include "reel/video_io.hpp"
+
+namespace reel_cli {
+
+const char* const kGenerateHelp =
+    "usage: reel-cli generate --model DIR --prompt \"...\" -o out.mp4 [options]\n"
+    "  --model DIR            diffusers model folder (model_index.json, transformer/, vae/, ...)\n"
+    "  --transformer PATH     explicit components instead of (or over) the folder's:\n"
+    "  --transformer-2 PATH     safetensors files or folders (ComfyUI-style files work)\n"
+    "  --vae PATH --text-encoder PATH --tokenizer PATH\n"
+    "  --prompt TEXT          what to generate\n"
+    "  --negative TEXT        negative prompt (default: empty)\n"
+    "  --image FILE           first frame (PNG/JPEG) for image-to-video models\n"
+    "  --size WxH             e.g. 832x480 (default: the model's; rounded to its multiple)\n"
+    "  --frames N             4k+1 frames (default: the model's, e.g. 81)\n"
+    "  --steps N              denoising steps (default: the model's, e.g. 50)\n"
+    "  --guidance G           classifier-free guidance (default 5; 1 = none)\n"
+    "  --guidance-2 G         Wan 2.2 A14B low-noise expert guidance\n"
+    "  --shift S              flow shift (default: scheduler_config.json)\n"
+    "  --sampler NAME         unipc (default), euler, dpmpp_2m, heun, ... (reel-cli samplers)\n"
+    "  --schedule NAME        flow_unipc, flow_euler, karras, ... (default: the sampler's)\n"
+    "  --seed N               random seed (default 0)\n"
+    "  --device cpu           where to run\n"
+    "  --threads N            CPU threads (default: all)\n"
+    "  --precision bf16|f32   bf16 (default, fast) or f32\n"
+    "  -o, --output FILE      .mp4 / .webm (FFmpeg builds), .y4m, .png (1 frame), or DIR/ for PNGs\n";
+
+namespace {
+
+std::atomic<bool> g_cancel{false};
+extern "C" void on_sigint(int) { g_cancel = true; }
+
+void parse_size(const std::string& text, int& width, int& height) {
+  int w = 0, h = 0;
+  char x = 0, extra = 0;
+  if (std::sscanf(text.c_str(), "%d%c%d%c", &w, &x, &h, &extra) != 3 || (x != 'x' && x != 'X') || w <= 0 || h <= 0)
+    throw UsageError("--size must look like 832x480, got \"" + text + "\"");
+  width = w;
+  height = h;
+}
+
+}  // namespace
+
+int generate_command(const std::vector<std::string>& argv) {
+  const Args args(argv, {"--help", "-h"});
+  if (args.has("--help") || args.has("-h")) {
+    std::fputs(kGenerateHelp, stdout);
+    return 0;
+  }
+  args.reject_unknown({"--model", "--transformer", "--transformer-2", "--vae", "--text-encoder", "--tokenizer",
+                       "--prompt", "--negative", "--image", "--size", "--frames", "--steps", "--guidance",
+                       "--guidance-2", "--shift", "--sampler", "--schedule", "--seed", "--device", "--threads",
+                       "--precision", "-o", "--output"});
+  if (!args.positionals().empty()) throw UsageError("unexpected argument \"" + args.positionals()[0] + "\"");
+  const std::string output = args.get_or("-o", args.get_or("--output", ""));
+  if (output.empty()) throw UsageError("no output file (-o out.mp4)");
+  if (!args.has("--model") && !(args.has("--transformer") && args.has("--vae")))
+    throw UsageError("no model (--model DIR, or --transformer and --vae)");
+  if (!args.has("--prompt")) throw UsageError("no prompt (--prompt \"...\")");
+
+  // Fail before the long part when the output cannot be written in this build.
+  const reel::VideoFormat format = reel::video_format_for_path(output);
+  if (!reel::video_format_available(format))
+    throw reel::Error(reel::StatusCode::unsupported,
+                      output + ": this build cannot write " + std::string(reel::video_format_name(format)) +
+                          " (built without FFmpeg); use a .y4m or .png output");
+
+  reel::PipelineLoadOptions load;
+  load.folder = args.get_or("--model", "");
+  load.transformer = args.get_or("--transformer", "");
+  load.transformer_2 = args.get_or("--transformer-2", "");
+  load.vae = args.get_or("--vae", "");
+  load.text_encoder = args.get_or("--text-encoder", "");
+  load.tokenizer = args.get_or("--tokenizer", "");
+  load.device = reel::Device::parse(args.get_or("--device", "cpu"));
+  load.threads = args.get_int("--threads", 0);
+  const std::string precision = args.get_or("--precision", "bf16");
+  if (precision != "bf16" && precision != "f32") throw UsageError("--precision must be bf16 or f32");
+  load.precision = precision == "f32" ? reel::PipelinePrecision::f32 : reel::PipelinePrecision::bf16;
+
+  reel::GenerateRequest req;
+  req.prompt = *args.get("--prompt");
+  req.negative_prompt = args.get_or("--negative", "");
+  if (auto size = args.get("--size")) parse_size(*size, req.width, req.height);
+  req.frames = args.get_int("--frames", 0);
+  req.steps = args.get_int("--steps", 0);
+  req.guidance = args.get_float("--guidance", 0.0f);
+  req.guidance_2 = args.get_float("--guidance-2", 0.0f);
+  req.shift = args.get_float("--shift", 0.0f);
+  req.sampler = args.get_or("--sampler", "");
+  req.schedule = args.get_or("--schedule", "");
+  req.seed = args.get_u64("--seed", 0);
+  if (auto image = args.get("--image")) req.image = reel::read_image(*image);
+  req.cancel = &g_cancel;
+
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  std::fprintf(stderr, "loading %s ...\n", load.folder.empty() ? load.transformer.c_str() : load.folder.c_str());
+  const reel::Pipeline pipe = reel::Pipeline::load(load);
+  const double load_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::fprintf(stderr, "model: %s\n", pipe.info().description.c_str());
+  for (const std::string& n : pipe.info().notes) std::fprintf(stderr, "note: %s\n", n.c_str());
+
+  std::signal(SIGINT, on_sigint);
+  ProgressBar bar;
+  const reel::GenerateResult out = pipe.generate(req, &bar);
+  std::signal(SIGINT, SIG_DFL);
+
+  const auto t1 = Clock::now();
+  reel::write_video(out.video, output);
+  const double write_seconds = std::chrono::duration<double>(Clock::now() - t1).count();
+
+  std::fprintf(stderr, "\nsummary\n");
+  std::fprintf(stderr, "  %-8s %10s\n", "load", format_seconds(load_seconds).c_str());
+  double total = load_seconds + write_seconds;
+  for (const reel::StageTime& s : out.timings) {
+    std::fprintf(stderr, "  %-8s %10s  (%d steps, %s/step)\n", s.stage.c_str(), format_seconds(s.seconds).c_str(),
+                 s.steps, format_seconds(s.steps > 0 ? s.seconds / s.steps : 0).c_str());
+    total += s.seconds;
+  }
+  std::fprintf(stderr, "  %-8s %10s\n  %-8s %10s\n", "write", format_seconds(write_seconds).c_str(), "total",
+               format_seconds(total).c_str());
+  std::fprintf(stderr, "  sampler %s, schedule %s, guidance %g, seed %llu\n", out.sampler.c_str(), out.schedule.c_str(),
+               double(out.guidance), static_cast<unsigned long long>(out.seed));
+  std::error_code ec;
+  const auto bytes = std::filesystem::is_regular_file(output, ec) ? std::filesystem::file_size(output, ec) : 0;
+  std::printf("wrote %s: %dx%d, %d frames, %.0f fps%s\n", output.c_str(), out.video.width, out.video.height,
+              out.video.frames, out.video.fps,
+              bytes ? (", " + std::to_string((bytes + 1023) / 1024) + " KiB").c_str() : "");
+  return 0;
+}
+
+}  // namespace reel_cli

@@ -1,0 +1,239 @@
+/* C API generation on the repository's tiny model, compiled as C99: a run with progress,
+ * float frames and saving; rounding notices; a cancelled run; caller noise and embeddings;
+ * and every bad field (NULLs, zero/negative/huge sizes, unknown names, wrong counts) giving
+ * the right status and a message that names it. */
+#include <math.h>
+
+#include "capi_test.h"
+
+typedef struct {
+  int calls;
+  int cancel_at_denoise_step; /* 0: never */
+  char last_stage[16];
+  int last_step, last_total;
+  int stages_seen; /* bit 0 text, 1 denoise, 2 decode */
+} progress_log;
+
+static int on_progress(const reel_progress* p, void* user) {
+  progress_log* log = (progress_log*)user;
+  ++log->calls;
+  CHECK(p->struct_size >= sizeof *p);
+  CHECK(p->step >= 1 && p->step <= p->total && p->step_seconds >= 0.0 && p->stage_seconds >= 0.0);
+  snprintf(log->last_stage, sizeof log->last_stage, "%s", p->stage);
+  log->last_step = p->step;
+  log->last_total = p->total;
+  if (strcmp(p->stage, "text") == 0) log->stages_seen |= 1;
+  if (strcmp(p->stage, "denoise") == 0) log->stages_seen |= 2;
+  if (strcmp(p->stage, "decode") == 0) log->stages_seen |= 4;
+  return log->cancel_at_denoise_step > 0 && strcmp(p->stage, "denoise") == 0 && p->step >= log->cancel_at_denoise_step;
+}
+
+static void small_request(reel_generate_params* gp) {
+  reel_generate_params_init(gp);
+  gp->prompt = "a red fox runs through the snow";
+  gp->negative_prompt = "blurred";
+  gp->width = 64;
+  gp->height = 48;
+  gp->frames = 5;
+  gp->steps = 2;
+  gp->seed = 42;
+}
+
+static void generates_and_saves(reel_model* model) {
+  reel_generate_params gp;
+  reel_video* video = NULL;
+  progress_log log;
+  size_t i, n;
+  const float* f;
+  const uint8_t* rgb;
+  int in_range = 1;
+  memset(&log, 0, sizeof log);
+  small_request(&gp);
+  gp.progress = on_progress;
+  gp.progress_user_data = &log;
+  gp.keep_float_frames = 1;
+  CHECK_STATUS(reel_generate(model, &gp, &video), REEL_OK, NULL);
+  if (!video) return;
+  CHECK(reel_video_width(video) == 64 && reel_video_height(video) == 48 && reel_video_frame_count(video) == 5);
+  CHECK(reel_video_fps(video) == 16.0);
+  CHECK(reel_video_notice_count(video) == 0);
+  CHECK(log.stages_seen == 7);
+  CHECK(strcmp(log.last_stage, "decode") == 0 && log.last_step == 2 && log.last_total == 2);
+  f = reel_video_frames_float(video);
+  rgb = reel_video_frames_rgb(video);
+  CHECK(f != NULL && rgb != NULL);
+  n = (size_t)5 * 48 * 64 * 3;
+  for (i = 0; f && rgb && i < n; ++i) {
+    if (!(f[i] >= 0.0f && f[i] <= 1.0f)) in_range = 0;
+    if (abs((int)rgb[i] - (int)lrintf(f[i] * 255.0f)) > 1) in_range = 0;
+  }
+  CHECK(in_range);
+  CHECK_STATUS(reel_video_save(video, REEL_TEST_TMP_DIR "/capi_generated.y4m"), REEL_OK, NULL);
+  reel_video_free(video);
+
+  /* The same seed gives the same video; the noise from the caller replaces the seed. */
+  {
+    reel_video *a = NULL, *b = NULL;
+    small_request(&gp);
+    CHECK_STATUS(reel_generate(model, &gp, &a), REEL_OK, NULL);
+    CHECK_STATUS(reel_generate(model, &gp, &b), REEL_OK, NULL);
+    CHECK(a && b && memcmp(reel_video_frames_rgb(a), reel_video_frames_rgb(b), n) == 0);
+    reel_video_free(b);
+    b = NULL;
+    gp.seed = 43;
+    CHECK_STATUS(reel_generate(model, &gp, &b), REEL_OK, NULL);
+    CHECK(a && b && memcmp(reel_video_frames_rgb(a), reel_video_frames_rgb(b), n) != 0);
+    reel_video_free(a);
+    reel_video_free(b);
+  }
+}
+
+static void rounds_with_notices(reel_model* model) {
+  reel_generate_params gp;
+  reel_video* video = NULL;
+  size_t i;
+  int saw_width = 0, saw_frames = 0;
+  small_request(&gp);
+  gp.width = 70;
+  gp.frames = 7;
+  gp.steps = 1;
+  CHECK_STATUS(reel_generate(model, &gp, &video), REEL_OK, NULL);
+  if (!video) return;
+  CHECK(reel_video_width(video) == 64 && reel_video_frame_count(video) == 5);
+  CHECK(reel_video_notice_count(video) == 2);
+  for (i = 0; i < reel_video_notice_count(video); ++i) {
+    if (strstr(reel_video_notice(video, i), "width 70 -> 64")) saw_width = 1;
+    if (strstr(reel_video_notice(video, i), "frames 7 -> 5")) saw_frames = 1;
+  }
+  CHECK(saw_width && saw_frames);
+  CHECK(reel_video_notice(video, 2) == NULL);
+  CHECK(reel_video_frames_float(video) == NULL); /* not asked for */
+  reel_video_free(video);
+}
+
+static void cancels(reel_model* model) {
+  reel_generate_params gp;
+  reel_video* video = (reel_video*)0x1;
+  progress_log log;
+  memset(&log, 0, sizeof log);
+  small_request(&gp);
+  gp.steps = 6;
+  gp.progress = on_progress;
+  gp.progress_user_data = &log;
+  log.cancel_at_denoise_step = 2;
+  CHECK_STATUS(reel_generate(model, &gp, &video), REEL_ERROR_CANCELLED, "cancel");
+  CHECK(video == (reel_video*)0x1);
+  CHECK(strcmp(log.last_stage, "denoise") == 0 && log.last_step == 2); /* stopped within one step */
+}
+
+static void caller_noise_and_embeddings(reel_model* model) {
+  reel_generate_params gp;
+  reel_video* video = (reel_video*)0x1;
+  /* 64x48x5 → latents [16, 2, 6, 8] = 1536 values; text_dim of the tiny model is 32. */
+  static float noise[16 * 2 * 6 * 8], embeds[7 * 32], neg[3 * 32];
+  size_t i;
+  for (i = 0; i < sizeof noise / sizeof *noise; ++i) noise[i] = (float)sin(0.37 * (double)i);
+  for (i = 0; i < sizeof embeds / sizeof *embeds; ++i) embeds[i] = (float)cos(0.11 * (double)i);
+  for (i = 0; i < sizeof neg / sizeof *neg; ++i) neg[i] = (float)sin(0.05 * (double)i);
+  small_request(&gp);
+  gp.prompt = NULL;
+  gp.prompt_embeds = embeds;
+  gp.prompt_embeds_tokens = 7;
+  gp.prompt_embeds_dim = 32;
+  gp.negative_embeds = neg;
+  gp.negative_embeds_tokens = 3;
+  gp.initial_noise = noise;
+  gp.initial_noise_count = sizeof noise / sizeof *noise;
+  CHECK_STATUS(reel_generate(model, &gp, &video), REEL_OK, NULL);
+  if (video != (reel_video*)0x1) reel_video_free(video);
+
+  video = (reel_video*)0x1;
+  gp.initial_noise_count -= 1;
+  CHECK_STATUS(reel_generate(model, &gp, &video), REEL_ERROR_INVALID_ARGUMENT, "initial_noise");
+  gp.initial_noise_count += 1;
+  gp.prompt_embeds_dim = 31;
+  CHECK_STATUS(reel_generate(model, &gp, &video), REEL_ERROR_INVALID_ARGUMENT, "prompt_embeds");
+  gp.prompt_embeds_dim = 32;
+  gp.prompt_embeds_tokens = 0;
+  CHECK_STATUS(reel_generate(model, &gp, &video), REEL_ERROR_INVALID_ARGUMENT, "prompt_embeds");
+  gp.prompt_embeds_tokens = (int64_t)1 << 40;
+  CHECK_STATUS(reel_generate(model, &gp, &video), REEL_ERROR_INVALID_ARGUMENT, "prompt_embeds");
+  CHECK(video == (reel_video*)0x1);
+}
+
+static void bad_fields(reel_model* model) {
+  reel_generate_params gp;
+  reel_video* video = (reel_video*)0x1;
+  const uint8_t pixel[3] = {1, 2, 3};
+
+  small_request(&gp);
+  gp.prompt = NULL;
+  CHECK_STATUS(reel_generate(model, &gp, &video), REEL_ERROR_INVALID_ARGUMENT, "prompt");
+  small_request(&gp);
+  gp.width = -64;
+  CHECK_STATUS(reel_generate(model, &gp, &video), REEL_ERROR_INVALID_ARGUMENT, "width");
+  small_request(&gp);
+  gp.height = 8; /* below the model's multiple of 16 */
+  CHECK_STATUS(reel_generate(model, &gp, &video), REEL_ERROR_INVALID_ARGUMENT, "height 8");
+  small_request(&gp);
+  gp.width = 2000000000;
+  CHECK_STATUS(reel_generate(model, &gp, &video), REEL_ERROR_INVALID_ARGUMENT, "RoPE");
+  small_request(&gp);
+  gp.frames = -1;
+  CHECK_STATUS(reel_generate(model, &gp, &video), REEL_ERROR_INVALID_ARGUMENT, "frames");
+  small_request(&gp);
+  gp.frames = 2147483647;
+  CHECK_STATUS(reel_generate(model, &gp, &video), REEL_ERROR_INVALID_ARGUMENT, "RoPE");
+  small_request(&gp);
+  gp.steps = -2;
+  CHECK_STATUS(reel_generate(model, &gp, &video), REEL_ERROR_INVALID_ARGUMENT, "steps");
+  small_request(&gp);
+  gp.steps = 1000000;
+  CHECK_STATUS(reel_generate(model, &gp, &video), REEL_ERROR_INVALID_ARGUMENT, "steps");
+  small_request(&gp);
+  gp.guidance = (float)NAN;
+  CHECK_STATUS(reel_generate(model, &gp, &video), REEL_ERROR_INVALID_ARGUMENT, "guidance");
+  small_request(&gp);
+  gp.sampler = "no_such_sampler";
+  CHECK_STATUS(reel_generate(model, &gp, &video), REEL_ERROR_NOT_FOUND, "no_such_sampler");
+  small_request(&gp);
+  gp.schedule = "no_such_schedule";
+  CHECK_STATUS(reel_generate(model, &gp, &video), REEL_ERROR_NOT_FOUND, "no_such_schedule");
+  small_request(&gp);
+  gp.sampler = "unipc:order=banana";
+  CHECK_STATUS(reel_generate(model, &gp, &video), REEL_ERROR_INVALID_ARGUMENT, "order");
+  small_request(&gp);
+  gp.image_path = REEL_TEST_TMP_DIR "/no_such_image.png";
+  CHECK_STATUS(reel_generate(model, &gp, &video), REEL_ERROR_IO, "no_such_image.png");
+  small_request(&gp);
+  gp.image_rgb = pixel;
+  gp.image_width = 1;
+  gp.image_height = 1;
+  CHECK_STATUS(reel_generate(model, &gp, &video), REEL_ERROR_UNSUPPORTED, "text-to-video");
+  gp.image_width = 0;
+  CHECK_STATUS(reel_generate(model, &gp, &video), REEL_ERROR_INVALID_ARGUMENT, "image_width");
+  gp.image_path = "x.png";
+  CHECK_STATUS(reel_generate(model, &gp, &video), REEL_ERROR_INVALID_ARGUMENT, "image_path");
+  small_request(&gp);
+  gp.initial_noise_count = 10;
+  CHECK_STATUS(reel_generate(model, &gp, &video), REEL_ERROR_INVALID_ARGUMENT, "initial_noise");
+  CHECK(video == (reel_video*)0x1);
+}
+
+int main(void) {
+  reel_model_params mp;
+  reel_model* model = NULL;
+  reel_model_params_init(&mp);
+  mp.path = capi_tiny_model();
+  mp.threads = 2;
+  CHECK_STATUS(reel_model_load(&mp, &model), REEL_OK, NULL);
+  if (model) {
+    generates_and_saves(model);
+    rounds_with_notices(model);
+    cancels(model);
+    caller_noise_and_embeddings(model);
+    bad_fields(model);
+  }
+  reel_model_free(model);
+  return capi_finish("test_capi_generate");
+}

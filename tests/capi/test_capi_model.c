@@ -1,0 +1,121 @@
+/* C API model loading, compiled as C99: the tiny model loads and describes itself; missing
+ * folders and files, a folder that is not a model, a file that is not a model, a truncated
+ * model, pickle checkpoints, bad devices/threads/precision each give the right status and a
+ * message naming the cause, and leave the output pointer untouched. */
+#include <sys/stat.h>
+
+#include "capi_test.h"
+
+static reel_model* const kSentinel = (reel_model*)0x1;
+
+static void expect_load_fails(reel_model_params* mp, reel_status want, const char* word) {
+  reel_model* model = kSentinel;
+  CHECK_STATUS(reel_model_load(mp, &model), want, word);
+  CHECK(model == kSentinel);
+}
+
+static void loads_the_tiny_model(void) {
+  reel_model_params mp;
+  reel_model* model = NULL;
+  reel_model_params_init(&mp);
+  mp.path = capi_tiny_model();
+  mp.threads = 2;
+  CHECK_STATUS(reel_model_load(&mp, &model), REEL_OK, NULL);
+  CHECK(model != NULL);
+  CHECK(strstr(reel_model_describe(model), "text-to-video") != NULL);
+  CHECK(strstr(reel_model_describe(model), "bf16") != NULL);
+  reel_model_free(model);
+
+  /* Explicit components (ComfyUI style), f32; an older caller's struct (without the appended
+   * transformer_2_path) is still accepted. */
+  {
+    char t[1024], v[1024], te[1024], tok[1024];
+    reel_model_params_init(&mp);
+    mp.transformer_path = capi_path(t, sizeof t, capi_tiny_model(), "transformer/diffusion_pytorch_model.safetensors");
+    mp.vae_path = capi_path(v, sizeof v, capi_tiny_model(), "vae");
+    mp.text_encoder_path = capi_path(te, sizeof te, capi_tiny_model(), "text_encoder/model.safetensors");
+    mp.tokenizer_path = capi_path(tok, sizeof tok, capi_tiny_model(), "tokenizer/spiece.model");
+    mp.precision = REEL_PRECISION_F32;
+    mp.struct_size = (uint32_t)offsetof(reel_model_params, transformer_2_path);
+    model = NULL;
+    CHECK_STATUS(reel_model_load(&mp, &model), REEL_OK, NULL);
+    CHECK(model != NULL && strstr(reel_model_describe(model), "f32") != NULL);
+    reel_model_free(model);
+  }
+}
+
+static void load_errors(void) {
+  reel_model_params mp;
+  char path[1024], src[1024];
+  const char junk[] = "this is not a safetensors file at all";
+
+  reel_model_params_init(&mp);
+  mp.path = REEL_TEST_TMP_DIR "/no_such_model_folder";
+  expect_load_fails(&mp, REEL_ERROR_NOT_FOUND, "no_such_model_folder");
+
+  /* An empty folder is not a model folder. */
+  mkdir(REEL_TEST_TMP_DIR "/capi_empty_folder", 0755);
+  mp.path = REEL_TEST_TMP_DIR "/capi_empty_folder";
+  expect_load_fails(&mp, REEL_ERROR_BAD_FORMAT, "model_index.json");
+
+  /* A folder holding only pickles: the original Wan release. */
+  mkdir(REEL_TEST_TMP_DIR "/capi_pickles", 0755);
+  capi_write_file(REEL_TEST_TMP_DIR "/capi_pickles/Wan2.1_VAE.pth", junk, sizeof junk);
+  mp.path = REEL_TEST_TMP_DIR "/capi_pickles";
+  expect_load_fails(&mp, REEL_ERROR_UNSUPPORTED, "safetensors");
+
+  /* A path that is a file. */
+  mp.path = capi_path(path, sizeof path, capi_tiny_model(), "model_index.json");
+  expect_load_fails(&mp, REEL_ERROR_INVALID_ARGUMENT, "is a file");
+
+  /* A file that is not a model, as the transformer. */
+  capi_write_file(REEL_TEST_TMP_DIR "/capi_junk.safetensors", junk, sizeof junk);
+  reel_model_params_init(&mp);
+  mp.transformer_path = REEL_TEST_TMP_DIR "/capi_junk.safetensors";
+  mp.vae_path = capi_path(path, sizeof path, capi_tiny_model(), "vae");
+  expect_load_fails(&mp, REEL_ERROR_BAD_FORMAT, "capi_junk.safetensors");
+
+  /* A pickle given as the transformer: refused, naming what to use. */
+  capi_write_file(REEL_TEST_TMP_DIR "/capi_model.pth", junk, sizeof junk);
+  mp.transformer_path = REEL_TEST_TMP_DIR "/capi_model.pth";
+  expect_load_fails(&mp, REEL_ERROR_UNSUPPORTED, "safetensors");
+
+  /* A missing explicit component. */
+  mp.transformer_path = REEL_TEST_TMP_DIR "/missing.safetensors";
+  expect_load_fails(&mp, REEL_ERROR_NOT_FOUND, "missing.safetensors");
+
+  /* A truncated transformer file. */
+  capi_path(src, sizeof src, capi_tiny_model(), "transformer/diffusion_pytorch_model.safetensors");
+  CHECK(capi_copy_file(src, REEL_TEST_TMP_DIR "/capi_truncated.safetensors", 100000) == 0);
+  mp.transformer_path = REEL_TEST_TMP_DIR "/capi_truncated.safetensors";
+  expect_load_fails(&mp, REEL_ERROR_BAD_FORMAT, "capi_truncated.safetensors");
+
+  /* The VAE given as the transformer: not a Wan transformer. */
+  mp.transformer_path = capi_path(src, sizeof src, capi_tiny_model(), "vae");
+  expect_load_fails(&mp, REEL_ERROR_BAD_FORMAT, "not a Wan transformer");
+
+  /* Only a transformer: the VAE is needed too. */
+  mp.transformer_path = capi_path(src, sizeof src, capi_tiny_model(), "transformer");
+  mp.vae_path = NULL;
+  expect_load_fails(&mp, REEL_ERROR_INVALID_ARGUMENT, "vae");
+
+  /* Devices, threads, precision. */
+  reel_model_params_init(&mp);
+  mp.path = capi_tiny_model();
+  mp.device = "tpu";
+  expect_load_fails(&mp, REEL_ERROR_INVALID_ARGUMENT, "tpu");
+  mp.device = "cuda:0";
+  expect_load_fails(&mp, REEL_ERROR_UNSUPPORTED, "cuda");
+  mp.device = NULL; /* NULL: the CPU */
+  mp.threads = -3;
+  expect_load_fails(&mp, REEL_ERROR_INVALID_ARGUMENT, "threads");
+  mp.threads = 0;
+  mp.precision = (reel_precision)77;
+  expect_load_fails(&mp, REEL_ERROR_INVALID_ARGUMENT, "precision");
+}
+
+int main(void) {
+  loads_the_tiny_model();
+  load_errors();
+  return capi_finish("test_capi_model");
+}
