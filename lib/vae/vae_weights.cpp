@@ -96,8 +96,9 @@ class TableBuilder {
       const std::string blk = std::to_string(i);
       int64_t in = dims[size_t(i)];
       const int64_t out = dims[size_t(i) + 1];
-      level.res.resize(size_t(nrb));
-      // Wan 2.1 original/diffusers: one flat list, nrb resnets then the resample per level.
+      // Wan 2.2: nested (diffusers resnets.j / downsampler; original downsamples.i.downsamples.j,
+      // the resample at j = nrb). Wan 2.1: one flat list in both layouts, nrb resnets then the
+      // resample per level.
       auto name = [&](int j, const std::string& diffusers_nested) {
         const std::string flat = std::to_string(i * (nrb + 1) + j);
         return cfg.is_residual ? side.sub(".down_blocks." + blk + diffusers_nested,
