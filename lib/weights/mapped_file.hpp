@@ -1,5 +1,7 @@
 // Internal: a whole file memory-mapped read-only (RAII). Shared by WeightStore and the tensor
-// views it hands out, so a view keeps its mapping alive.
+// views it hands out, so a view keeps its mapping alive. Replacing the file (write + rename, as
+// save_safetensors does) is safe; truncating it in place while mapped is not (the OS raises
+// SIGBUS on access past the new end), which no reader of mapped files can prevent.
 #pragma once
 #include <cstddef>
 #include <cstdint>

@@ -210,6 +210,12 @@ TEST(Safetensors, EmptyHeaderObjectIsAnEmptyStore) {
   EXPECT_TRUE(s.metadata().empty());
 }
 
+TEST(Safetensors, NullMetadataMeansNoMetadata) {
+  const WeightStore s = WeightStore::open(test::fixtures_dir() / "safetensors_valid" / "metadata_null.safetensors");
+  EXPECT_TRUE(s.metadata().empty());
+  EXPECT_EQ(s.load("a", DType::f32).to_floats(), (std::vector<float>{1.5f, -2.25f}));
+}
+
 TEST(Safetensors, MissingTensorNamesTheTensorAndFile) {
   const fs::path file = fresh_dir("missing") / "m.safetensors";
   save_safetensors(file, {{"present", test::random_tensor({2}, 1)}});

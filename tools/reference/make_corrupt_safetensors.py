@@ -126,6 +126,8 @@ def valid_files():
     files = {}
     files["two_tensors"] = pack(VALID_HEADER, VALID_DATA)
     files["empty_header_object"] = pack("{}", b"")
+    # The reference reader treats "__metadata__": null as no metadata.
+    files["metadata_null"] = pack('{"__metadata__":null,"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}', F32_PAIR)
     # Every dtype reel reads, metadata, a scalar and a zero-size tensor, header padded with spaces.
     header = {
         "__metadata__": {"format": "pt", "note": "reel fixture"},
