@@ -1,0 +1,169 @@
+// Reading mp4 / webm / mkv / mov frame by frame for VideoStreamReader (continuing an existing
+// video): libavformat demuxes the best video stream, libavcodec decodes it, libswscale turns
+// each frame into RGB24 using the stream's colour tags (BT.709 when untagged at HD sizes,
+// BT.601 below, as FFmpeg assumes). Guarded by REEL_HAVE_FFMPEG.
+#include <string>
+
+#include "reel/status.hpp"
+#include "video/stream_codecs.hpp"
+
+#if REEL_HAVE_FFMPEG
+extern "C" {
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/error.h>
+#include <libavutil/frame.h>
+#include <libswscale/swscale.h>
+}
+
+#include <memory>
+#endif
+
+namespace reel::video {
+namespace fs = std::filesystem;
+
+#if !REEL_HAVE_FFMPEG
+
+std::unique_ptr<FrameDecoder> open_ffmpeg_decoder(const fs::path& path) {
+  throw Error(StatusCode::unsupported, "cannot read '" + path.string() +
+                                           "': this build of reel has no FFmpeg (rebuild with -DREEL_FFMPEG=ON), "
+                                           "convert it to .y4m or PNG frames first");
+}
+
+#else
+
+namespace {
+
+constexpr int kMaxSide = 32768;
+
+std::string av_error(int err) {
+  char buf[AV_ERROR_MAX_STRING_SIZE] = {};
+  av_strerror(err, buf, sizeof buf);
+  return buf;
+}
+
+struct InputDeleter {
+  void operator()(AVFormatContext* c) const { avformat_close_input(&c); }
+};
+struct CodecContextDeleter {
+  void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
+};
+struct FrameDeleter {
+  void operator()(AVFrame* f) const { av_frame_free(&f); }
+};
+struct PacketDeleter {
+  void operator()(AVPacket* p) const { av_packet_free(&p); }
+};
+struct ScaleDeleter {
+  void operator()(SwsContext* s) const { sws_freeContext(s); }
+};
+
+class FfmpegDecoder final : public FrameDecoder {
+ public:
+  explicit FfmpegDecoder(const fs::path& path) : path_(path) {
+    AVFormatContext* fc = nullptr;
+    const int orc = avformat_open_input(&fc, path.c_str(), nullptr, nullptr);
+    if (orc < 0)
+      throw Error(orc == AVERROR(ENOENT) ? StatusCode::not_found : StatusCode::bad_format,
+                  "cannot read '" + path.string() + "': " + av_error(orc));
+    input_.reset(fc);
+    check(avformat_find_stream_info(fc, nullptr), "reading the stream info");
+    const AVCodec* codec = nullptr;
+    stream_ = av_find_best_stream(fc, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
+    if (stream_ < 0 || !codec) fail("it has no video stream reel can decode");
+    const AVStream* st = fc->streams[stream_];
+    dec_.reset(avcodec_alloc_context3(codec));
+    if (!dec_) fail("avcodec_alloc_context3 failed");
+    check(avcodec_parameters_to_context(dec_.get(), st->codecpar), "avcodec_parameters_to_context");
+    check(avcodec_open2(dec_.get(), codec, nullptr), "opening the decoder");
+    width = dec_->width;
+    height = dec_->height;
+    if (width < 1 || height < 1 || width > kMaxSide || height > kMaxSide)
+      fail("its size " + std::to_string(width) + "x" + std::to_string(height) + " is out of range");
+    const AVRational rate = st->avg_frame_rate.num > 0 ? st->avg_frame_rate : st->r_frame_rate;
+    if (rate.num > 0 && rate.den > 0) fps = av_q2d(rate);
+    if (!(fps > 0 && fps <= 1000)) fps = 16.0;
+    packet_.reset(av_packet_alloc());
+    frame_.reset(av_frame_alloc());
+    if (!packet_ || !frame_) fail("allocating a frame");
+  }
+
+  bool read(std::vector<uint8_t>& rgb) override {
+    for (;;) {
+      const int rc = avcodec_receive_frame(dec_.get(), frame_.get());
+      if (rc >= 0) {
+        convert(rgb);
+        av_frame_unref(frame_.get());
+        return true;
+      }
+      if (rc == AVERROR_EOF) return false;
+      if (rc != AVERROR(EAGAIN)) check(rc, "decoding");
+      if (flushed_) return false;
+      // Feed the next packet of our stream (or the end-of-stream marker).
+      for (;;) {
+        const int r = av_read_frame(input_.get(), packet_.get());
+        if (r == AVERROR_EOF) {
+          check(avcodec_send_packet(dec_.get(), nullptr), "flushing the decoder");
+          flushed_ = true;
+          break;
+        }
+        check(r, "reading a packet");
+        const bool ours = packet_->stream_index == stream_;
+        const int s = ours ? avcodec_send_packet(dec_.get(), packet_.get()) : 0;
+        av_packet_unref(packet_.get());
+        check(s, "decoding");
+        if (ours) break;
+      }
+    }
+  }
+
+ private:
+  void convert(std::vector<uint8_t>& rgb) {
+    if (frame_->width != width || frame_->height != height)
+      fail("the frame size changes within the stream (" + std::to_string(frame_->width) + "x" +
+           std::to_string(frame_->height) + ")");
+    if (!scale_) {
+      scale_.reset(sws_getContext(width, height, AVPixelFormat(frame_->format), width, height, AV_PIX_FMT_RGB24,
+                                  SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT, nullptr, nullptr, nullptr));
+      if (!scale_) fail("libswscale cannot convert its pixel format to RGB");
+      // The stream's matrix and range (limited unless tagged full); RGB output is full range.
+      const int space = frame_->colorspace != AVCOL_SPC_UNSPECIFIED ? int(frame_->colorspace)
+                                                                     : (height >= 720 ? SWS_CS_ITU709 : SWS_CS_ITU601);
+      const int* coefs = sws_getCoefficients(space);
+      sws_setColorspaceDetails(scale_.get(), coefs, frame_->color_range == AVCOL_RANGE_JPEG ? 1 : 0,
+                               sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16, 1 << 16);
+    }
+    rgb.resize(size_t(width) * height * 3);
+    uint8_t* dst[4] = {rgb.data(), nullptr, nullptr, nullptr};
+    const int stride[4] = {width * 3, 0, 0, 0};
+    sws_scale(scale_.get(), frame_->data, frame_->linesize, 0, height, dst, stride);
+  }
+
+  [[noreturn]] void fail(const std::string& why) const {
+    throw Error(StatusCode::bad_format, "cannot read '" + path_.string() + "': " + why);
+  }
+  void check(int rc, const char* step) const {
+    if (rc < 0)
+      throw Error(rc == AVERROR(ENOMEM) ? StatusCode::out_of_memory : StatusCode::bad_format,
+                  "cannot read '" + path_.string() + "': " + step + " failed: " + av_error(rc));
+  }
+
+  fs::path path_;
+  std::unique_ptr<AVFormatContext, InputDeleter> input_;
+  std::unique_ptr<AVCodecContext, CodecContextDeleter> dec_;
+  std::unique_ptr<AVPacket, PacketDeleter> packet_;
+  std::unique_ptr<AVFrame, FrameDeleter> frame_;
+  std::unique_ptr<SwsContext, ScaleDeleter> scale_;
+  int stream_ = -1;
+  bool flushed_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<FrameDecoder> open_ffmpeg_decoder(const fs::path& path) {
+  return std::make_unique<FfmpegDecoder>(path);
+}
+
+#endif
+
+}  // namespace reel::video

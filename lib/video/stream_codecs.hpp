@@ -1,0 +1,45 @@
+// Internal: the per-format frame encoders behind reel::VideoStreamWriter and the frame
+// decoders behind reel::VideoStreamReader.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <vector>
+
+#include "reel/video_io.hpp"
+
+namespace reel::video {
+
+// Takes RGB24 frames one at a time; finish() completes the file and renames it into place.
+// Destroyed unfinished: removes its temporary output.
+class FrameEncoder {
+ public:
+  virtual ~FrameEncoder() = default;
+  virtual void write(const uint8_t* rgb) = 0;
+  virtual void finish() = 0;
+};
+
+std::unique_ptr<FrameEncoder> open_y4m_encoder(const std::filesystem::path& path, int width, int height, double fps,
+                                               Y4mChroma chroma);
+// `single`: a `.png` path, which takes exactly one frame; otherwise a folder of frame_NNNN.png.
+std::unique_ptr<FrameEncoder> open_png_encoder(const std::filesystem::path& path, int width, int height, bool single);
+// mp4 / webm through libavcodec; unsupported in builds without FFmpeg.
+std::unique_ptr<FrameEncoder> open_ffmpeg_encoder(const std::filesystem::path& path, int width, int height, double fps,
+                                                  VideoFormat format, const VideoWriteOptions& options);
+
+// Hands back RGB24 frames one at a time.
+class FrameDecoder {
+ public:
+  virtual ~FrameDecoder() = default;
+  int width = 0, height = 0;
+  double fps = 16.0;
+  // Fills rgb with the next frame (width × height × 3 bytes); false at the end of the clip.
+  virtual bool read(std::vector<uint8_t>& rgb) = 0;
+};
+
+std::unique_ptr<FrameDecoder> open_y4m_decoder(const std::filesystem::path& path);
+std::unique_ptr<FrameDecoder> open_image_folder_decoder(const std::filesystem::path& path);
+// mp4 / webm / mkv / mov through libavformat + libavcodec + libswscale; unsupported without FFmpeg.
+std::unique_ptr<FrameDecoder> open_ffmpeg_decoder(const std::filesystem::path& path);
+
+}  // namespace reel::video
