@@ -127,19 +127,20 @@ TEST_P(VaeDecode, TiledDecodeMatchesDiffusersTiledDecode) {
   t.stride_height = std::stoi(meta.at("tile_sample_stride_height"));
   t.stride_width = std::stoi(meta.at("tile_sample_stride_width"));
   vae.set_tiling(t);
-  const Tensor z = io.load("latents", DType::f32);
+  const Tensor z = ops::slice(*be, io.load("latents", DType::f32), 2, 0, 2);  // the reference's 2 latent frames
   Tensor out = vae.decode(z);
+  ASSERT_EQ(out.shape(), Shape({1, 3, 5, f.height, f.width}));
   const std::vector<double> want = to_doubles(io.load("tiled_decoded", DType::f32));
   EXPECT_LE(relative_l2(to_doubles(out), want), kF32Tol);
   // Tiling changes the numerics: the untiled reference differs clearly.
-  EXPECT_GT(relative_l2(to_doubles(out), to_doubles(io.load("decoded", DType::f32))), 1e-2);
+  const Tensor plain = io.load("decoded", DType::f32);
+  EXPECT_GT(relative_l2(to_doubles(out), frames_range(plain.select(0), 1, 0, 5)), 1e-2);
   // Streaming with tiles gives the same frames.
   VaeDecodeStream stream = vae.decode_stream();
-  for (int64_t k = 0; k < 4; ++k) {
+  for (int64_t k = 0; k < 2; ++k) {
     Tensor frames = stream.push(ops::slice(*be, z, 2, k, k + 1));
-    const std::vector<double> v = to_doubles(frames);
-    const int64_t first = k == 0 ? 0 : 1 + 4 * (k - 1);
-    EXPECT_EQ(max_abs_diff(v, frames_range(out.select(0), 1, first, first + frames.dim(1))), 0.0);
+    const int64_t first = k == 0 ? 0 : 1;
+    EXPECT_EQ(max_abs_diff(to_doubles(frames), frames_range(out.select(0), 1, first, first + frames.dim(1))), 0.0);
   }
   VaeTiling bad = t;
   bad.stride_height = 3;

@@ -94,8 +94,8 @@ TEST(VaeWeights, ConfigIsInferredFromTheShapes) {
   EXPECT_EQ(a.spatial_factor(), 8);
   EXPECT_TRUE(a.latents_mean.empty());  // not the real z 16: no normalisation constants
   const VaeConfig b = vae::infer_vae_config(WeightStore::open(vae_weights_diffusers(kWan22)));
-  EXPECT_EQ(b.base_dim, 4);
-  EXPECT_EQ(b.decoder_base_dim, 6);
+  EXPECT_EQ(b.base_dim, 2);
+  EXPECT_EQ(b.decoder_base_dim, 4);
   EXPECT_EQ(b.z_dim, 6);
   EXPECT_TRUE(b.is_residual);
   EXPECT_EQ(b.patch_size, 2);

@@ -25,8 +25,9 @@ inline std::filesystem::path vae_weights_diffusers(const VaeFixture& f) {
 inline std::filesystem::path vae_weights_original(const VaeFixture& f) {
   return vae_fixture(f.tag + "_original_f16.safetensors");
 }
-// "video" [1,3,13,H,W], "moments" [1,2z,4,h,w], "latents" [1,z,4,h,w], "decoded" [1,3,13,H,W],
-// "tiled_decoded" (same shape); the tiling settings are in the file's metadata.
+// "video" [1,3,13,H,W] (bf16), "moments" [1,2z,4,h,w], "latents" [1,z,4,h,w], "decoded"
+// [1,3,13,H,W], "tiled_decoded" [1,3,5,H,W] (the first 2 latent frames, tiled); the tiling
+// settings are in the file's metadata.
 inline WeightStore vae_io(const VaeFixture& f) { return WeightStore::open(vae_fixture(f.tag + "_io.safetensors")); }
 
 // Frames [begin, end) of dimension `axis` of a CPU tensor, as doubles.

@@ -3,8 +3,8 @@
 
 Two tiny random-weight models, one per architecture family:
   wan21: Wan 2.1 layout (flat down blocks, WanUpBlock), base_dim 4, z_dim 4, 24x40 pixels.
-  wan22: Wan 2.2 layout (is_residual, patch_size 2, 12 in/out channels, decoder_base_dim 6),
-         base_dim 4, z_dim 6, 32x48 pixels.
+  wan22: Wan 2.2 layout (is_residual, patch_size 2, 12 in/out channels, decoder_base_dim 4),
+         base_dim 2, z_dim 6, 32x48 pixels.
 Both keep the real dim_mult [1,2,4,4], num_res_blocks 2 and temporal pattern, so every module
 kind and every name of the mapping tables occurs.
 
@@ -12,9 +12,10 @@ Random weights are rounded to bf16-representable values, so the f32, bf16 and f1
 hold exactly the same numbers and must give bit-identical outputs in reel. Files written:
   <name>_diffusers_bf16.safetensors   weights, diffusers names, bf16
   <name>_original_f16.safetensors     weights, original Wan / ComfyUI names (inverse of wan.md 5.2), f16
-  <name>_io.safetensors               video [1,3,13,H,W] in [-1,1) -> moments (encoder + quant_conv,
-                                      [1,2z,4,h,w]); latents [1,z,4,h,w] -> decoded [1,3,13,H,W];
-                                      tiled decode of the same latents (small tiles);
+  <name>_io.safetensors               video [1,3,13,H,W] in [-1,1) (bf16-exact, stored bf16) ->
+                                      moments (encoder + quant_conv, [1,2z,4,h,w]); latents
+                                      [1,z,4,h,w] -> decoded [1,3,13,H,W]; tiled_decoded: the
+                                      tiled decode (small tiles) of the first 2 latent frames;
 Reference runs are causal, so encode/decode of a prefix is the prefix of the full run; the
 script asserts this, and the C++ tests use prefixes for the 1, 5, 9, 13 frame cases.
 
@@ -35,17 +36,17 @@ CONFIGS = {
         config=dict(base_dim=4, z_dim=4, dim_mult=[1, 2, 4, 4], num_res_blocks=2,
                     temperal_downsample=[False, True, True],
                     latents_mean=[0.0] * 4, latents_std=[1.0] * 4),
-        height=24, width=40, seed=1234,
+        height=24, width=40, seed=1234, conv_out_scale=1.0,
         # diffusers enable_tiling arguments (pixels): tiles of 16, stride 8 -> latent tiles of 2, stride 1
         tiling=dict(tile_sample_min_height=16, tile_sample_min_width=16,
                     tile_sample_stride_height=8, tile_sample_stride_width=8),
     ),
     "wan22": dict(
-        config=dict(base_dim=4, decoder_base_dim=6, z_dim=6, dim_mult=[1, 2, 4, 4], num_res_blocks=2,
+        config=dict(base_dim=2, decoder_base_dim=4, z_dim=6, dim_mult=[1, 2, 4, 4], num_res_blocks=2,
                     temperal_downsample=[False, True, True], is_residual=True, in_channels=12,
                     out_channels=12, patch_size=2, scale_factor_spatial=16, scale_factor_temporal=4,
                     latents_mean=[0.0] * 6, latents_std=[1.0] * 6),
-        height=32, width=48, seed=5678,
+        height=32, width=48, seed=5678, conv_out_scale=0.6,
         # tiles of 32 px, stride 16 -> latent tiles 2, stride 1 (with patch size 2, 16/8 px blend)
         tiling=dict(tile_sample_min_height=32, tile_sample_min_width=32,
                     tile_sample_stride_height=16, tile_sample_stride_width=16),
@@ -53,7 +54,6 @@ CONFIGS = {
 }
 
 FRAMES = 13  # pixel frames of the longest case; 1, 5, 9, 13 are its causal prefixes
-CONV_OUT_SCALE = 1.0  # decoder conv_out weight scale: output std ~0.2, nothing clamped (printed)
 
 
 # ----------------------------------------------------------------------------------- names
@@ -114,7 +114,7 @@ def to_original(name, cfg):
 
 
 # ----------------------------------------------------------------------------------- model
-def make_model(cfg, seed):
+def make_model(cfg, seed, conv_out_scale):
     torch.manual_seed(seed)
     vae = AutoencoderKLWan(**cfg).eval()
     with torch.no_grad():
@@ -125,8 +125,9 @@ def make_model(cfg, seed):
             elif name.endswith("bias"):
                 p.copy_(0.05 * torch.randn_like(p))
             # conv weights keep PyTorch's kaiming-uniform init
-        # Keep the decoder output mostly inside (-1, 1) (checked below: the fraction clamped is printed).
-        vae.decoder.conv_out.weight.mul_(CONV_OUT_SCALE)
+        # Keep the decoder output mostly inside (-1, 1): scale its last conv (per model; the
+        # fraction the clamp touches is printed and checked below).
+        vae.decoder.conv_out.weight.mul_(conv_out_scale)
         # Exactly representable in bf16 (and hence in f16 for these magnitudes).
         for name, p in vae.named_parameters():
             p.copy_(p.to(torch.bfloat16).to(torch.float32))
@@ -152,7 +153,7 @@ def main():
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     for tag, spec in CONFIGS.items():
         cfg, H, W = spec["config"], spec["height"], spec["width"]
-        vae = make_model(cfg, spec["seed"])
+        vae = make_model(cfg, spec["seed"], spec["conv_out_scale"])
         sd = {k: v.detach().contiguous() for k, v in vae.state_dict().items()}
         names = check_original_names(vae, cfg, None)
         save_file({k: v.to(torch.bfloat16) for k, v in sd.items()}, OUT / f"{tag}_diffusers_bf16.safetensors")
@@ -160,7 +161,7 @@ def main():
         nparams = sum(v.numel() for v in sd.values())
 
         g = torch.Generator().manual_seed(spec["seed"] + 1)
-        video = torch.rand(1, 3, FRAMES, H, W, generator=g) * 2 - 1
+        video = (torch.rand(1, 3, FRAMES, H, W, generator=g) * 2 - 1).to(torch.bfloat16).float()
         sf = cfg.get("scale_factor_spatial", 8)
         lat_t = (FRAMES - 1) // 4 + 1
         latents = torch.randn(1, cfg["z_dim"], lat_t, H // sf, W // sf, generator=g)
@@ -184,14 +185,14 @@ def main():
                 m = vae._encode(video[:, :, :4 * (k - 1) + 1])
                 assert torch.allclose(m, moments[:, :, :k], atol=1e-6, rtol=0), k
             vae.enable_tiling(**spec["tiling"])
-            tiled = vae.decode(latents).sample
+            tiled = vae.decode(latents[:, :, :2]).sample
             vae.use_tiling = False
         clamped = (raw.abs() > 1).float().mean().item()
         print(f"{tag}: {nparams} params; decoder output std {raw.std().item():.3f}, "
               f"fraction clamped {clamped:.4f}; moments {tuple(moments.shape)}, decoded {tuple(decoded.shape)}; "
-              f"tiled vs plain max diff {(tiled - decoded).abs().max().item():.3f}")
-        assert clamped < 0.05, "decoder output saturates the clamp: scale conv_out down"
-        save_file({"video": video.contiguous(), "moments": moments.contiguous(), "latents": latents.contiguous(),
+              f"tiled vs plain max diff {(tiled - decoded[:, :, :5]).abs().max().item():.3f}")
+        assert clamped < 0.01, "decoder output saturates the clamp: scale conv_out down"
+        save_file({"video": video.to(torch.bfloat16).contiguous(), "moments": moments.contiguous(), "latents": latents.contiguous(),
                    "decoded": decoded.contiguous(), "tiled_decoded": tiled.contiguous()},
                   OUT / f"{tag}_io.safetensors",
                   metadata={k: str(v) for k, v in spec["tiling"].items()})
