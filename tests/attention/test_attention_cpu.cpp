@@ -246,3 +246,31 @@ TEST(CpuFlashExp2, RelativeErrorBelow3e7) {
 
 }  // namespace
 }  // namespace reel::test
+
+namespace reel::test {
+namespace {
+
+// REEL_CPU_FLASH_ISA picks the variant; a bad value is an error naming the variable.
+TEST(CpuFlashIsa, EnvironmentOverride) {
+  const AttnInputs in = make_attention_inputs({1, 10, 20, 1, 64}, DType::bf16, 21);
+  Tensor out = Tensor::empty(in.q.shape(), DType::bf16);
+  ASSERT_EQ(setenv("REEL_CPU_FLASH_ISA", "generic", 1), 0);
+  EXPECT_EQ(attn::default_flash_isa(), attn::FlashIsa::generic);
+  attention(in.q, in.k, in.v, out, in.scale, "cpu_flash");
+  const Tolerance tol = attention_tolerance(in, DType::bf16);
+  EXPECT_LE(max_abs_diff(to_doubles(out), tol.ref), tol.bound);
+  ASSERT_EQ(setenv("REEL_CPU_FLASH_ISA", "sse9", 1), 0);
+  try {
+    attention(in.q, in.k, in.v, out, in.scale, "cpu_flash");
+    ADD_FAILURE() << "a bad REEL_CPU_FLASH_ISA was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), StatusCode::invalid_argument);
+    EXPECT_NE(std::string(e.what()).find("REEL_CPU_FLASH_ISA=sse9"), std::string::npos) << e.what();
+  }
+  unsetenv("REEL_CPU_FLASH_ISA");
+  EXPECT_EQ(attn::default_flash_isa(),
+            attn::flash_isa_available(attn::FlashIsa::avx512) ? attn::FlashIsa::avx512 : attn::FlashIsa::generic);
+}
+
+}  // namespace
+}  // namespace reel::test
