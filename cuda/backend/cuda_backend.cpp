@@ -4,6 +4,7 @@
 #include <array>
 #include <mutex>
 #include <new>
+#include <string>
 #include <utility>
 #include <variant>
 
@@ -51,6 +52,21 @@ class CudaBackend final : public Backend {
     if (options.device < 0 || options.device >= count)
       throw Error(StatusCode::invalid_argument, "make_cuda_backend: CUDA device " + std::to_string(options.device) +
                                                     " does not exist (" + std::to_string(count) + " found)");
+    {
+      DeviceGuard guard(index_);
+      int major = 0, minor = 0;
+      REEL_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, index_));
+      REEL_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, index_));
+      const std::string cc = std::to_string(major) + "." + std::to_string(minor);
+      if (major < 8)
+        throw Error(StatusCode::unsupported, "make_cuda_backend: CUDA device " + std::to_string(index_) +
+                                                 " has compute capability " + cc + "; reel needs 8.0 or newer (bf16)");
+      if (const cudaError_t err = probe_kernel_image(); err != cudaSuccess)
+        throw Error(StatusCode::unsupported,
+                    "make_cuda_backend: this reel build has no kernels for CUDA device " + std::to_string(index_) +
+                        " (compute capability " + cc + "): " + cudaGetErrorString(err) +
+                        "; rebuild with -DREEL_CUDA_ARCHITECTURES including " + std::to_string(major * 10 + minor));
+    }
     cuda_memory::ensure_registered();
     reel_stream_ = cuda_memory::stream(index_);
     stream_ = options.stream ? static_cast<cudaStream_t>(options.stream) : reel_stream_;

@@ -1,38 +1,14 @@
-// Internal, device side: typed loads/stores by run-time element type (one switch per access,
-// uniform across a warp, so one kernel serves every dtype combination without template
-// instantiations), grid sizing, and block reductions for the row kernels.
+// Internal, device side: grid sizing and block reductions for the CUDA backend's kernels (the
+// typed loads/stores and per-element bodies are in cuda_elements.hpp).
 #pragma once
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cmath>
 #include <cstdint>
 
-#include "backend/cuda_launch.hpp"
+#include "backend/cuda_elements.hpp"
 
 namespace reel::cuda {
-
-enum : int { kF32 = 0, kBf16 = 1, kF16 = 2, kI32 = 3 };
-
-__device__ __forceinline__ float load_f32(const void* p, int dtype, int64_t i) {
-  switch (dtype) {
-    case kBf16: return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
-    case kF16: return __half2float(static_cast<const __half*>(p)[i]);
-    default: return static_cast<const float*>(p)[i];
-  }
-}
-
-__device__ __forceinline__ float load_f32(const Operand& o, int64_t i) { return load_f32(o.ptr, o.dtype, i); }
-
-// Round to nearest even on store.
-__device__ __forceinline__ void store_f32(void* p, int dtype, int64_t i, float v) {
-  switch (dtype) {
-    case kBf16: static_cast<__nv_bfloat16*>(p)[i] = __float2bfloat16_rn(v); break;
-    case kF16: static_cast<__half*>(p)[i] = __float2half_rn(v); break;
-    default: static_cast<float*>(p)[i] = v; break;
-  }
-}
 
 // Blocks for a grid-stride loop over n items: enough to fill any GPU, never above the limit.
 inline unsigned grid_for(int64_t n, int threads) {
@@ -54,7 +30,7 @@ __device__ __forceinline__ float warp_max(float v) {
 }
 
 // Sum (or max) over the block; every thread gets the result. blockDim.x must be a multiple of
-// 32 and at most 1024; `shared` holds 32 floats. Safe to call repeatedly (syncs on entry/exit).
+// 32 and at most 1024; `shared` holds 32 floats. Safe to call repeatedly (syncs on entry).
 template <bool kMax>
 __device__ float block_reduce(float v, float* shared) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;

@@ -27,6 +27,10 @@ struct BroadcastIndex {
   int64_t strides[kMaxOperands][kMaxDims] = {};
 };
 
+// Whether this build holds code the current device can run (cudaFuncGetAttributes on a
+// kernel): cudaSuccess, or the error (e.g. cudaErrorNoKernelImageForDevice).
+cudaError_t probe_kernel_image();
+
 // ---------------------------------------------------------------- element-wise (cuda_pointwise.cu)
 
 enum class PointwiseOp : int {

@@ -9,6 +9,7 @@
 
 #include "backend/cuda_context.hpp"
 #include "backend/cuda_launch.hpp"
+#include "backend/cuda_params.hpp"
 #include "reel/backend.hpp"
 
 namespace reel::cuda {
@@ -73,14 +74,7 @@ inline Support on_device(Device device, std::initializer_list<std::pair<const Te
 
 inline bool is_float(DType t) { return t == DType::f32 || t == DType::bf16 || t == DType::f16; }
 
-inline Operand operand(const Tensor& t) { return {t.raw(), int(t.dtype())}; }
-inline Operand operand(const Tensor* t) { return t ? operand(*t) : Operand{}; }
-
 // The type Linear brings x and weight to (cuda_matmul.cpp explains the rule).
 DType linear_compute_type(DType x, DType w);
-
-// The f32 bit pattern of `value` in `type` (i32: truncated towards zero, saturated, NaN as 0),
-// as the CPU backend's fill and pad.
-uint32_t fill_pattern(DType type, float value);
 
 }  // namespace reel::cuda
