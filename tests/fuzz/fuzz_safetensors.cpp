@@ -3,8 +3,9 @@
 // The bytes after the length prefix also go through the strict JSON reader used for index.json.
 // Anything but a reel::Error(bad_format) escaping, or an ASan report, is a crash.
 //
-// Build (clang; tests/fuzz/CMakeLists.txt instruments reel_internal's objects with
-// -fsanitize=fuzzer-no-link,address) and run ~10 minutes, seeded with the committed corpus:
+// Build (clang; tests/fuzz/CMakeLists.txt compiles the reader sources it links with
+// -fsanitize=fuzzer-no-link,address, or all of reel_internal with -DREEL_FUZZ_LINK_INTERNAL=ON)
+// and run ~10 minutes, seeded with the committed corpus and valid files:
 //   CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 //     -DREEL_FUZZ=ON -DREEL_CUDA=OFF -DREEL_BUILD_BENCH=OFF -DREEL_BUILD_EXAMPLES=OFF
 //   ninja -C build-fuzz fuzz_safetensors
