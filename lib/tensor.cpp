@@ -254,6 +254,7 @@ std::vector<float> Tensor::to_floats() const {
 // ---------------------------------------------------------------- conversions
 
 void convert_elements(const void* src, DType st, void* dst, DType dt, size_t n) {
+  if (n == 0) return;  // empty tensors may have null data pointers
   if (st == dt) {
     std::memcpy(dst, src, n * dtype_size(st));
     return;
