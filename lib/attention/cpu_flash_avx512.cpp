@@ -8,7 +8,9 @@
 //   [kv/2][64] or f32 [kv][64]), Oᵀ [d][64] f32, running max m and sum l per lane.
 // GCC 12's avx512fintrin.h trips -Wmaybe-uninitialized on its own _mm512_undefined_ps().
 #pragma GCC diagnostic push
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include <cmath>
@@ -18,8 +20,13 @@
 #include "attention/cpu_flash.hpp"
 #include "reel/dtype.hpp"
 
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,fma,f16c"))), \
+                             apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,fma,f16c")
+#endif
 
 namespace reel::attn {
 
@@ -365,5 +372,9 @@ void flash_block_avx512_f32(const FlashHead& h, int64_t q0) {
 
 }  // namespace reel::attn
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 #pragma GCC diagnostic pop
