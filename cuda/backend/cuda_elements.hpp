@@ -21,6 +21,11 @@
 #else
 #define REEL_HD inline
 #endif
+#if defined(__CUDA_ARCH__)
+#define REEL_UNROLL _Pragma("unroll")
+#else
+#define REEL_UNROLL
+#endif
 
 namespace reel::cuda {
 
@@ -71,7 +76,7 @@ REEL_HD float pointwise_apply(const PointwiseParams& p, float a, float b, float 
 // index is a constant: registers, no local memory; strides of absent operands are 0).
 REEL_HD void pointwise_element(const PointwiseParams& p, int64_t i) {
   int64_t off0 = 0, off1 = 0, off2 = 0, rem = i;
-#pragma unroll
+REEL_UNROLL
   for (int d = kMaxDims - 1; d >= 0; --d) {
     if (d < p.index.rank) {
       const int64_t c = rem % p.index.dims[d];
@@ -144,7 +149,7 @@ REEL_HD void row_copy_element(T* dst, int64_t dst_stride, const T* src, int64_t 
 
 REEL_HD int64_t element_count(const int64_t* dims, int rank) {
   int64_t n = 1;
-#pragma unroll
+REEL_UNROLL
   for (int d = 0; d < kMaxDims; ++d) n *= d < rank ? dims[d] : 1;
   return n;
 }
@@ -152,7 +157,7 @@ REEL_HD int64_t element_count(const int64_t* dims, int rank) {
 template <class T>
 REEL_HD void permute_element(const GatherParams& p, int64_t i) {
   int64_t rem = i, off = 0;
-#pragma unroll
+REEL_UNROLL
   for (int d = kMaxDims - 1; d >= 0; --d) {
     if (d < p.rank) {
       off += (rem % p.dims[d]) * p.x_stride[d];
@@ -166,7 +171,7 @@ template <class T>
 REEL_HD void pad_element(const PadParams& p, int64_t i) {
   int64_t rem = i, off = 0, x_stride = 1;
   bool inside = true;
-#pragma unroll
+REEL_UNROLL
   for (int d = kMaxDims - 1; d >= 0; --d) {
     if (d < p.rank) {
       const int64_t c = rem % p.out_dims[d] - p.before[d];

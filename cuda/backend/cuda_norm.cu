@@ -2,72 +2,41 @@
 // dimension (one block per row, warp-shuffle reductions, f32 statistics, the row read again
 // from L1/L2 for each pass), and the Wan VAE's channel L2 norm over dimension 1 (one thread
 // per (batch, position), looping over the channels: adjacent threads read adjacent memory).
-#include <cmath>
-
+// The algorithms are in cuda_rows.hpp; this file supplies the thread-block team.
 #include "backend/cuda_device.cuh"
+#include "backend/cuda_rows.hpp"
 #include "cuda_check.hpp"
 
 namespace reel::cuda {
 
 namespace {
 
-// Two passes for the variance (Σ(x − mean)², no cancellation), as the CPU kernel.
+// The threads of one block as the team of cuda_rows.hpp.
+struct BlockTeam {
+  float* shared;  // 32 floats
+  template <class F>
+  __device__ float sum(F partial) {
+    return block_reduce<false>(partial(int(threadIdx.x), int(blockDim.x)), shared);
+  }
+  template <class F>
+  __device__ float max(F partial) {
+    return block_reduce<true>(partial(int(threadIdx.x), int(blockDim.x)), shared);
+  }
+  template <class F>
+  __device__ void for_each(int64_t n, F body) {
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) body(j);
+  }
+};
+
 __global__ void row_kernel(RowParams p) {
   __shared__ float shared[32];
-  for (int64_t row = blockIdx.x; row < p.rows; row += gridDim.x) {
-    const int64_t base = row * p.cols;
-    const float n = float(p.cols);
-    if (p.op == RowOp::softmax) {
-      float m = -INFINITY;
-      for (int64_t j = threadIdx.x; j < p.cols; j += blockDim.x) m = fmaxf(m, p.scale * load_f32(p.x, base + j));
-      m = block_reduce<true>(m, shared);
-      float s = 0.0f;
-      for (int64_t j = threadIdx.x; j < p.cols; j += blockDim.x) s += expf(p.scale * load_f32(p.x, base + j) - m);
-      const float inv = 1.0f / block_reduce<false>(s, shared);
-      for (int64_t j = threadIdx.x; j < p.cols; j += blockDim.x)
-        store_f32(p.out, p.out_dtype, base + j, expf(p.scale * load_f32(p.x, base + j) - m) * inv);
-      continue;
-    }
-    float mean = 0.0f;
-    if (p.op == RowOp::layer_norm) {
-      float s = 0.0f;
-      for (int64_t j = threadIdx.x; j < p.cols; j += blockDim.x) s += load_f32(p.x, base + j);
-      mean = block_reduce<false>(s, shared) / n;
-    }
-    float sq = 0.0f;
-    for (int64_t j = threadIdx.x; j < p.cols; j += blockDim.x) {
-      const float v = load_f32(p.x, base + j) - mean;
-      sq += v * v;
-    }
-    const float rstd = 1.0f / sqrtf(block_reduce<false>(sq, shared) / n + p.eps);
-    for (int64_t j = threadIdx.x; j < p.cols; j += blockDim.x) {
-      float v = (load_f32(p.x, base + j) - mean) * rstd;
-      if (p.weight.ptr) v *= load_f32(p.weight, j);
-      if (p.bias.ptr) v += load_f32(p.bias, j);
-      store_f32(p.out, p.out_dtype, base + j, v);
-    }
-  }
+  BlockTeam team{shared};
+  for (int64_t row = blockIdx.x; row < p.rows; row += gridDim.x) row_op_row(p, row, team);
 }
 
 __global__ void channel_l2_kernel(ChannelNormParams p) {
-  const int64_t positions = p.batch * p.spatial;
-  const float root_c = sqrtf(float(p.channels));
-  for (int64_t i = global_index(); i < positions; i += grid_stride()) {
-    const int64_t b = i / p.spatial, s = i % p.spatial;
-    const int64_t base = b * p.channels * p.spatial + s;
-    float acc = 0.0f;
-    for (int64_t c = 0; c < p.channels; ++c) {
-      const float v = load_f32(p.x, base + c * p.spatial);
-      acc += v * v;
-    }
-    const float inv = 1.0f / fmaxf(sqrtf(acc), p.eps);
-    for (int64_t c = 0; c < p.channels; ++c) {
-      const int64_t e = base + c * p.spatial;
-      const float g = load_f32(p.gamma, c) * root_c;
-      const float bias = p.bias.ptr ? load_f32(p.bias, c) : 0.0f;
-      store_f32(p.out, p.out_dtype, e, (load_f32(p.x, e) * inv) * g + bias);
-    }
-  }
+  const int64_t positions = channel_positions(p);
+  for (int64_t i = global_index(); i < positions; i += grid_stride()) channel_l2_position(p, i);
 }
 
 }  // namespace
@@ -83,7 +52,7 @@ void launch_row_op(const RowParams& p, cudaStream_t stream) {
 }
 
 void launch_channel_l2_norm(const ChannelNormParams& p, cudaStream_t stream) {
-  const int64_t positions = p.batch * p.spatial;
+  const int64_t positions = channel_positions(p);
   if (positions <= 0 || p.channels <= 0) return;
   constexpr int kThreads = 256;
   channel_l2_kernel<<<grid_for(positions, kThreads), kThreads, 0, stream>>>(p);

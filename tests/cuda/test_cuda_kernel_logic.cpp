@@ -20,6 +20,7 @@
 
 #include "backend/cuda_elements.hpp"
 #include "backend/cuda_params.hpp"
+#include "backend/cuda_rows.hpp"
 #include "cuda/cuda_test_util.hpp"
 #include "reel/ops.hpp"
 
@@ -75,6 +76,36 @@ void run(const UpsampleParams& p) {
 
 void run(const RopeParams& p) {
   for (int64_t i = 0; i < rope_pairs(p); ++i) rope_element(p, i);
+}
+
+// A team of `size` members played one after the other (the GPU runs them as one block).
+struct SerialTeam {
+  int size;
+  template <class F>
+  float sum(F partial) {
+    float s = 0.0f;
+    for (int t = 0; t < size; ++t) s += partial(t, size);
+    return s;
+  }
+  template <class F>
+  float max(F partial) {
+    float m = -INFINITY;
+    for (int t = 0; t < size; ++t) m = std::fmax(m, partial(t, size));
+    return m;
+  }
+  template <class F>
+  void for_each(int64_t n, F body) {
+    for (int64_t j = 0; j < n; ++j) body(j);
+  }
+};
+
+void run(const RowParams& p, int team_size) {
+  SerialTeam team{team_size};
+  for (int64_t row = 0; row < p.rows; ++row) row_op_row(p, row, team);
+}
+
+void run(const ChannelNormParams& p) {
+  for (int64_t i = 0; i < channel_positions(p); ++i) channel_l2_position(p, i);
 }
 
 Tensor random_any(const Shape& shape, uint64_t seed, DType t) {
@@ -252,6 +283,75 @@ TEST(CudaKernelLogic, RopeMatchesCpu) {
     expect_within(got, to_doubles(ref), bound(to_doubles(ref), 2 * unit_roundoff(t) * 1.01, std::vector<double>(size_t(x.numel()), 8 * kU32)),
                   std::string("rope ") + dname(t));
   }
+}
+
+// Bounds as in test_cuda_ops_norm.cpp (both backends' f32 bounds, any summation order: γ_n).
+TEST(CudaKernelLogic, RowReductionsMatchCpu) {
+  uint64_t seed = 4600;
+  const double u = kU32;
+  for (int team : {1, 32, 256})
+    for (DType t : {DType::f32, DType::bf16, DType::f16})
+      for (const Shape& shape : {Shape{5, 77}, Shape{3, 1536}, Shape{4, 1}}) {
+        const int64_t n = shape[-1];
+        const double ut = unit_roundoff(t), g = 2 * gamma_f32(n + 3);
+        const Tensor x = random_nonzero(shape, seed++, t, 0.05f, 3.0f);
+        const Tensor w = random_nonzero({n}, seed++, t), b = random_nonzero({n}, seed++, DType::f32);
+        const std::vector<double> xv = to_doubles(x), wv = to_doubles(w);
+        const std::string what = std::string(dname(t)) + " " + shape.str() + " team " + std::to_string(team);
+        {  // layer norm, affine, f32 out
+          Tensor ref = Tensor::empty(shape, DType::f32), got = Tensor::empty(shape, DType::f32);
+          cpu_be().run(op::LayerNorm{&x, &w, &b, &ref, 1e-6f});
+          run(row_params(RowOp::layer_norm, x, &w, &b, got, 1e-6f, 1.0f), team);
+          const std::vector<double> y = to_doubles(ref);
+          std::vector<double> tol(y.size());
+          for (int64_t r = 0; r < x.numel() / n; ++r) {
+            double mean = 0, abs = 0, var = 0;
+            for (int64_t j = 0; j < n; ++j) mean += xv[size_t(r * n + j)], abs += std::abs(xv[size_t(r * n + j)]);
+            mean /= double(n);
+            for (int64_t j = 0; j < n; ++j) var += (xv[size_t(r * n + j)] - mean) * (xv[size_t(r * n + j)] - mean);
+            const double rstd = 1 / std::sqrt(var / double(n) + 1e-6);
+            for (int64_t j = 0; j < n; ++j) {
+              const size_t i = size_t(r * n + j);
+              tol[i] = std::abs(wv[size_t(j)]) * rstd * (g * abs / double(n) + std::abs(xv[i] - mean) * (g + 12 * u)) +
+                       6 * u * std::abs(y[i]);
+            }
+          }
+          expect_within(got, y, tol, "layer_norm " + what);
+        }
+        {  // RMS norm, in the input type
+          Tensor ref = Tensor::empty(shape, t), got = Tensor::empty(shape, t);
+          cpu_be().run(op::RmsNorm{&x, &w, &ref, 1e-6f});
+          run(row_params(RowOp::rms_norm, x, &w, nullptr, got, 1e-6f, 1.0f), team);
+          expect_within(got, to_doubles(ref), bound(to_doubles(ref), g + 12 * u + 2 * ut * 1.01, {}), "rms_norm " + what);
+        }
+        {  // softmax, scale −0.7
+          Tensor ref = Tensor::empty(shape, t), got = Tensor::empty(shape, t);
+          cpu_be().run(op::Softmax{&x, &ref, -0.7f});
+          run(row_params(RowOp::softmax, x, nullptr, nullptr, got, 0.0f, -0.7f), team);
+          const double rel = g + 2 * (8 + 4 * 3.0 * 0.7) * u + 2 * ut * 1.01;
+          expect_within(got, to_doubles(ref), bound(to_doubles(ref), rel, {}), "softmax " + what);
+        }
+      }
+}
+
+TEST(CudaKernelLogic, ChannelL2NormMatchesCpu) {
+  uint64_t seed = 4700;
+  for (DType t : {DType::f32, DType::bf16})
+    for (const Shape& shape : {Shape{2, 12, 3, 5, 7}, Shape{3, 5}}) {
+      const int64_t c = shape[1];
+      const Tensor x = random_nonzero(shape, seed++, t);
+      const Tensor g = random_nonzero({c}, seed++, t), b = random_nonzero({c}, seed++, t);
+      Tensor ref = Tensor::empty(shape, t), got = Tensor::empty(shape, t);
+      cpu_be().run(op::ChannelL2Norm{&x, &g, &b, &ref});
+      run(channel_norm_params(op::ChannelL2Norm{&x, &g, &b, &got}));
+      const std::vector<double> y = to_doubles(ref), bv = to_doubles(b);
+      const int64_t spatial = x.numel() / (shape[0] * c);
+      std::vector<double> tol(y.size());
+      for (size_t i = 0; i < y.size(); ++i)
+        tol[i] = std::abs(y[i] - bv[(i / size_t(spatial)) % size_t(c)]) * (2 * gamma_f32(c + 1) + 16 * kU32) +
+                 (2 * kU32 + 2 * unit_roundoff(t) * 1.01) * std::abs(y[i]);
+      expect_within(got, y, tol, std::string("channel_l2_norm ") + dname(t) + " " + shape.str());
+    }
 }
 
 TEST(CudaKernelLogic, BiasEpilogues) {
