@@ -5,6 +5,7 @@
 // transposed: out[M, N] = x[M, K]·w[N, K]ᵀ is D[N, M] = op(W)[N, K]·X[K, M] column-major.
 #include <climits>
 
+#include "backend/cuda_gemm.hpp"
 #include "backend/cuda_ops.hpp"
 #include "cuda_check.hpp"
 
@@ -19,19 +20,6 @@ cudaDataType_t cuda_type(DType t) {
     default: return CUDA_R_32F;
   }
 }
-
-// Column-major D[m, n] (ld ldd) = alpha · op(A)[m, k] · B[k, n], `batch` times at the strides.
-struct Gemm {
-  bool trans_a = false;
-  int64_t m = 0, n = 0, k = 0, batch = 1;
-  const void* a = nullptr;
-  int64_t lda = 0, stride_a = 0;
-  const void* b = nullptr;
-  int64_t ldb = 0, stride_b = 0;
-  int64_t ldd = 0, stride_d = 0;
-  DType ab = DType::f32;  // element type of A and B
-  float alpha = 1.0f;
-};
 
 cublasComputeType_t compute_type(DType ab, bool tf32) {
   return ab == DType::f32 && tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
@@ -250,18 +238,24 @@ void execute(const op::Linear& o, CudaContext& ctx) {
   }
   const DType ct = linear_compute_type(x.dtype(), w.dtype());
   std::shared_ptr<std::byte> xh, wh;
+  const void* wp = as_type(ctx, w, ct, wh);
+  const void* xp = as_type(ctx, x, ct, xh);
+  gemm_to_output(ctx, linear_gemm(xp, wp, rows, n, k, ct), out, o.bias);
+}
+
+Gemm linear_gemm(const void* x, const void* w, int64_t rows, int64_t n, int64_t k, DType ab) {
   Gemm g;
   g.trans_a = true;  // A = weight [N, K] row-major = K×N column-major; op(A) = N×K
   g.m = n;
   g.n = rows;
   g.k = k;
-  g.a = as_type(ctx, w, ct, wh);
+  g.a = w;
   g.lda = k;
-  g.b = as_type(ctx, x, ct, xh);
+  g.b = x;  // x [rows, K] row-major = K×rows column-major
   g.ldb = k;
-  g.ldd = n;
-  g.ab = ct;
-  gemm_to_output(ctx, g, out, o.bias);
+  g.ldd = n;  // D = N×rows column-major = out [rows, N] row-major
+  g.ab = ab;
+  return g;
 }
 
 // ---------------------------------------------------------------- BatchMatMul
@@ -275,7 +269,6 @@ Support supports(const op::BatchMatMul& o, Device d) {
 
 void execute(const op::BatchMatMul& o, CudaContext& ctx) {
   const Tensor& a = *o.a;
-  const Tensor& b = *o.b;
   Tensor& out = *o.out;
   const int64_t batch = a.dim(0), m = a.dim(1), k = a.dim(2), n = out.dim(2);
   if (out.numel() == 0) return;
@@ -283,6 +276,17 @@ void execute(const op::BatchMatMul& o, CudaContext& ctx) {
     launch_bias_rows(nullptr, {}, out.raw(), int(out.dtype()), batch * m, n, ctx.stream());
     return;
   }
+  gemm_to_output(ctx, batch_matmul_gemm(o), out, nullptr);
+}
+
+}  // namespace reel::cuda
+
+namespace reel::cuda {
+
+Gemm batch_matmul_gemm(const op::BatchMatMul& o) {
+  const Tensor& a = *o.a;
+  const Tensor& b = *o.b;
+  const int64_t batch = a.dim(0), m = a.dim(1), k = a.dim(2), n = o.out->dim(2);
   // out[b]ᵀ (N×M column-major) = op(B_b) · A_bᵀ: b [K, N] row-major is N×K column-major (no
   // transpose); b [N, K] row-major (transpose_b) is K×N column-major, transposed.
   Gemm g;
@@ -301,7 +305,7 @@ void execute(const op::BatchMatMul& o, CudaContext& ctx) {
   g.stride_d = m * n;
   g.ab = a.dtype();
   g.alpha = o.alpha;
-  gemm_to_output(ctx, g, out, nullptr);
+  return g;
 }
 
 }  // namespace reel::cuda

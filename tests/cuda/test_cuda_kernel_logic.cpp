@@ -19,6 +19,7 @@
 #include <random>
 
 #include "backend/cuda_elements.hpp"
+#include "backend/cuda_gemm.hpp"
 #include "backend/cuda_params.hpp"
 #include "backend/cuda_rows.hpp"
 #include "cuda/cuda_test_util.hpp"
@@ -373,6 +374,59 @@ TEST(CudaKernelLogic, BiasEpilogues) {
   Tensor only = Tensor::empty({2, 4, 3}, DType::bf16);
   for (int64_t i = 0; i < 24; ++i) bias_channels_element({}, operand(bias), only.raw(), int(DType::bf16), 4, 3, i);
   EXPECT_EQ(only.to_floats()[7], round_to(DType::bf16, 3000.0f));  // channel (7 / 3) % 4 = 2
+}
+
+// ---------------------------------------------------------------- GEMM mapping
+
+namespace {
+
+// What cuBLAS computes for a Gemm (column-major, op(A) = A or Aᵀ), in double, f32 operands.
+void reference_gemm(const Gemm& g, float* d) {
+  const auto* A = static_cast<const float*>(g.a);
+  const auto* B = static_cast<const float*>(g.b);
+  for (int64_t b = 0; b < g.batch; ++b)
+    for (int64_t j = 0; j < g.n; ++j)
+      for (int64_t i = 0; i < g.m; ++i) {
+        double s = 0;
+        for (int64_t l = 0; l < g.k; ++l) {
+          const double a = g.trans_a ? A[b * g.stride_a + l + i * g.lda] : A[b * g.stride_a + i + l * g.lda];
+          s += a * double(B[b * g.stride_b + l + j * g.ldb]);
+        }
+        d[b * g.stride_d + i + j * g.ldd] = float(double(g.alpha) * s);
+      }
+}
+
+}  // namespace
+
+// The row-major → column-major mapping of Linear (with the bias epilogue's indexing) and of
+// BatchMatMul (both b layouts), through a plain column-major GEMM. The CPU backend's f32
+// result is within γ_{K+1}·Σ|terms| of the exact one, the double reference within 2^-24·|y|.
+TEST(CudaKernelLogic, GemmMappingsMatchCpu) {
+  const int64_t rows = 7, n = 5, k = 13;
+  const Tensor x = random_nonzero({rows, k}, 4800), w = random_nonzero({n, k}, 4801), b = random_nonzero({n}, 4802);
+  const Tensor ref = ops::linear(cpu_be(), x, w, &b);
+  Tensor acc = Tensor::empty({rows, n}, DType::f32), got = Tensor::empty({rows, n}, DType::f32);
+  const Gemm g = linear_gemm(x.raw(), w.raw(), rows, n, k, DType::f32);
+  reference_gemm(g, acc.data<float>());
+  for (int64_t i = 0; i < rows * n; ++i)  // gemm_to_output's bias path: rows = n·batch, cols = m
+    bias_rows_element(acc.data<float>(), operand(b), got.raw(), int(DType::f32), g.m, i);
+  const Tensor ab = abs_f32(b);
+  const std::vector<double> s = to_doubles(ops::linear(cpu_be(), abs_f32(x), abs_f32(w), &ab));
+  expect_within(got, to_doubles(ref), bound(to_doubles(ref), 2 * kU32, scaled(s, gamma_f32(k + 1))), "linear mapping");
+
+  for (bool transpose : {false, true}) {
+    const int64_t batch = 3, m = 4, kk = 6, nn = 5;
+    const Tensor a = random_nonzero({batch, m, kk}, 4803);
+    const Tensor bm = random_nonzero(transpose ? Shape{batch, nn, kk} : Shape{batch, kk, nn}, 4804);
+    Tensor r = Tensor::empty({batch, m, nn}, DType::f32), o = Tensor::empty({batch, m, nn}, DType::f32);
+    cpu_be().run(op::BatchMatMul{&a, &bm, &r, transpose, 0.7f});
+    reference_gemm(batch_matmul_gemm(op::BatchMatMul{&a, &bm, &o, transpose, 0.7f}), o.data<float>());
+    Tensor sabs = Tensor::empty({batch, m, nn}, DType::f32);
+    const Tensor aa = abs_f32(a), bb = abs_f32(bm);
+    cpu_be().run(op::BatchMatMul{&aa, &bb, &sabs, transpose, 0.7f});
+    expect_within(o, to_doubles(r), bound(to_doubles(r), 2 * kU32, scaled(to_doubles(sabs), gamma_f32(kk + 1))),
+                  std::string("batch_matmul mapping") + (transpose ? " transposed" : ""));
+  }
 }
 
 // ---------------------------------------------------------------- data movement (bitwise)
