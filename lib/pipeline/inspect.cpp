@@ -44,6 +44,14 @@ std::string umt5_line(const WeightStore& store) {
          ", d_ff " + std::to_string(c.d_ff);
 }
 
+// The diffusers config.json of a component folder, or of the folder holding a file (it gives
+// the transformer's head_dim); empty when there is none.
+fs::path config_beside(const fs::path& path) {
+  std::error_code ec;
+  const fs::path dir = fs::is_directory(path, ec) ? path : path.parent_path();
+  return fs::is_regular_file(dir / "config.json", ec) ? dir / "config.json" : fs::path();
+}
+
 // Runs fn, turning an Error into a problem line (prefixed by `what`).
 template <class F>
 bool attempt(ModelInspection& out, const std::string& what, F&& fn) {
@@ -59,7 +67,7 @@ bool attempt(ModelInspection& out, const std::string& what, F&& fn) {
 }
 
 void inspect_file(const fs::path& path, ModelInspection& out) {
-  out.kind = "safetensors file";
+  out.kind = "file";
   if (path.filename() == "spiece.model") {
     out.kind = "tokenizer";
     attempt(out, "tokenizer", [&] {
@@ -71,11 +79,12 @@ void inspect_file(const fs::path& path, ModelInspection& out) {
   }
   std::optional<WeightStore> store;
   if (!attempt(out, path.filename().string(), [&] { store = WeightStore::open(path); })) return;
+  out.kind = "safetensors file";
   const Kind kind = classify(*store);
   if (kind == Kind::transformer) {
     out.kind = "transformer";
     attempt(out, "transformer", [&] {
-      const WanConfig c = WanTransformer::read_config(*store);
+      const WanConfig c = WanTransformer::read_config(*store, 0, config_beside(path));
       out.lines.push_back("transformer: " + c.str());
       out.lines.push_back("parameters: " + std::to_string(c.parameter_count()));
       const char* v = c.in_channels == 48 ? "Wan 2.2 TI2V (with the z 48 VAE)"
@@ -118,13 +127,13 @@ void inspect_folder(const fs::path& folder, ModelInspection& out) {
   for (const std::string& n : files.notes) out.problems.push_back(n);
   std::optional<WanConfig> t;
   attempt(out, "transformer", [&] {
-    t = WanTransformer::read_config(WeightStore::open(files.transformer), 0,
-                                    fs::exists(files.transformer / "config.json") ? files.transformer / "config.json" : fs::path());
+    t = WanTransformer::read_config(WeightStore::open(files.transformer), 0, config_beside(files.transformer));
     out.lines.push_back("transformer: " + t->str() + " (" + std::to_string(t->parameter_count()) + " parameters)");
   });
   if (!files.transformer_2.empty())
     attempt(out, "transformer_2", [&] {
-      const WanConfig c2 = WanTransformer::read_config(WeightStore::open(files.transformer_2));
+      const WanConfig c2 = WanTransformer::read_config(WeightStore::open(files.transformer_2), 0,
+                                                       config_beside(files.transformer_2));
       out.lines.push_back("transformer_2: " + c2.str());
     });
   std::optional<VaeConfig> v;

@@ -20,6 +20,7 @@ struct Pipeline::Impl {
   std::optional<WanTransformer> transformer;
   std::optional<WanTransformer> transformer_2;  // A14B low-noise expert
   std::optional<WanVae> vae;
+  std::filesystem::path vae_path;  // where the VAE was read (VideoSession loads its encoder from it when needed)
   std::optional<Umt5Tokenizer> tokenizer;
   std::optional<Umt5Encoder> text_encoder;
   PipelineInfo info;

@@ -85,6 +85,7 @@ Pipeline Pipeline::load(const PipelineLoadOptions& options) {
   const bool needs_encoder = info.variant != WanVariant::t2v;
   p->vae = WanVae::load(files.vae, *p->backend,
                         {.config = info.vae, .compute = DType::f32, .encoder = needs_encoder, .decoder = true});
+  p->vae_path = files.vae;
   if (info.vae.latents_mean.empty())
     throw Error(StatusCode::bad_format, files.vae.string() + ": the VAE (z_dim " + std::to_string(info.vae.z_dim) +
                                             ") has no latents_mean/latents_std: add them to its config.json");

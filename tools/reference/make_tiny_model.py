@@ -18,6 +18,8 @@ What it builds, all from fixed seeds, everything in f32:
         a: "a red fox runs through the snow", no negative prompt, 64x48, 9 frames, guidance 5
         b: a Chinese/English prompt with a negative prompt, 48x32, 5 frames, guidance 4.5
         c: guidance 1 (no CFG pass), 32x32, 5 frames
+        b_bf16: case b with the transformer and text encoder loaded with torch_dtype=bfloat16
+                (VAE in f32)
     tensors <case>_noise [16, F, h, w], <case>_latents (final latents before the VAE),
     <case>_frames [T, H, W, 3] in [0, 1], <case>_embeds / <case>_negative_embeds [n, 32] (the
     umT5 output the pipeline used, without its zero rows: the pipeline ran with them padded to
@@ -79,6 +81,13 @@ def randomize_transformer(model, seed):
                 v = torch.randn(p.shape, generator=g) / p[0].numel() ** 0.5
             p.copy_(v)
     return model.eval()
+
+
+def new_vae(seed, **config):
+    """An AutoencoderKLWan whose convolutions keep PyTorch's default init, drawn right after
+    seeding the global generator (so it does not depend on what ran before)."""
+    torch.manual_seed(seed)
+    return AutoencoderKLWan(**config)
 
 
 def randomize_vae(vae, seed, conv_out_scale):
@@ -155,8 +164,8 @@ def build_t2v():
         patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=32, in_channels=16, out_channels=16,
         text_dim=32, freq_dim=256, ffn_dim=128, num_layers=2, cross_attn_norm=True,
         qk_norm="rms_norm_across_heads", eps=1e-6, rope_max_seq_len=1024), seed=11)
-    vae = randomize_vae(AutoencoderKLWan(base_dim=4, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2,
-                                         temperal_downsample=[False, True, True]), seed=12, conv_out_scale=1.0)
+    vae = randomize_vae(new_vae(1200, base_dim=4, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2,
+                                temperal_downsample=[False, True, True]), seed=12, conv_out_scale=1.0)
     scheduler = UniPCMultistepScheduler(**WAN21_SCHEDULER)
     pipe = WanPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, scheduler=scheduler,
                        transformer=transformer)
@@ -198,6 +207,15 @@ def make_t2v_fixtures(pipe):
         if neg is not None:
             tensors[f"{name}_negative_embeds"] = trim(neg)
         meta["cases"][name] = {k: v for k, v in case.items()}
+    # Case b again with the transformer and the text encoder in bf16 (the VAE in f32, as the
+    # diffusers docs recommend): what reel's bf16 precision is compared with.
+    bf16 = WanPipeline.from_pretrained(MODEL, torch_dtype=torch.bfloat16)
+    bf16.vae.to(torch.float32)
+    _, latents, frames, _, _ = run_t2v(bf16, T2V_CASES["b"], seed=101)
+    tensors["b_latents_bf16"] = latents.float().contiguous()
+    tensors["b_frames_bf16"] = frames.contiguous()
+    err = (frames - tensors["b_frames"]).norm() / tensors["b_frames"].norm()
+    print(f"  t2v b in bf16: frames relative L2 to f32 {err:.3g}")
     save_file(tensors, os.path.join(FIX, "t2v.safetensors"))
     with open(os.path.join(FIX, "t2v.json"), "w", encoding="utf-8") as f:
         json.dump(meta, f, ensure_ascii=False, indent=1)
@@ -235,12 +253,11 @@ def make_ti2v_fixtures():
         patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=16, in_channels=48, out_channels=48,
         text_dim=16, freq_dim=256, ffn_dim=64, num_layers=2, cross_attn_norm=True,
         qk_norm="rms_norm_across_heads", eps=1e-6, rope_max_seq_len=1024), seed=21)
-    vae = randomize_vae(AutoencoderKLWan(base_dim=4, decoder_base_dim=4, z_dim=48, dim_mult=[1, 2, 4, 4],
-                                         num_res_blocks=2, temperal_downsample=[False, True, True],
-                                         is_residual=True, in_channels=12, out_channels=12, patch_size=2,
-                                         scale_factor_spatial=16, scale_factor_temporal=4,
-                                         latents_mean=LAT_MEAN_48, latents_std=LAT_STD_48), seed=22,
-                        conv_out_scale=1.0)
+    vae = randomize_vae(new_vae(2200, base_dim=4, decoder_base_dim=4, z_dim=48, dim_mult=[1, 2, 4, 4],
+                                num_res_blocks=2, temperal_downsample=[False, True, True], is_residual=True,
+                                in_channels=12, out_channels=12, patch_size=2, scale_factor_spatial=16,
+                                scale_factor_temporal=4, latents_mean=LAT_MEAN_48, latents_std=LAT_STD_48),
+                        seed=22, conv_out_scale=1.0)
     scheduler = UniPCMultistepScheduler(**{**WAN21_SCHEDULER, "flow_shift": 5.0})
     pipe = WanImageToVideoPipeline(tokenizer=None, text_encoder=None, vae=vae, scheduler=scheduler,
                                    transformer=transformer, image_encoder=None, image_processor=None,

@@ -1,0 +1,239 @@
+// Model folders and their JSON files: scheduler_config.json → sampler/schedule specs,
+// model_index.json, vae/config.json overrides, variant rules, locating components (and the
+// errors for what is missing or unsupported), inspect_model.
+#include <fstream>
+
+#include "pipeline/model_files.hpp"
+#include "pipeline/pipeline_test_util.hpp"
+
+namespace reel::test {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace reel::pipeline;
+
+fs::path write_text(const fs::path& path, const std::string& text) {
+  fs::create_directories(path.parent_path());
+  std::ofstream(path, std::ios::binary) << text;
+  return path;
+}
+
+fs::path scratch(const std::string& name) {
+  const fs::path p = tmp_dir() / ("model_files_" + name);
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p;
+}
+
+StatusCode code_of(const std::function<void()>& fn, std::string* message = nullptr) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    if (message) *message = e.what();
+    return e.code();
+  }
+  return StatusCode::ok;
+}
+
+TEST(SchedulerConfig, WanUniPcIsTheDefaultSampler) {
+  const SchedulerSettings s = read_scheduler_config(tiny_t2v_model() / "scheduler" / "scheduler_config.json");
+  EXPECT_EQ(s.sampler, "unipc");
+  EXPECT_EQ(s.schedule, "flow_unipc");
+  ASSERT_TRUE(s.shift.has_value());
+  EXPECT_EQ(*s.shift, 3.0f);
+  EXPECT_TRUE(s.notes.empty());
+}
+
+TEST(SchedulerConfig, OtherSchedulersMapToTheirSamplers) {
+  const fs::path d = scratch("sched");
+  auto read = [&](const std::string& json) { return read_scheduler_config(write_text(d / "s.json", json)); };
+  SchedulerSettings s = read(R"({"_class_name": "FlowMatchEulerDiscreteScheduler", "shift": 5.0})");
+  EXPECT_EQ(s.sampler, "euler");
+  EXPECT_EQ(s.schedule, "flow_euler");
+  EXPECT_EQ(*s.shift, 5.0f);
+  s = read(R"({"_class_name": "DPMSolverMultistepScheduler", "prediction_type": "flow_prediction",
+               "use_flow_sigmas": true, "flow_shift": 7.0})");
+  EXPECT_EQ(s.sampler, "dpmpp_2m");
+  EXPECT_EQ(s.schedule, "flow_dpm");
+  s = read(R"({"_class_name": "UniPCMultistepScheduler", "prediction_type": "flow_prediction",
+               "use_flow_sigmas": true, "flow_shift": 3.0, "solver_order": 3, "solver_type": "bh1",
+               "num_train_timesteps": 500, "disable_corrector": [0]})");
+  EXPECT_EQ(s.sampler, "unipc:order=3,variant=bh1");
+  EXPECT_EQ(s.schedule, "flow_unipc:num_train_timesteps=500");
+  EXPECT_EQ(s.num_train_timesteps, 500);
+  EXPECT_EQ(s.notes.size(), 1u);  // disable_corrector is not reproduced step by step
+  s = read(R"({"_class_name": "SomethingNew", "flow_shift": 2.0})");
+  EXPECT_EQ(s.sampler, "unipc");
+  ASSERT_EQ(s.notes.size(), 1u);
+  EXPECT_NE(s.notes[0].find("SomethingNew"), std::string::npos);
+
+  std::string msg;
+  EXPECT_EQ(code_of([&] { read(R"({"_class_name": "UniPCMultistepScheduler", "prediction_type": "epsilon"})"); }, &msg),
+            StatusCode::unsupported);
+  EXPECT_NE(msg.find("flow_prediction"), std::string::npos) << msg;
+  EXPECT_EQ(code_of([&] {
+              read(R"({"_class_name": "UniPCMultistepScheduler", "prediction_type": "flow_prediction",
+                       "use_flow_sigmas": true, "flow_shift": "three"})");
+            }, &msg),
+            StatusCode::bad_format);
+  EXPECT_NE(msg.find("flow_shift"), std::string::npos) << msg;
+  EXPECT_EQ(code_of([&] { read(R"({"flow_shift": -1})"); }), StatusCode::bad_format);
+  EXPECT_EQ(code_of([&] { read(R"({"flow_shift": 3, "flow_shift": 4})"); }), StatusCode::bad_format);  // duplicate key
+  EXPECT_EQ(code_of([&] { read("not json"); }), StatusCode::bad_format);
+  EXPECT_EQ(code_of([&] { read("[1, 2]"); }), StatusCode::bad_format);
+  EXPECT_EQ(code_of([&] { read_scheduler_config(d / "missing.json"); }), StatusCode::io_error);
+}
+
+TEST(ModelIndex, PipelineSettings) {
+  const fs::path d = scratch("index");
+  ModelIndex m = read_model_index(write_text(d / "model_index.json", R"({"_class_name": "WanPipeline",
+      "expand_timesteps": true, "boundary_ratio": 0.875, "text_encoder": [null, null], "vae": ["diffusers", "X"]})"));
+  EXPECT_EQ(m.class_name, "WanPipeline");
+  EXPECT_TRUE(m.expand_timesteps.value_or(false));
+  EXPECT_FLOAT_EQ(m.boundary_ratio.value_or(0), 0.875f);
+  EXPECT_EQ(m.null_components, std::vector<std::string>{"text_encoder"});
+  EXPECT_EQ(code_of([&] { read_model_index(write_text(d / "a.json", R"({"expand_timesteps": "yes"})")); }),
+            StatusCode::bad_format);
+  EXPECT_EQ(code_of([&] { read_model_index(write_text(d / "b.json", R"({"boundary_ratio": 1.5})")); }),
+            StatusCode::bad_format);
+}
+
+TEST(VaeConfigJson, LatentNormalisationComesFromConfigJson) {
+  // The tiny TI2V VAE has made-up constants in its config.json (not Wan 2.2's).
+  std::vector<std::string> notes;
+  const VaeConfig c = read_vae_config(pipeline_fixtures() / "tiny-wan-ti2v" / "vae", &notes);
+  EXPECT_EQ(c.z_dim, 48);
+  EXPECT_NE(c.latents_mean, VaeConfig::wan22().latents_mean);
+  EXPECT_TRUE(notes.empty());
+  // A copy with a wrong z_dim or a short latents_std is refused, naming the file.
+  const fs::path d = scratch("vae");
+  fs::copy(tiny_t2v_model() / "vae", d / "vae");
+  nlohmann::json j = nlohmann::json::parse(std::ifstream(d / "vae" / "config.json"));
+  j["latents_std"] = {1.0, 2.0};
+  std::ofstream(d / "vae" / "config.json") << j.dump();
+  std::string msg;
+  EXPECT_EQ(code_of([&] { read_vae_config(d / "vae", nullptr); }, &msg), StatusCode::bad_format);
+  EXPECT_NE(msg.find("latents_std"), std::string::npos) << msg;
+  j = nlohmann::json::parse(std::ifstream(tiny_t2v_model() / "vae" / "config.json"));
+  j["z_dim"] = 48;
+  std::ofstream(d / "vae" / "config.json") << j.dump();
+  EXPECT_EQ(code_of([&] { read_vae_config(d / "vae", nullptr); }, &msg), StatusCode::bad_format);
+  EXPECT_NE(msg.find("z_dim"), std::string::npos) << msg;
+}
+
+TEST(Variant, DecidedFromTransformerAndVae) {
+  WanConfig t;
+  t.in_channels = 16, t.out_channels = 16;
+  EXPECT_EQ(detect_variant(t, VaeConfig::wan21()), WanVariant::t2v);
+  t.in_channels = 36;
+  EXPECT_EQ(detect_variant(t, VaeConfig::wan21()), WanVariant::i2v);
+  t.image_dim = 1280;
+  EXPECT_EQ(detect_variant(t, VaeConfig::wan21()), WanVariant::i2v);
+  t.image_dim = 0, t.in_channels = 48, t.out_channels = 48;
+  EXPECT_EQ(detect_variant(t, VaeConfig::wan22()), WanVariant::ti2v);
+  std::string msg;
+  EXPECT_EQ(code_of([&] { detect_variant(t, VaeConfig::wan21()); }, &msg), StatusCode::bad_format);  // wrong VAE
+  EXPECT_NE(msg.find("z_dim"), std::string::npos) << msg;
+  t.in_channels = 20, t.out_channels = 16;
+  EXPECT_EQ(code_of([&] { detect_variant(t, VaeConfig::wan21()); }), StatusCode::unsupported);
+
+  const PipelineDefaults ti2v = variant_defaults(WanVariant::ti2v, false, {}, {});
+  EXPECT_EQ(ti2v.width, 1280);
+  EXPECT_EQ(ti2v.frames, 121);
+  EXPECT_EQ(ti2v.fps, 24.0);
+  EXPECT_EQ(ti2v.shift, 5.0f);
+  const PipelineDefaults a14b = variant_defaults(WanVariant::t2v, true, {}, {});
+  EXPECT_EQ(a14b.steps, 40);
+  EXPECT_FLOAT_EQ(a14b.boundary_ratio, 0.875f);
+  EXPECT_EQ(usual_schedule("euler"), "flow_euler");
+  EXPECT_EQ(usual_schedule("dpmpp_2m:lower_order_final=false"), "flow_dpm");
+  EXPECT_EQ(usual_schedule("my_own_sampler"), "");
+}
+
+TEST(LocateModelFiles, SaysWhatIsMissing) {
+  std::string msg;
+  EXPECT_EQ(code_of([&] { locate_model_files({.folder = tmp_dir() / "no_such_folder"}); }, &msg), StatusCode::not_found);
+  EXPECT_NE(msg.find("no_such_folder"), std::string::npos);
+  const fs::path empty = scratch("empty");
+  EXPECT_EQ(code_of([&] { locate_model_files({.folder = empty}); }, &msg), StatusCode::bad_format);
+  EXPECT_NE(msg.find("model_index.json"), std::string::npos) << msg;
+  const fs::path pickles = scratch("pickles");
+  write_text(pickles / "Wan2.1_VAE.pth", "x");
+  write_text(pickles / "models_t5_umt5-xxl-enc-bf16.pth", "x");
+  EXPECT_EQ(code_of([&] { locate_model_files({.folder = pickles}); }, &msg), StatusCode::unsupported);
+  EXPECT_NE(msg.find("Wan2.1_VAE.pth"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("Diffusers"), std::string::npos) << msg;
+  EXPECT_EQ(code_of([&] { locate_model_files({.folder = tiny_t2v_model() / "model_index.json"}); }, &msg),
+            StatusCode::invalid_argument);
+
+  // A folder without vae/: not_found naming it.
+  const fs::path novae = scratch("novae");
+  fs::copy(tiny_t2v_model(), novae, fs::copy_options::recursive);
+  fs::remove_all(novae / "vae");
+  EXPECT_EQ(code_of([&] { locate_model_files({.folder = novae}); }, &msg), StatusCode::not_found);
+  EXPECT_NE(msg.find("vae/"), std::string::npos) << msg;
+
+  // The complete tiny model; skipping the text encoder leaves a note.
+  ModelFiles f = locate_model_files({.folder = tiny_t2v_model()});
+  EXPECT_FALSE(f.text_encoder.empty());
+  EXPECT_FALSE(f.tokenizer.empty());
+  EXPECT_TRUE(f.transformer_2.empty());
+  EXPECT_TRUE(f.notes.empty());
+  f = locate_model_files({.folder = pipeline_fixtures() / "tiny-wan-ti2v"});
+  EXPECT_TRUE(f.text_encoder.empty());
+  EXPECT_EQ(f.notes.size(), 1u);
+}
+
+TEST(LoadErrors, NameTheComponent) {
+  std::string msg;
+  // A truncated transformer file.
+  const fs::path d = scratch("truncated");
+  fs::copy(tiny_t2v_model(), d / "m", fs::copy_options::recursive);
+  const fs::path t = d / "m" / "transformer" / "diffusion_pytorch_model.safetensors";
+  fs::resize_file(t, fs::file_size(t) / 2);
+  EXPECT_EQ(code_of([&] { Pipeline::load({.folder = d / "m"}); }, &msg), StatusCode::bad_format);
+  EXPECT_NE(msg.find("diffusion_pytorch_model.safetensors"), std::string::npos) << msg;
+  // A Wan 2.2 VAE with a Wan 2.1 transformer.
+  const fs::path tiny = tiny_t2v_model();
+  EXPECT_EQ(code_of([&] {
+              Pipeline::load({.transformer = tiny / "transformer", .vae = pipeline_fixtures() / "tiny-wan-ti2v" / "vae"});
+            }, &msg),
+            StatusCode::bad_format);
+  EXPECT_NE(msg.find("z_dim"), std::string::npos) << msg;
+  // The text encoder of another width.
+  EXPECT_EQ(code_of([&] {
+              Pipeline::load({.transformer = tiny / "transformer", .vae = tiny / "vae",
+                              .text_encoder = fixtures_dir() / "text" / "text_encoder"});
+            }, &msg),
+            StatusCode::bad_format);
+  EXPECT_NE(msg.find("text_dim"), std::string::npos) << msg;
+  // CUDA is not a pipeline device yet.
+  EXPECT_EQ(code_of([&] { Pipeline::load({.folder = tiny, .device = Device::cuda(0)}); }), StatusCode::unsupported);
+}
+
+TEST(Inspect, FoldersAndFiles) {
+  ModelInspection m = inspect_model(tiny_t2v_model());
+  EXPECT_EQ(m.kind, "model folder");
+  ASSERT_TRUE(m.variant.has_value());
+  EXPECT_EQ(*m.variant, WanVariant::t2v);
+  EXPECT_TRUE(m.problems.empty());
+  m = inspect_model(pipeline_fixtures() / "tiny-wan-ti2v");
+  EXPECT_EQ(m.variant, WanVariant::ti2v);
+  EXPECT_EQ(m.problems.size(), 1u);  // no text encoder
+  m = inspect_model(tiny_t2v_model() / "transformer" / "diffusion_pytorch_model.safetensors");
+  EXPECT_EQ(m.kind, "transformer");
+  EXPECT_EQ(m.variant, WanVariant::t2v);
+  bool listed = false;
+  for (const std::string& l : m.lines) listed |= l.find("patch_embedding.weight F32 [64, 16, 1, 2, 2]") != std::string::npos;
+  EXPECT_TRUE(listed);
+  m = inspect_model(tiny_t2v_model() / "text_encoder");
+  EXPECT_EQ(m.kind, "text encoder");
+  m = inspect_model(tiny_t2v_model() / "tokenizer" / "spiece.model");
+  EXPECT_EQ(m.kind, "tokenizer");
+  m = inspect_model(tiny_t2v_model() / "model_index.json");
+  EXPECT_FALSE(m.problems.empty());
+  EXPECT_EQ(code_of([&] { inspect_model(tmp_dir() / "nothing_here"); }), StatusCode::not_found);
+}
+
+}  // namespace
+}  // namespace reel::test
