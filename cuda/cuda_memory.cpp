@@ -74,7 +74,7 @@ bool caching_enabled() {
 }
 
 DeviceState& state(int device) {
-  const int count = reel::cuda_device_count();
+  static const int count = reel::cuda_device_count();  // devices do not come and go while we run
   if (device < 0 || device >= count)
     throw Error(StatusCode::invalid_argument, "CUDA device " + std::to_string(device) + " does not exist (" +
                                                   std::to_string(count) + " found)");
