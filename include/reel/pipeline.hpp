@@ -195,6 +195,9 @@ class REEL_API Pipeline {
   Tensor encode_prompts(std::span<const std::string> prompts) const;
 
   explicit Pipeline(std::shared_ptr<const Impl> impl);
+  // The loaded components (lib/pipeline/pipeline_impl.hpp), for library code built on the
+  // pipeline (reel::VideoSession).
+  const Impl& impl() const { return *impl_; }
 
  private:
   std::shared_ptr<const Impl> impl_;
