@@ -63,14 +63,16 @@ std::vector<double> postprocess(const Tensor& frames) {
   return out;
 }
 
-// The pieces a window needs, loaded from a model folder on their own.
+// The pieces a window needs, loaded from a model folder on their own. The VAE config (with
+// the latent normalisation constants of the folder's config.json; the tiny TI2V model has its
+// own) is the one the pipeline read.
 struct Modules {
   std::unique_ptr<Backend> be = make_cpu_backend({.threads = 2});
   WanTransformer dit;
   WanVae vae;
-  Modules(const fs::path& folder)
+  Modules(const fs::path& folder, const Pipeline& pipe)
       : dit(WanTransformer::load(folder / "transformer", {.precision = WanPrecision::f32})),
-        vae(WanVae::load(folder / "vae", *be)) {}
+        vae(WanVae::load(folder / "vae", *be, {.config = pipe.info().vae})) {}
 };
 
 struct HandWindow {
@@ -186,7 +188,7 @@ TEST(VideoSession, ThreeChunksEqualTheComputationByHand) {
   std::vector<VideoChunk> chunks;
   for (int k = 0; k < 3; ++k) chunks.push_back(session.next());
 
-  Modules m(tiny_t2v_model());
+  Modules m(tiny_t2v_model(), pipe);
   const Tensor text_a = text_pair(pipe, "a red fox in the snow", "blurred");
   const Tensor text_b = text_pair(pipe, "the fox jumps over a log", "blurred");
   HandWindow w;
@@ -256,7 +258,7 @@ TEST(VideoSession, SeamsContextFramesAreThePreviousLastFramesAndStreamingEqualsO
   EXPECT_EQ(next_frame, session.frames_after(4));
   // Decoding the whole latent sequence at once gives the frames the session streamed: the
   // causal cache carried over, so there is no decoding seam between chunks.
-  Modules m(tiny_t2v_model());
+  Modules m(tiny_t2v_model(), pipe);
   const Tensor all = concat_frames(sequence);
   const Tensor whole = m.vae.decode(denormalize_latents(*m.be, all, m.vae.config()));
   ASSERT_EQ(whole.dim(1), next_frame);
@@ -284,12 +286,13 @@ TEST(VideoSession, Ti2vPerTokenContextMatchesTheComputationByHand) {
   const GenerateResult g = pipe.generate(o.request);
   EXPECT_EQ(c0.latents.to_floats(), g.latents.to_floats());
 
-  Modules m(folder);
+  Modules m(folder, pipe);
   HandWindow w;
   w.seed = 3, w.stream = uint64_t(1) << 32, w.shift = pipe.info().defaults.shift;
   w.shape = {48, 3, 2, 4};
   w.per_token = true;
-  const Tensor cond = o.request.prompt_embeds.reshape({1, 512, 32}), neg = o.request.negative_embeds.reshape({1, 512, 32});
+  const Tensor& pe = o.request.prompt_embeds;
+  const Tensor cond = pe.reshape({1, pe.dim(0), pe.dim(1)}), neg = o.request.negative_embeds.reshape({1, pe.dim(0), pe.dim(1)});
   w.text = ops::concat(*m.be, {&cond, &neg}, 0);
   w.context = frames_of(c0.latents, 1, 3);
   const Tensor latents = denoise_by_hand(m, w);
@@ -322,7 +325,7 @@ TEST(VideoSession, ContinuesAnExistingClipFromItsLastFrames) {
   EXPECT_EQ(session.frames_after(1), 4);
 
   // By hand: the last 5 frames → VAE encode → normalised context; the decoder primed with it.
-  Modules m(tiny_t2v_model());
+  Modules m(tiny_t2v_model(), pipe);
   Tensor pixels = Tensor::empty({3, 5, 32, 64}, DType::f32);
   for (int t = 0; t < 5; ++t) {
     const Image im{64, 32, std::vector<uint8_t>(source.frame(8 + t), source.frame(8 + t) + source.frame_bytes())};
