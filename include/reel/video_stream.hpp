@@ -92,5 +92,8 @@ class REEL_API VideoStreamReader {
 
 // The whole file in memory (for short clips; use VideoStreamReader for long ones).
 REEL_API Video read_video(const std::filesystem::path& path);
+// The last `frames` frames (all of them when the clip is shorter), read through the file while
+// holding at most that many: what continuing a clip needs (VideoSessionOptions::source).
+REEL_API Video read_video_tail(const std::filesystem::path& path, int frames);
 
 }  // namespace reel

@@ -239,4 +239,39 @@ Video read_video(const std::filesystem::path& path) {
   return v;
 }
 
+Video read_video_tail(const std::filesystem::path& path, int frames) {
+  require(frames >= 1, StatusCode::invalid_argument,
+          "read_video_tail: frames must be at least 1, got " + std::to_string(frames));
+  VideoStreamReader in(path);
+  // A ring of `frames` frame buffers, oldest first from `next` once full.
+  std::vector<std::vector<uint8_t>> ring;
+  size_t next = 0;
+  std::vector<uint8_t> frame;
+  while (in.read(frame)) {
+    if (ring.size() < size_t(frames)) {
+      ring.push_back(std::move(frame));
+    } else {
+      std::swap(ring[next], frame);
+      next = (next + 1) % ring.size();
+    }
+    frame.clear();
+  }
+  if (ring.empty()) {
+    std::string msg = "cannot read '";
+    msg += path.string();
+    msg += "': it holds no frames";
+    throw Error(StatusCode::bad_format, msg);
+  }
+  Video v;
+  v.width = in.width();
+  v.height = in.height();
+  v.fps = in.fps();
+  v.frames = int(ring.size());
+  for (size_t i = 0; i < ring.size(); ++i) {
+    const std::vector<uint8_t>& f = ring[(next + i) % ring.size()];
+    v.rgb.insert(v.rgb.end(), f.begin(), f.end());
+  }
+  return v;
+}
+
 }  // namespace reel

@@ -168,6 +168,18 @@ TEST(VideoStreamReader, PngFolderIsExactAndFramesComeInNameOrder) {
   EXPECT_EQ(in.frames_read(), 3);
 }
 
+TEST(VideoStreamReader, TailKeepsTheLastFramesInOrder) {
+  const fs::path dir = scratch_dir();
+  const Video clip = smooth_clip(10, 8, 12, 16.0, 4);
+  write_video(clip, dir / "f/");
+  const Video tail = read_video_tail(dir / "f", 3);
+  ASSERT_EQ(tail.frames, 3);
+  EXPECT_EQ(0, std::memcmp(tail.rgb.data(), clip.frame(7), 3 * clip.frame_bytes()));
+  const Video all = read_video_tail(dir / "f", 25);
+  EXPECT_EQ(all.rgb, clip.rgb);
+  expect_error([&] { (void)read_video_tail(dir / "f", 0); }, StatusCode::invalid_argument, "at least 1");
+}
+
 TEST(VideoStreamReader, BrokenInputsGetErrorsNamingTheFile) {
   const fs::path dir = scratch_dir();
   expect_error([&] { VideoStreamReader(dir / "none.y4m"); }, StatusCode::not_found, "none.y4m");
