@@ -14,28 +14,6 @@ using reel::StatusCode;
 // The fields of reel_generate_params version 1 (0.1.0 without the appended ones).
 constexpr size_t kGenerateParamsV1 = offsetof(reel_generate_params, keep_float_frames) + sizeof(int32_t);
 
-class CallbackObserver final : public reel::GenerateObserver {
- public:
-  CallbackObserver(reel_progress_fn fn, void* user) : fn_(fn), user_(user) {}
-  bool on_progress(const reel::Progress& p) override {
-    if (!fn_) return true;
-    const std::string stage(p.stage);
-    reel_progress r;
-    std::memset(&r, 0, sizeof r);
-    r.struct_size = sizeof r;
-    r.stage = stage.c_str();
-    r.step = p.step;
-    r.total = p.total;
-    r.stage_seconds = p.stage_seconds;
-    r.step_seconds = p.step_seconds;
-    return fn_(&r, user_) == 0;
-  }
-
- private:
-  reel_progress_fn fn_;
-  void* user_;
-};
-
 // Caller floats [tokens, dim] → a CPU f32 tensor (copied: the library keeps nothing of the caller's).
 reel::Tensor embeddings(const float* data, int64_t tokens, int64_t dim, const char* what) {
   if (tokens <= 0 || dim <= 0 || tokens > (int64_t(1) << 20) || dim > (int64_t(1) << 20) || tokens * dim > (int64_t(1) << 31))
@@ -57,6 +35,70 @@ reel::Image caller_image(const reel_generate_params* p) {
 
 }  // namespace
 
+namespace reel::capi {
+
+bool ProgressObserver::on_progress(const Progress& p) {
+  if (!fn_) return true;
+  const std::string stage(p.stage);
+  reel_progress r;
+  std::memset(&r, 0, sizeof r);
+  r.struct_size = sizeof r;
+  r.stage = stage.c_str();
+  r.step = p.step;
+  r.total = p.total;
+  r.stage_seconds = p.stage_seconds;
+  r.step_seconds = p.step_seconds;
+  return fn_(&r, user_) == 0;
+}
+
+GenerateRequest generate_request(const reel_generate_params& p) {
+  require_struct_size(p.struct_size, kGenerateParamsV1, "reel_generate_params");
+  GenerateRequest r;
+  if (p.prompt_embeds) {
+    r.prompt_embeds = embeddings(p.prompt_embeds, p.prompt_embeds_tokens, p.prompt_embeds_dim, "params->prompt_embeds");
+    if (p.negative_embeds)
+      r.negative_embeds = embeddings(p.negative_embeds, p.negative_embeds_tokens, p.prompt_embeds_dim,
+                                     "params->negative_embeds");
+  } else {
+    require_pointer(p.prompt, "params->prompt (give a prompt or prompt_embeds)");
+    require(!p.negative_embeds, StatusCode::invalid_argument,
+            "params->negative_embeds is set but prompt_embeds is not (give both, or prompts)");
+    r.prompt = p.prompt;
+  }
+  if (p.negative_prompt) r.negative_prompt = p.negative_prompt;
+  r.width = p.width;
+  r.height = p.height;
+  r.frames = p.frames;
+  r.steps = p.steps;
+  require(std::isfinite(p.guidance) && std::isfinite(p.shift), StatusCode::invalid_argument,
+          "params->guidance and params->shift must be finite");
+  r.guidance = p.guidance;
+  r.shift = p.shift;
+  if (p.struct_size >= offsetof(reel_generate_params, guidance_2) + sizeof(float)) {
+    require(std::isfinite(p.guidance_2), StatusCode::invalid_argument, "params->guidance_2 must be finite");
+    r.guidance_2 = p.guidance_2;
+  }
+  if (p.sampler) r.sampler = p.sampler;
+  if (p.schedule) r.schedule = p.schedule;
+  r.seed = p.seed;
+  if (p.initial_noise) {
+    require(p.initial_noise_count > 0 && p.initial_noise_count <= (size_t(1) << 34), StatusCode::invalid_argument,
+            "params->initial_noise_count " + std::to_string(p.initial_noise_count) + " is not a valid count");
+    r.initial_noise = Tensor::from_floats({int64_t(p.initial_noise_count)}, {p.initial_noise, p.initial_noise_count});
+  } else {
+    require(p.initial_noise_count == 0, StatusCode::invalid_argument,
+            "params->initial_noise is NULL but initial_noise_count is not 0");
+  }
+  require(!(p.image_path && p.image_rgb), StatusCode::invalid_argument,
+          "params->image_path and params->image_rgb are both set: give one first frame");
+  if (p.image_path) r.image = read_image(p.image_path);
+  else if (p.image_rgb) r.image = caller_image(&p);
+  r.keep_float_frames = p.keep_float_frames != 0;
+  return r;
+}
+
+}  // namespace reel::capi
+
 extern "C" {
 
 void reel_generate_params_init(reel_generate_params* params) {
@@ -72,51 +114,8 @@ reel_status reel_generate(reel_model* model, const reel_generate_params* params,
     capi::require_pointer(model, "model");
     capi::require_pointer(params, "params");
     capi::require_pointer(video, "video (the output pointer)");
-    capi::require_struct_size(params->struct_size, kGenerateParamsV1, "reel_generate_params");
-    const reel_generate_params& p = *params;
-    GenerateRequest r;
-    if (p.prompt_embeds) {
-      r.prompt_embeds = embeddings(p.prompt_embeds, p.prompt_embeds_tokens, p.prompt_embeds_dim, "params->prompt_embeds");
-      if (p.negative_embeds)
-        r.negative_embeds = embeddings(p.negative_embeds, p.negative_embeds_tokens, p.prompt_embeds_dim,
-                                       "params->negative_embeds");
-    } else {
-      capi::require_pointer(p.prompt, "params->prompt (give a prompt or prompt_embeds)");
-      require(!p.negative_embeds, StatusCode::invalid_argument,
-              "params->negative_embeds is set but prompt_embeds is not (give both, or prompts)");
-      r.prompt = p.prompt;
-    }
-    if (p.negative_prompt) r.negative_prompt = p.negative_prompt;
-    r.width = p.width;
-    r.height = p.height;
-    r.frames = p.frames;
-    r.steps = p.steps;
-    require(std::isfinite(p.guidance) && std::isfinite(p.shift), StatusCode::invalid_argument,
-            "params->guidance and params->shift must be finite");
-    r.guidance = p.guidance;
-    r.shift = p.shift;
-    if (p.struct_size >= offsetof(reel_generate_params, guidance_2) + sizeof(float)) {
-      require(std::isfinite(p.guidance_2), StatusCode::invalid_argument, "params->guidance_2 must be finite");
-      r.guidance_2 = p.guidance_2;
-    }
-    if (p.sampler) r.sampler = p.sampler;
-    if (p.schedule) r.schedule = p.schedule;
-    r.seed = p.seed;
-    if (p.initial_noise) {
-      require(p.initial_noise_count > 0 && p.initial_noise_count <= (size_t(1) << 34), StatusCode::invalid_argument,
-              "params->initial_noise_count " + std::to_string(p.initial_noise_count) + " is not a valid count");
-      r.initial_noise = Tensor::from_floats({int64_t(p.initial_noise_count)}, {p.initial_noise, p.initial_noise_count});
-    } else {
-      require(p.initial_noise_count == 0, StatusCode::invalid_argument,
-              "params->initial_noise is NULL but initial_noise_count is not 0");
-    }
-    require(!(p.image_path && p.image_rgb), StatusCode::invalid_argument,
-            "params->image_path and params->image_rgb are both set: give one first frame");
-    if (p.image_path) r.image = read_image(p.image_path);
-    else if (p.image_rgb) r.image = caller_image(&p);
-    r.keep_float_frames = p.keep_float_frames != 0;
-
-    CallbackObserver observer(p.progress, p.progress_user_data);
+    const GenerateRequest r = capi::generate_request(*params);
+    capi::ProgressObserver observer(params->progress, params->progress_user_data);
     GenerateResult out = model->pipeline.generate(r, &observer);
     auto v = std::make_unique<reel_video>();
     v->video = std::move(out.video);

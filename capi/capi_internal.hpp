@@ -61,4 +61,19 @@ inline void require_struct_size(uint32_t struct_size, size_t needed, const char*
 // A NUL-terminated copy that lives as long as the process (for names handed out by listings).
 const char* intern(const std::string& text);
 
+// The request reel_generate_params describes, every pointer and size checked (capi_generate.cpp;
+// also the window settings of a reel_session).
+GenerateRequest generate_request(const reel_generate_params& params);
+
+// The C progress callback as a GenerateObserver (no callback: never cancels).
+class ProgressObserver final : public GenerateObserver {
+ public:
+  ProgressObserver(reel_progress_fn fn, void* user) : fn_(fn), user_(user) {}
+  bool on_progress(const Progress& p) override;
+
+ private:
+  reel_progress_fn fn_;
+  void* user_;
+};
+
 }  // namespace reel::capi

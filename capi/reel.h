@@ -238,6 +238,99 @@ REEL_C_API size_t reel_schedule_count(void);
 REEL_C_API const char* reel_schedule_name(size_t index); /* NULL when out of range */
 REEL_C_API const char* reel_schedule_description(size_t index); /* NULL when out of range */
 
+/* ---------------------------------------------------------------- endless video (sessions)
+ *
+ * A session extends a clip chunk by chunk: each window of latent frames is denoised while the
+ * last K latent frames of the previous window are held fixed, and the new frames are decoded
+ * through the VAE's causal cache and returned as they come, in bounded memory. Write them with
+ * a reel_video_writer as they arrive. docs/extension.md says what to expect at the seams.
+ *
+ *   reel_generate_params gp;  reel_generate_params_init(&gp);
+ *   gp.prompt = "walk down the corridor"; gp.frames = 33; gp.seed = 7;   // the window
+ *   reel_session_params sp;   reel_session_params_init(&sp);
+ *   sp.context_frames = 2;
+ *   sp.prompt_schedule = "0s walk down the corridor\n6s open the door\n";
+ *   reel_session* s = NULL;
+ *   if (reel_session_create(model, &gp, &sp, &s) != REEL_OK) { ... reel_last_error() ... }
+ *   reel_video_writer* w = NULL;
+ *   reel_video_writer_open("corridor.mp4", reel_session_width(s), reel_session_height(s),
+ *                          reel_session_fps(s), &w);
+ *   for (int32_t k = 0; k < reel_session_chunks_for_seconds(s, 60.0); ++k) {
+ *     reel_video* chunk = NULL;
+ *     if (reel_session_next(s, NULL, &chunk) != REEL_OK) break;
+ *     reel_video_writer_write(w, chunk);
+ *     reel_video_free(chunk);
+ *   }
+ *   reel_video_writer_close(w);   // renamed into place only now
+ *   reel_video_writer_free(w);
+ *   reel_session_free(s);
+ *
+ * Thread safety: a session or a writer is used by one thread at a time; several sessions may
+ * share a model. A session keeps what it needs of the model: the model may be freed first. */
+
+typedef struct reel_session reel_session;
+
+typedef enum reel_context_conditioning {
+  REEL_CONTEXT_AUTO = 0,        /* per-token for models trained with it (Wan 2.2 TI2V), else replacement */
+  REEL_CONTEXT_PER_TOKEN = 1,   /* context latents clean, their tokens at timestep 0 */
+  REEL_CONTEXT_REPLACEMENT = 2  /* context latents noised to the current level at every step */
+} reel_context_conditioning;
+
+typedef struct reel_session_params {
+  uint32_t struct_size;
+  int32_t context_frames;  /* K latent frames carried into each next window; 0: 1 */
+  reel_context_conditioning conditioning;
+  /* A prompt schedule, one "<start> <prompt>" per line, start a chunk index ("3") or seconds
+   * ("7.5s"); chunks before its first entry use the generate params' prompt. NULL: none. */
+  const char* prompt_schedule;
+  /* Continue an existing clip: a video file (.y4m; .mp4/.webm/.mkv/.mov with FFmpeg; a folder
+   * of PNG/JPEG frames) or frames in memory. Its last 4(K-1)+1 frames become the first window's
+   * context; its frames are not repeated in the output. NULL: a new clip. */
+  const char* source_path;
+  const reel_video* source;
+} reel_session_params;
+
+REEL_C_API void reel_session_params_init(reel_session_params* params);
+/* `generate` describes the window: prompt (or embeddings), negative prompt, size, frames per
+ * window (4k+1), steps, guidance, shift, sampler, schedule, seed, keep_float_frames, the
+ * progress callback (called for every chunk's stages), and a first image (TI2V) for a new
+ * clip. Everything is checked here. Errors: INVALID_ARGUMENT (naming the field),
+ * UNSUPPORTED (Wan 2.1/2.2 I2V models), NOT_FOUND / BAD_FORMAT / IO (the source file). */
+REEL_C_API reel_status reel_session_create(reel_model* model, const reel_generate_params* generate,
+                                           const reel_session_params* params, reel_session** session);
+/* Generates and decodes the next chunk: *chunk gets its new frames (for windows of F latent
+ * frames: 4(F-1)+1 in a new clip's first chunk, 4(F-K) in each later one), with float frames
+ * when asked for. `prompt` (NULL: the scheduled one) is used for this chunk only. CANCELLED
+ * when the progress callback stops it: a chunk stopped while denoising is redone by the next
+ * call; one stopped while decoding is finished by the next call, which returns all its frames. */
+REEL_C_API reel_status reel_session_next(reel_session* session, const char* prompt, reel_video** chunk);
+REEL_C_API void reel_session_free(reel_session* session);
+REEL_C_API int32_t reel_session_width(const reel_session* session);   /* 0 for NULL */
+REEL_C_API int32_t reel_session_height(const reel_session* session);
+REEL_C_API double reel_session_fps(const reel_session* session);
+REEL_C_API int32_t reel_session_chunks_done(const reel_session* session);
+REEL_C_API int64_t reel_session_frames_done(const reel_session* session);
+/* Frames the first n chunks give; the fewest chunks that give at least `seconds` of video
+ * (-1 for a NULL session or a negative / non-finite duration). */
+REEL_C_API int64_t reel_session_frames_after(const reel_session* session, int32_t chunks);
+REEL_C_API int32_t reel_session_chunks_for_seconds(const reel_session* session, double seconds);
+
+/* ---------------------------------------------------------------- streaming video files */
+
+typedef struct reel_video_writer reel_video_writer;
+
+/* Opens a video file to be written frame by frame, in the format its extension names (as
+ * reel_video_save). Nothing appears at `path` before reel_video_writer_close. */
+REEL_C_API reel_status reel_video_writer_open(const char* path, int32_t width, int32_t height, double fps,
+                                              reel_video_writer** writer);
+/* Appends every frame of `frames` (same width and height). */
+REEL_C_API reel_status reel_video_writer_write(reel_video_writer* writer, const reel_video* frames);
+/* Finishes the file and renames it into place; the writer then takes no more frames. */
+REEL_C_API reel_status reel_video_writer_close(reel_video_writer* writer);
+REEL_C_API int64_t reel_video_writer_frame_count(const reel_video_writer* writer);
+/* Frees the writer; an unclosed file is removed (nothing half-written is left). */
+REEL_C_API void reel_video_writer_free(reel_video_writer* writer);
+
 #ifdef __cplusplus
 }
 #endif
