@@ -8,6 +8,7 @@
 
 #include "cli_args.hpp"
 #include "commands.hpp"
+#include "extend_command.hpp"
 #include "progress_bar.hpp"
 #include "reel/pipeline.hpp"
 #include "reel/video_io.hpp"
@@ -35,7 +36,15 @@ const char* const kGenerateHelp =
     "  --device cpu           where to run\n"
     "  --threads N            CPU threads (default: all)\n"
     "  --precision bf16|f32   bf16 (default, fast) or f32\n"
-    "  -o, --output FILE      .mp4 / .webm (FFmpeg builds), .y4m, .png (1 frame), or DIR/ for PNGs\n";
+    "  -o, --output FILE      .mp4 / .webm (FFmpeg builds), .y4m, .png (1 frame), or DIR/ for PNGs\n"
+    "endless video (docs/extension.md): --frames is then the window, extended chunk by chunk and\n"
+    "streamed into the output as it is made\n"
+    "  --chunks N             windows to generate\n"
+    "  --duration T           or as many as 60s / 1.5m of video take (trimmed to the exact length)\n"
+    "  --prompt-schedule FILE one \"<start> <prompt>\" per line, start a chunk (3) or seconds (7.5s)\n"
+    "  --context-frames K     latent frames carried into the next window (default 1)\n"
+    "  --conditioning MODE    auto (default), per-token or replacement\n"
+    "  --continue FILE        extend this clip (.y4m, .mp4/.webm, PNG folder); it opens the output\n";
 
 namespace {
 
@@ -62,13 +71,15 @@ int generate_command(const std::vector<std::string>& argv) {
   args.reject_unknown({"--model", "--transformer", "--transformer-2", "--vae", "--text-encoder", "--tokenizer",
                        "--prompt", "--negative", "--image", "--size", "--frames", "--steps", "--guidance",
                        "--guidance-2", "--shift", "--sampler", "--schedule", "--seed", "--device", "--threads",
-                       "--precision", "-o", "--output"});
+                       "--precision", "-o", "--output", "--chunks", "--duration", "--prompt-schedule",
+                       "--context-frames", "--conditioning", "--continue"});
   if (!args.positionals().empty()) throw UsageError("unexpected argument \"" + args.positionals()[0] + "\"");
   const std::string output = args.get_or("-o", args.get_or("--output", ""));
   if (output.empty()) throw UsageError("no output file (-o out.mp4)");
   if (!args.has("--model") && !(args.has("--transformer") && args.has("--vae")))
     throw UsageError("no model (--model DIR, or --transformer and --vae)");
-  if (!args.has("--prompt")) throw UsageError("no prompt (--prompt \"...\")");
+  if (!args.has("--prompt") && !args.has("--prompt-schedule")) throw UsageError("no prompt (--prompt \"...\")");
+  check_extension_args(args);
 
   // Fail before the long part when the output cannot be written in this build.
   const reel::VideoFormat format = reel::video_format_for_path(output);
@@ -91,7 +102,7 @@ int generate_command(const std::vector<std::string>& argv) {
   load.precision = precision == "f32" ? reel::PipelinePrecision::f32 : reel::PipelinePrecision::bf16;
 
   reel::GenerateRequest req;
-  req.prompt = *args.get("--prompt");
+  req.prompt = args.get_or("--prompt", "");
   req.negative_prompt = args.get_or("--negative", "");
   if (auto size = args.get("--size")) parse_size(*size, req.width, req.height);
   req.frames = args.get_int("--frames", 0);
@@ -114,6 +125,7 @@ int generate_command(const std::vector<std::string>& argv) {
   for (const std::string& n : pipe.info().notes) std::fprintf(stderr, "note: %s\n", n.c_str());
 
   std::signal(SIGINT, on_sigint);
+  if (wants_extension(args)) return extend_command(pipe, req, args, output);
   ProgressBar bar;
   const reel::GenerateResult out = pipe.generate(req, &bar);
   std::signal(SIGINT, SIG_DFL);
