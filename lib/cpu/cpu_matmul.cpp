@@ -100,7 +100,7 @@ void execute(const op::Linear& o, CpuContext& ctx) {
   const Tensor& w = *o.weight;
   Tensor& out = *o.out;
   const int64_t k = w.dim(1), n = w.dim(0);
-  const int64_t m = k == 0 ? x.numel() : x.numel() / k;
+  const int64_t m = n == 0 ? 0 : out.numel() / n;  // rows; x.numel() / k fails for K = 0
   if (out.numel() == 0) return;
   const float* bias = o.bias ? static_cast<const float*>(data_as(*o.bias, DType::f32, kScratchBias)) : nullptr;
   if (k == 0) {  // empty sum: out = bias (or zeros)

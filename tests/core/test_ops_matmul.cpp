@@ -192,3 +192,19 @@ TEST(CpuBackend, OneBackendSharedByThreadsGivesTheSameResults) {
   t3.join();
   EXPECT_EQ(mismatches.load(), 0);
 }
+
+// K = 0 is an empty sum: every output row is exactly the bias (zeros without one).
+TEST(Linear, EmptySumIsTheBias) {
+  auto be = make_cpu_backend({.threads = 2});
+  const Tensor x = Tensor::empty({3, 5, 0}, DType::f32);
+  const Tensor w = Tensor::empty({7, 0}, DType::bf16);
+  const Tensor bias = random_tensor({7}, 41);
+  for (const Tensor* b : {&bias, static_cast<const Tensor*>(nullptr)}) {
+    const Tensor y = ops::linear(*be, x, w, b);
+    ASSERT_EQ(y.shape(), Shape({3, 5, 7}));
+    const float* py = y.data<float>();
+    for (int64_t r = 0; r < 15; ++r)
+      for (int64_t j = 0; j < 7; ++j)
+        ASSERT_EQ(py[r * 7 + j], b ? bias.data<float>()[j] : 0.0f) << "row " << r << " col " << j;
+  }
+}
