@@ -14,7 +14,7 @@
 //   reel::VideoSession session(pipe, o);
 //   reel::VideoStreamWriter out("corridor.mp4", session.width(), session.height(), session.fps());
 //   for (int k = 0; k < session.chunks_for_seconds(60.0); ++k)
-//     out.write(session.next().video);                     // 33 frames, then 24 per chunk
+//     out.write(session.next().video);                     // 33 frames, then 28 per chunk
 //   out.close();
 //
 // Continuing an existing clip: set `source` to (at least) its last frames; they are encoded
