@@ -78,6 +78,7 @@ struct Modules {
 struct HandWindow {
   int steps = 3;
   float guidance = 4.0f, shift = 3.0f;
+  float boundary = 0, guidance_2 = 0;  // two experts: guidance_2 below timestep `boundary`
   uint64_t seed = 0, stream = 0;
   Shape shape;           // [C, F, h, w]
   Tensor text;           // [2, 512, D]: conditional; unconditional
@@ -106,11 +107,12 @@ Tensor denoise_by_hand(Modules& m, const HandWindow& w) {
     }
     const Tensor in = Tensor::from_floats({2, C, F, w.shape[2], w.shape[3]}, both);
     const std::vector<float> out = m.dit.forward(*m.be, in, ts, w.text).to_floats();
+    const float g = w.boundary > 0 && t < w.boundary ? w.guidance_2 : w.guidance;
     std::vector<float> v(size_t(x.numel()));
     for (size_t i = 0; i < v.size(); ++i) {
       const float c = out[i], u = out[i + v.size()];
       const float d = c - u;
-      const float p = w.guidance * d;
+      const float p = g * d;
       v[i] = u + p;
     }
     return Tensor::from_floats(x.shape(), v);
@@ -363,6 +365,43 @@ TEST(VideoSession, ContinuesAnExistingClipFromItsLastFrames) {
   const VideoChunk s2c = s2.next();
   EXPECT_EQ(s2c.context_frames, 1);
   EXPECT_EQ(s2c.video.frames, 8);
+}
+
+// A Wan 2.2 A14B-style folder (the tiny model twice, boundary 0.8): the expert switch and its
+// guidance_2 apply in every window, as in generate().
+TEST(VideoSession, TwoExpertsSwitchInEveryWindow) {
+  const fs::path dir = tmp_dir() / "tiny-a14b-session";
+  fs::remove_all(dir);
+  fs::copy(tiny_t2v_model(), dir, fs::copy_options::recursive);
+  fs::copy(dir / "transformer", dir / "transformer_2", fs::copy_options::recursive);
+  {
+    nlohmann::json index = nlohmann::json::parse(std::ifstream(dir / "model_index.json"));
+    index["boundary_ratio"] = 0.8;
+    index["transformer_2"] = {"diffusers", "WanTransformer3DModel"};
+    std::ofstream(dir / "model_index.json") << index.dump(1);
+  }
+  const Pipeline pipe = Pipeline::load({.folder = dir, .threads = 2, .precision = PipelinePrecision::f32});
+  ASSERT_TRUE(pipe.info().two_experts);
+  VideoSessionOptions o = t2v_options();
+  o.request.steps = 4;  // UniPC timesteps 999, 900, 750, 501 (shift 3): two at or above 800
+  o.request.guidance_2 = 1.5f;
+  VideoSession session(pipe, o);
+  const VideoChunk c0 = session.next();
+  const VideoChunk c1 = session.next();
+  EXPECT_EQ(c0.latents.to_floats(), pipe.generate(o.request).latents.to_floats());
+
+  Modules m(tiny_t2v_model(), pipe);  // transformer_2 is a copy: one set of weights serves both
+  HandWindow w;
+  w.steps = 4, w.seed = 21, w.stream = uint64_t(1) << 32, w.shape = {16, 3, 4, 8};
+  w.boundary = 800.0f, w.guidance_2 = 1.5f;
+  w.text = text_pair(pipe, o.request.prompt, o.request.negative_prompt);
+  w.context = frames_of(c0.latents, 2, 3);
+  const double e = rel(c1.latents, denoise_by_hand(m, w));
+  std::printf("two experts, chunk 1: relative L2 latents %.3g\n", e);
+  EXPECT_LE(e, kHandTol);
+  w.guidance_2 = w.guidance;  // and the switch matters
+  EXPECT_GT(rel(c1.latents, denoise_by_hand(m, w)), 1e-3);
+  fs::remove_all(dir);
 }
 
 TEST(VideoSession, PromptScheduleInSecondsAndPerCallPrompts) {
