@@ -8,14 +8,20 @@ namespace {
 // The fields of reel_model_params version 1 (0.1.0 without the appended ones).
 constexpr size_t kModelParamsV1 = offsetof(reel_model_params, precision) + sizeof(reel_precision);
 
-reel::PipelinePrecision precision_of(reel_precision p) {
+// The caller may store any integer in the enum field: read it as one (loading an enum object
+// that holds no enumerator is undefined behaviour in C++).
+reel::PipelinePrecision precision_of(const reel_precision* field) {
+  static_assert(sizeof(reel_precision) == sizeof(int32_t), "reel_precision is an int-sized enum");
+  int32_t p = 0;
+  std::memcpy(&p, field, sizeof p);
   switch (p) {
     case REEL_PRECISION_DEFAULT:
     case REEL_PRECISION_BF16: return reel::PipelinePrecision::bf16;
     case REEL_PRECISION_F32: return reel::PipelinePrecision::f32;
+    default: break;
   }
   throw reel::Error(reel::StatusCode::invalid_argument,
-                    "params->precision " + std::to_string(int(p)) + " is not a reel_precision value");
+                    "params->precision " + std::to_string(p) + " is not a reel_precision value");
 }
 
 // Appended fields are read only when the caller's struct holds them.
@@ -57,7 +63,7 @@ reel_status reel_model_load(const reel_model_params* params, reel_model** model)
     require(params->threads >= 0, StatusCode::invalid_argument,
             "params->threads must be >= 0 (0: all hardware threads), got " + std::to_string(params->threads));
     o.threads = params->threads;
-    o.precision = precision_of(params->precision);
+    o.precision = precision_of(&params->precision);
     auto loaded = std::make_unique<reel_model>(reel_model{Pipeline::load(o), {}});
     loaded->description = loaded->pipeline.info().description;
     *model = loaded.release();

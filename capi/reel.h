@@ -136,7 +136,8 @@ typedef struct reel_progress {
 } reel_progress;
 
 /* Called after each step of each stage. Return 0 to continue, non-zero to cancel (the call
- * then fails with REEL_ERROR_CANCELLED within one step). Called on the generating thread. */
+ * then fails with REEL_ERROR_CANCELLED within one step). Called on the generating thread; the
+ * progress struct and its strings are valid during the call only. */
 typedef int (*reel_progress_fn)(const reel_progress* progress, void* user_data);
 
 typedef struct reel_generate_params {

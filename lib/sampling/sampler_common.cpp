@@ -27,9 +27,11 @@ void check_sigmas(std::span<const float> sigmas, NoisePath path, const char* sam
     require(path != NoisePath::flow || s <= 1.0f, StatusCode::invalid_argument,
             who + ": sigma[" + std::to_string(i) + "] = " + std::to_string(s) +
                 " is above 1, impossible on the flow path");
-    require(i == 0 || s < sigmas[i - 1], StatusCode::invalid_argument,
-            who + ": sigmas must strictly decrease, but sigma[" + std::to_string(i) + "] = " + std::to_string(s) +
-                " >= sigma[" + std::to_string(i - 1) + "] = " + std::to_string(sigmas[i - 1]));
+    // (the message reads sigma[i - 1], so it is built only for i > 0)
+    if (i > 0 && !(s < sigmas[i - 1]))
+      throw Error(StatusCode::invalid_argument, who + ": sigmas must strictly decrease, but sigma[" + std::to_string(i) +
+                                                    "] = " + std::to_string(s) + " >= sigma[" + std::to_string(i - 1) +
+                                                    "] = " + std::to_string(sigmas[i - 1]));
   }
 }
 

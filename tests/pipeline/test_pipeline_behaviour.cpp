@@ -191,6 +191,28 @@ TEST(PipelineBehaviour, DefaultsComeFromTheSchedulerConfig) {
   EXPECT_EQ(out.schedule.rfind("flow_unipc:shift=3", 0), 0u) << out.schedule;
 }
 
+TEST(PipelineBehaviour, Ti2vModelAlsoGeneratesFromTextAlone) {
+  const Pipeline& pipe = shared_pipeline(
+      "ti2v_f32", {.folder = pipeline_fixtures() / "tiny-wan-ti2v", .threads = 2, .precision = PipelinePrecision::f32});
+  GenerateRequest r;
+  r.prompt_embeds = padded_embeds(fixture_tensor("ti2v.safetensors", "embeds"));
+  r.negative_embeds = padded_embeds(fixture_tensor("ti2v.safetensors", "negative_embeds"));
+  r.width = 64, r.height = 40, r.frames = 5, r.steps = 2, r.seed = 3;
+  Recorder rec;
+  const GenerateResult text_only = pipe.generate(r, &rec);
+  EXPECT_EQ(text_only.video.width, 64);
+  EXPECT_EQ(text_only.video.height, 32);  // Wan 2.2 TI2V: multiples of 32
+  EXPECT_EQ(text_only.video.frames, 5);
+  for (const auto& e : rec.events) EXPECT_NE(e.stage, "encode");  // no image, no VAE encode
+  r.image = read_image(pipeline_fixtures() / "i2v_first_frame.png");  // 32×32: resized to cover 64×32
+  Recorder rec2;
+  const GenerateResult with_image = pipe.generate(r, &rec2);
+  bool encoded = false;
+  for (const auto& e : rec2.events) encoded |= e.stage == "encode";
+  EXPECT_TRUE(encoded);
+  EXPECT_NE(with_image.video.rgb, text_only.video.rgb);
+}
+
 // A Wan 2.2 A14B-style folder: the tiny model with transformer_2 (a copy of transformer) and
 // a boundary ratio. With guidance_2 = guidance both experts compute the same thing, so the
 // result must equal the single-transformer model's; another guidance_2 must change it.
