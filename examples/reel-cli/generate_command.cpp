@@ -138,8 +138,8 @@ int generate_command(const std::vector<std::string>& argv) {
   std::fprintf(stderr, "  %-8s %10s\n", "load", format_seconds(load_seconds).c_str());
   double total = load_seconds + write_seconds;
   for (const reel::StageTime& s : out.timings) {
-    std::fprintf(stderr, "  %-8s %10s  (%d steps, %s/step)\n", s.stage.c_str(), format_seconds(s.seconds).c_str(),
-                 s.steps, format_seconds(s.steps > 0 ? s.seconds / s.steps : 0).c_str());
+    std::fprintf(stderr, "  %-8s %10s  (%d step%s, %s/step)\n", s.stage.c_str(), format_seconds(s.seconds).c_str(),
+                 s.steps, s.steps == 1 ? "" : "s", format_seconds(s.steps > 0 ? s.seconds / s.steps : 0).c_str());
     total += s.seconds;
   }
   std::fprintf(stderr, "  %-8s %10s\n  %-8s %10s\n", "write", format_seconds(write_seconds).c_str(), "total",
