@@ -41,20 +41,6 @@ Tensor model_input(const Tensor& x, const ImageCondition& image) {
   return x;
 }
 
-// v = v_u + g·(v_c − v_u), each operation rounded to the model's dtype as torch does it in bf16
-// (the Python float g enters the multiply unrounded).
-Tensor guide(const Tensor& cond, const Tensor& uncond, float g) {
-  const DType dt = cond.dtype();
-  const std::vector<float> c = cond.to_floats(), u = uncond.to_floats();
-  std::vector<float> v(c.size());
-  for (size_t i = 0; i < v.size(); ++i) {
-    const float d = round_to(dt, c[i] - u[i]);
-    const float p = round_to(dt, g * d);
-    v[i] = round_to(dt, u[i] + p);
-  }
-  return Tensor::from_floats(cond.shape(), v, dt);
-}
-
 class WanFlowModel {
  public:
   WanFlowModel(const Pipeline::Impl& p, const GenerateRequest& r, const Resolved& rs, const TextContext& text,

@@ -17,20 +17,6 @@ namespace {
 
 Tensor to_cpu(const Tensor& t) { return t.is_cpu() ? t : t.to(Device::cpu()); }
 
-// v = v_u + g·(v_c − v_u), each op rounded to the model dtype: the same arithmetic as the
-// pipeline's guide() (diffusers' bf16 CFG), so chunk windows and generate() agree.
-Tensor guide(const Tensor& cond, const Tensor& uncond, float g) {
-  const DType dt = cond.dtype();
-  const std::vector<float> c = cond.to_floats(), u = uncond.to_floats();
-  std::vector<float> v(c.size());
-  for (size_t i = 0; i < v.size(); ++i) {
-    const float d = round_to(dt, c[i] - u[i]);
-    const float pr = round_to(dt, g * d);
-    v[i] = round_to(dt, u[i] + pr);
-  }
-  return Tensor::from_floats(cond.shape(), v, dt);
-}
-
 // x [C, F, h, w] → velocity [C, F, h, w], guided; per-token timesteps 0 on the context tokens
 // in per_token mode.
 class WindowModel {

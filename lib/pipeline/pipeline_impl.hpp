@@ -88,5 +88,9 @@ Tensor denoise(const Pipeline::Impl& p, const GenerateRequest& r, const Resolved
 // Decode: latents → frames, one latent frame per VAE chunk.
 void decode_latents(const Pipeline::Impl& p, const Tensor& latents, bool keep_float, Run& run, GenerateResult& out);
 
+// Classifier-free guidance v = v_u + g·(v_c − v_u) on CPU tensors, each operation rounded to the
+// model's dtype as torch does it in bf16 (the Python float g enters the multiply unrounded).
+Tensor guide(const Tensor& cond, const Tensor& uncond, float g);
+
 }  // namespace pipeline
 }  // namespace reel
