@@ -9,14 +9,13 @@
 
 #if REEL_HAVE_FFMPEG
 extern "C" {
-#include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
-#include <libavutil/error.h>
-#include <libavutil/frame.h>
 #include <libswscale/swscale.h>
 }
 
 #include <memory>
+
+#include "video/ffmpeg_common.hpp"
 #endif
 
 namespace reel::video {
@@ -36,23 +35,8 @@ namespace {
 
 constexpr int kMaxSide = 32768;
 
-std::string av_error(int err) {
-  char buf[AV_ERROR_MAX_STRING_SIZE] = {};
-  av_strerror(err, buf, sizeof buf);
-  return buf;
-}
-
 struct InputDeleter {
   void operator()(AVFormatContext* c) const { avformat_close_input(&c); }
-};
-struct CodecContextDeleter {
-  void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
-};
-struct FrameDeleter {
-  void operator()(AVFrame* f) const { av_frame_free(&f); }
-};
-struct PacketDeleter {
-  void operator()(AVPacket* p) const { av_packet_free(&p); }
 };
 struct ScaleDeleter {
   void operator()(SwsContext* s) const { sws_freeContext(s); }
@@ -65,7 +49,7 @@ class FfmpegDecoder final : public FrameDecoder {
     const int orc = avformat_open_input(&fc, path.c_str(), nullptr, nullptr);
     if (orc < 0)
       throw Error(orc == AVERROR(ENOENT) ? StatusCode::not_found : StatusCode::bad_format,
-                  "cannot read '" + path.string() + "': " + av_error(orc));
+                  "cannot read '" + path.string() + "': " + av_error_string(orc));
     input_.reset(fc);
     check(avformat_find_stream_info(fc, nullptr), "reading the stream info");
     const AVCodec* codec = nullptr;
@@ -144,15 +128,15 @@ class FfmpegDecoder final : public FrameDecoder {
   }
   void check(int rc, const char* step) const {
     if (rc < 0)
-      throw Error(rc == AVERROR(ENOMEM) ? StatusCode::out_of_memory : StatusCode::bad_format,
-                  "cannot read '" + path_.string() + "': " + step + " failed: " + av_error(rc));
+      throw Error(av_status(rc, StatusCode::bad_format),
+                  "cannot read '" + path_.string() + "': " + step + " failed: " + av_error_string(rc));
   }
 
   fs::path path_;
   std::unique_ptr<AVFormatContext, InputDeleter> input_;
-  std::unique_ptr<AVCodecContext, CodecContextDeleter> dec_;
-  std::unique_ptr<AVPacket, PacketDeleter> packet_;
-  std::unique_ptr<AVFrame, FrameDeleter> frame_;
+  AvCodecContextPtr dec_;
+  AvPacketPtr packet_;
+  AvFramePtr frame_;
   std::unique_ptr<SwsContext, ScaleDeleter> scale_;
   int stream_ = -1;
   bool flushed_ = false;

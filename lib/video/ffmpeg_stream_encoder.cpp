@@ -1,7 +1,7 @@
-// Streaming mp4 (H.264, libx264) / webm (VP9, libvpx-vp9) encoder for VideoStreamWriter: the
-// same settings, colour conversion and tags as write_ffmpeg (docs/video_io.md), but the
-// encoder and muxer stay open between frames, so a clip is encoded as it is produced.
-// Guarded by REEL_HAVE_FFMPEG.
+// The mp4 (H.264, libx264) / webm (VP9, libvpx-vp9) encoder behind VideoStreamWriter and
+// write_video (docs/video_io.md): frames are converted by reel's own RGB -> yuv420p (BT.709
+// limited range, centred chroma; yuv.hpp) and tagged as such; the encoder and muxer stay open
+// between frames, so a clip is encoded as it is produced. Guarded by REEL_HAVE_FFMPEG.
 #include <algorithm>
 #include <memory>
 #include <string>
@@ -12,17 +12,15 @@
 
 #if REEL_HAVE_FFMPEG
 extern "C" {
-#include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <libavutil/dict.h>
-#include <libavutil/error.h>
-#include <libavutil/frame.h>
 #include <libavutil/log.h>
 }
 
 #include <cstring>
 
 #include "video/atomic_output.hpp"
+#include "video/ffmpeg_common.hpp"
 #include "video/yuv.hpp"
 #endif
 
@@ -43,22 +41,6 @@ std::unique_ptr<FrameEncoder> open_ffmpeg_encoder(const fs::path& path, int, int
 
 namespace {
 
-std::string av_error(int err) {
-  char buf[AV_ERROR_MAX_STRING_SIZE] = {};
-  av_strerror(err, buf, sizeof buf);
-  return buf;
-}
-
-// Owners that free on any exit, also from a constructor that throws halfway.
-struct CodecContextDeleter {
-  void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
-};
-struct FrameDeleter {
-  void operator()(AVFrame* f) const { av_frame_free(&f); }
-};
-struct PacketDeleter {
-  void operator()(AVPacket* p) const { av_packet_free(&p); }
-};
 struct MuxerDeleter {  // closes the file before freeing the muxer
   void operator()(AVFormatContext* c) const {
     if (c->pb) avio_closep(&c->pb);
@@ -84,9 +66,9 @@ class FfmpegEncoder final : public FrameEncoder {
       width_ += width % 2;
       height_ += height % 2;
     }
-    const char* encoder = mp4 ? "libx264" : "libvpx-vp9";
-    const AVCodec* codec = avcodec_find_encoder_by_name(encoder);
-    if (!codec) fail(StatusCode::unsupported, std::string("this FFmpeg has no ") + encoder + " encoder");
+    const AVCodec* codec = find_ffmpeg_encoder(format);
+    if (!codec)
+      fail(StatusCode::unsupported, std::string("this FFmpeg has no ") + ffmpeg_encoder_name(format) + " encoder");
 
     out_ = std::make_unique<AtomicOutput>(path, AtomicOutput::Kind::file);
     AVFormatContext* mux = nullptr;
@@ -110,8 +92,10 @@ class FfmpegEncoder final : public FrameEncoder {
     enc_->color_primaries = AVCOL_PRI_BT709;
     enc_->color_trc = AVCOL_TRC_BT709;
     enc_->chroma_sample_location = AVCHROMA_LOC_CENTER;
-    enc_->thread_count = 0;
-    enc_->log_level_offset = AV_LOG_VERBOSE - AV_LOG_INFO;  // the encoder's banner stays quiet
+    enc_->thread_count = 0;  // FFmpeg picks
+    // Demote the encoder's messages by one level: its banner and statistics (info) stay quiet at
+    // FFmpeg's default log level, warnings and errors still show. Global log settings are left alone.
+    enc_->log_level_offset = AV_LOG_VERBOSE - AV_LOG_INFO;
     if (mux_->oformat->flags & AVFMT_GLOBALHEADER) enc_->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
     AVDictionary* opts = nullptr;
     const int crf = options.crf >= 0 ? options.crf : (mp4 ? 18 : 24);
@@ -185,8 +169,7 @@ class FfmpegEncoder final : public FrameEncoder {
   [[noreturn]] void fail(StatusCode code, const std::string& why) const { throw Error(code, where() + why); }
   void check(int rc, const char* step) const {
     if (rc < 0)
-      fail(rc == AVERROR(ENOMEM) ? StatusCode::out_of_memory : StatusCode::io_error,
-           std::string(step) + " failed: " + av_error(rc));
+      fail(av_status(rc, StatusCode::io_error), std::string(step) + " failed: " + av_error_string(rc));
   }
   void drain() {
     for (;;) {
@@ -207,9 +190,9 @@ class FfmpegEncoder final : public FrameEncoder {
   std::unique_ptr<AtomicOutput> out_;
   std::unique_ptr<AVFormatContext, MuxerDeleter> mux_;
   AVStream* stream_ = nullptr;  // owned by mux_
-  std::unique_ptr<AVCodecContext, CodecContextDeleter> enc_;
-  std::unique_ptr<AVPacket, PacketDeleter> packet_;
-  std::unique_ptr<AVFrame, FrameDeleter> frame_;
+  AvCodecContextPtr enc_;
+  AvPacketPtr packet_;
+  AvFramePtr frame_;
   std::vector<uint8_t> even_;
   int64_t pts_ = 0;
 };

@@ -19,6 +19,13 @@ class FrameEncoder {
   virtual void finish() = 0;
 };
 
+// Writes every frame of `video` through `encoder`, then finishes the file: the one-shot
+// writers behind write_video are this over the streaming encoders.
+inline void encode_all(FrameEncoder& encoder, const Video& video) {
+  for (int t = 0; t < video.frames; ++t) encoder.write(video.frame(t));
+  encoder.finish();
+}
+
 std::unique_ptr<FrameEncoder> open_y4m_encoder(const std::filesystem::path& path, int width, int height, double fps,
                                                Y4mChroma chroma);
 // `single`: a `.png` path, which takes exactly one frame; otherwise a folder of frame_NNNN.png.

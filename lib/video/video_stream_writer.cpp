@@ -1,6 +1,6 @@
 // reel::VideoStreamWriter and its always-available encoders: YUV4MPEG2 (header once, then
-// "FRAME" + planes per frame, as write_y4m lays them out) and PNG (a folder of frames, or one
-// .png), each under a temporary name renamed into place by finish().
+// "FRAME" + planes per frame; write_y4m is this encoder over a whole clip) and PNG (a folder of
+// frames, or one .png), each under a temporary name renamed into place by finish().
 #include "reel/video_stream.hpp"
 
 #include <cerrno>
