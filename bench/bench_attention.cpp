@@ -21,14 +21,15 @@
 
 #include <chrono>
 #include <cmath>
-#include <ctime>
 #include <cstdlib>
-#include <fstream>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "common/ceiling.hpp"
+#include "common/measure.hpp"
+#include "common/shapes.hpp"
 #include "parallel.hpp"
 #include "reel/attention.hpp"
 
@@ -48,13 +49,9 @@ struct Case {
 };
 
 std::vector<Case> read_cases(const std::string& file) {
-  const std::string path = file.find('/') == std::string::npos ? std::string(REEL_BENCH_SHAPES_DIR) + "/" + file : file;
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot open attention shape file " + path);
+  const std::string path = bench::shape_table_path(file);
   std::vector<Case> cases;
-  std::string line;
-  while (std::getline(in, line)) {
-    line = line.substr(0, line.find('#'));
+  for (const std::string& line : bench::read_shape_lines(path, "attention shape file")) {
     std::istringstream ss(line);
     Case c{};
     std::string dtype;
@@ -188,12 +185,6 @@ double gpu_bf16_gemm_ceiling_tflops() { return 0; }
 void sync_device() {}
 #endif
 
-double process_cpu_seconds() {
-  timespec t;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return double(t.tv_sec) + double(t.tv_nsec) * 1e-9;
-}
-
 // ---------------------------------------------------------------- one case
 
 void bench_case(benchmark::State& state, const AttentionKernel* kernel, Case c) {
@@ -219,11 +210,11 @@ void bench_case(benchmark::State& state, const AttentionKernel* kernel, Case c) 
   double total = 0, cpu_total = 0;
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
-    const double c0 = process_cpu_seconds();
+    const double c0 = bench::process_cpu_seconds();
     kernel->run(p);
     sync_device();
     const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    cpu_total += process_cpu_seconds() - c0;
+    cpu_total += bench::process_cpu_seconds() - c0;
     state.SetIterationTime(sec);
     total += sec;
   }

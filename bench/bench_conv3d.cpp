@@ -8,35 +8,18 @@
 //
 //   bench_conv3d --benchmark_format=json
 #include <benchmark/benchmark.h>
-#include <sys/resource.h>
 
-#include <chrono>
 #include <cmath>
 #include <random>
 
-#include "common/ceiling.hpp"
+#include "common/checks.hpp"
+#include "common/measure.hpp"
 #include "common/shapes.hpp"
 #include "reel/ops.hpp"
 
 namespace {
 
 using namespace reel;
-
-// CPU seconds used by the whole process so far (all threads): on a shared, oversubscribed
-// machine flops per CPU-second is steadier than flops per wall second.
-double process_cpu_seconds() {
-  rusage r{};
-  getrusage(RUSAGE_SELF, &r);
-  return double(r.ru_utime.tv_sec + r.ru_stime.tv_sec) + 1e-6 * double(r.ru_utime.tv_usec + r.ru_stime.tv_usec);
-}
-
-Tensor random(const Shape& s, uint64_t seed, DType t) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> d(0.05f, 1.0f);
-  std::vector<float> v(size_t(s.numel()));
-  for (auto& x : v) x = (rng() & 1) ? d(rng) : -d(rng);
-  return Tensor::from_floats(s, v, t);
-}
 
 struct ConvShape {
   int64_t n, ci, d, h, w, co, kd, kh, kw;
@@ -48,8 +31,7 @@ std::string verify(const Tensor& x, const Tensor& w, const Tensor& b, const Tens
   const std::vector<float> xv = x.to_floats(), wv = w.to_floats(), bv = b.to_floats(), ov = out.to_floats();
   const int64_t od = out.dim(2), oh = out.dim(3), ow = out.dim(4);
   const int64_t k = s.ci * s.kd * s.kh * s.kw;
-  const double u32 = 0x1p-24, gamma = double(k + 1) * u32 / (1 - double(k + 1) * u32);
-  const double ut = t == DType::bf16 ? 0x1p-8 : 0.0;
+  const double ut = bench::output_rounding(t);
   std::mt19937_64 rng(7);
   for (int sample = 0; sample < 12; ++sample) {
     const int64_t oc = int64_t(rng() % uint64_t(s.co)), z = int64_t(rng() % uint64_t(od)),
@@ -66,7 +48,7 @@ std::string verify(const Tensor& x, const Tensor& w, const Tensor& b, const Tens
             ref += p;
             abs_sum += std::abs(p);
           }
-    const double bound = gamma * abs_sum * (1 + ut) + ut * std::abs(ref);
+    const double bound = bench::dot_error_bound(k, abs_sum, ref, ut);
     const double got = ov[size_t(((oc * od + z) * oh + y) * ow + xx)];
     if (!(std::abs(got - ref) <= bound))
       return "out[0, " + std::to_string(oc) + ", " + std::to_string(z) + ", " + std::to_string(y) + ", " +
@@ -77,8 +59,9 @@ std::string verify(const Tensor& x, const Tensor& w, const Tensor& b, const Tens
 
 void bench_conv(benchmark::State& state, ConvShape s, DType t) {
   auto be = make_cpu_backend();
-  const Tensor x = random({s.n, s.ci, s.d, s.h, s.w}, 1, t), w = random({s.co, s.ci, s.kd, s.kh, s.kw}, 2, t),
-               b = random({s.co}, 3, t);
+  const Tensor x = bench::random_signed_tensor({s.n, s.ci, s.d, s.h, s.w}, 1, t),
+               w = bench::random_signed_tensor({s.co, s.ci, s.kd, s.kh, s.kw}, 2, t),
+               b = bench::random_signed_tensor({s.co}, 3, t);
   const std::array<int, 3> stride{1, 1, 1}, padding{s.pd, s.ph, s.pw};
   Tensor out = ops::conv3d(*be, x, w, &b, stride, padding);  // builds and caches the primitive
   if (std::string err = verify(x, w, b, out, s, t); !err.empty()) {
@@ -86,28 +69,16 @@ void bench_conv(benchmark::State& state, ConvShape s, DType t) {
     return;
   }
   const op::Conv3d op{&x, &w, &b, &out, stride, padding};
-  double total = 0;
-  const double cpu0 = process_cpu_seconds();
-  for (auto _ : state) {
-    const auto t0 = std::chrono::steady_clock::now();
-    be->run(op);
-    const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    state.SetIterationTime(sec);
-    total += sec;
-  }
-  const double flops = 2.0 * double(s.co * s.ci * s.kd * s.kh * s.kw) * double(out.numel() / s.co);
-  const double rate = flops * double(state.iterations()) / total;
-  state.counters["gflops"] = rate / 1e9;
-  state.counters["of_ceiling"] = rate / (bench::bf16_gemm_ceiling_tflops() * 1e12);
-  state.counters["gflops_per_cpu_s"] = flops * double(state.iterations()) / (process_cpu_seconds() - cpu0) / 1e9;
-  state.counters["threads"] = num_threads();
+  const bench::LoopTimes times = bench::time_iterations(state, [&] { be->run(op); });
+  bench::set_gflops_counters(state, 2.0 * double(s.co * s.ci * s.kd * s.kh * s.kw) * double(out.numel() / s.co),
+                             times);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
-  benchmark::AddCustomContext("bf16_gemm_ceiling_tflops", std::to_string(bench::bf16_gemm_ceiling_tflops()));
+  bench::add_ceiling_context();
   for (const auto& r : bench::read_shapes("conv3d_wan_vae.txt", 12)) {
     const ConvShape s{r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], int(r[9]), int(r[10]), int(r[11])};
     for (DType t : {DType::bf16, DType::f32}) {

@@ -14,15 +14,13 @@
 //   REEL_BENCH_DIT_LAYERS=4 bench_dit     (fewer layers, e.g. for profiling; default 30)
 #include <benchmark/benchmark.h>
 
-#include <chrono>
-#include <cmath>
+#include <algorithm>
 #include <cstdlib>
-#include <fstream>
-#include <sys/resource.h>
 #include <random>
 #include <string>
 
-#include "common/ceiling.hpp"
+#include "common/checks.hpp"
+#include "common/measure.hpp"
 #include "reel/wan_transformer.hpp"
 #include "wan/wan_model.hpp"
 
@@ -74,37 +72,6 @@ double forward_flops(const WanConfig& c, int64_t batch, int64_t tokens, int64_t 
   return double(batch) * (double(c.layers) * block + rest);
 }
 
-double peak_resident_mb() {
-  std::ifstream status("/proc/self/status");
-  std::string key;
-  while (status >> key) {
-    if (key == "VmHWM:") {
-      double kb = 0;
-      status >> kb;
-      return kb / 1024.0;
-    }
-    status.ignore(1 << 10, '\n');
-  }
-  return 0;
-}
-
-// CPU seconds of the whole process (all threads), to read timings taken on a shared machine.
-double process_cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
-}
-
-double relative_l2(const Tensor& a, const Tensor& b) {
-  const std::vector<float> x = a.to_floats(), y = b.to_floats();
-  double num = 0, den = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    num += double(x[i] - y[i]) * double(x[i] - y[i]);
-    den += double(y[i]) * double(y[i]);
-  }
-  return std::sqrt(num / std::max(den, 1e-300));
-}
-
 void bench_dit_forward(benchmark::State& state) {
   const int64_t frames = 5, height = 32, width = 32, text_len = 512;
   auto be = make_cpu_backend();
@@ -118,7 +85,7 @@ void bench_dit_forward(benchmark::State& state) {
   {
     const Tensor ref = random_model(t2v_1_3b(2), WanPrecision::f32).forward(*be, latents, t, text);
     const Tensor got = random_model(t2v_1_3b(2), WanPrecision::bf16).forward(*be, latents, t, text);
-    const double err = relative_l2(got, ref);
+    const double err = bench::relative_l2(got.to_floats(), ref.to_floats());
     state.counters["check_rel_l2"] = err;
     if (!(err <= 2e-2)) {
       state.SkipWithError(("2-layer bf16 vs f32 check failed: relative L2 " + std::to_string(err)).c_str());
@@ -131,36 +98,24 @@ void bench_dit_forward(benchmark::State& state) {
   const WanTransformer dit = random_model(cfg, WanPrecision::bf16);
   const int64_t tokens = frames * (height / 2) * (width / 2);
   const double flops = forward_flops(cfg, 1, tokens, text_len);
-  double total = 0;
-  const double cpu0 = process_cpu_seconds();
-  for (auto _ : state) {
-    const auto t0 = std::chrono::steady_clock::now();
-    const Tensor out = dit.forward(*be, latents, t, text);
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    benchmark::DoNotOptimize(out.raw());
-    state.SetIterationTime(s);
-    total += s;
-  }
-  const double n = double(state.iterations());
+  const bench::LoopTimes times = bench::time_iterations(state, [&] { return dit.forward(*be, latents, t, text); });
+  const double n = double(state.iterations()), total = times.wall_s;
   // On a machine shared with other jobs, wall time overstates the cost: process_cpu_s / threads
   // is what the forward would take with the cores to itself (OpenMP spin-waits included).
-  state.counters["process_cpu_s"] = (process_cpu_seconds() - cpu0) / n;
+  state.counters["process_cpu_s"] = times.cpu_s / n;
   state.counters["layers"] = double(cfg.layers);
   state.counters["tokens"] = double(tokens);
   state.counters["flops"] = flops;
   state.counters["seconds_per_forward"] = total / n;
   state.counters["tokens_per_s"] = double(tokens) * n / total;
-  state.counters["tflops"] = flops * n / total / 1e12;
-  state.counters["of_ceiling"] = flops * n / total / (bench::bf16_gemm_ceiling_tflops() * 1e12);
-  state.counters["peak_mb"] = peak_resident_mb();
-  state.counters["threads"] = num_threads();
+  bench::set_model_counters(state, flops * n / total);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
-  benchmark::AddCustomContext("bf16_gemm_ceiling_tflops", std::to_string(bench::bf16_gemm_ceiling_tflops()));
+  bench::add_ceiling_context();
   benchmark::AddCustomContext("model", "Wan2.1-T2V-1.3B shapes, random bf16 weights, latents [1,16,5,32,32]");
   benchmark::RegisterBenchmark("dit_forward/t2v_1.3b/bf16/256x256x17", bench_dit_forward)
       ->UseManualTime()

@@ -8,28 +8,18 @@
 //
 //   bench_gemm --benchmark_format=json
 #include <benchmark/benchmark.h>
-#include <sys/resource.h>
 
-#include <chrono>
 #include <cmath>
-#include <cstdlib>
 #include <random>
 
-#include "common/ceiling.hpp"
+#include "common/checks.hpp"
+#include "common/measure.hpp"
 #include "common/shapes.hpp"
 #include "reel/ops.hpp"
 
 namespace {
 
 using namespace reel;
-
-// CPU seconds used by the whole process so far (all threads): on a shared, oversubscribed
-// machine flops per CPU-second is steadier than flops per wall second.
-double process_cpu_seconds() {
-  rusage r{};
-  getrusage(RUSAGE_SELF, &r);
-  return double(r.ru_utime.tv_sec + r.ru_stime.tv_sec) + 1e-6 * double(r.ru_utime.tv_usec + r.ru_stime.tv_usec);
-}
 
 struct Config {
   const char* name;
@@ -39,23 +29,14 @@ const Config kConfigs[] = {{"bf16", DType::bf16, DType::bf16, DType::bf16},
                            {"f32", DType::f32, DType::f32, DType::f32},
                            {"f32_x_bf16w", DType::f32, DType::bf16, DType::f32}};
 
-Tensor random(const Shape& s, uint64_t seed, DType t) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> d(0.05f, 1.0f);
-  std::vector<float> v(size_t(s.numel()));
-  for (auto& x : v) x = (rng() & 1) ? d(rng) : -d(rng);
-  return Tensor::from_floats(s, v, t);
-}
-
 // Empty string when sampled outputs are within the bound, else a description of the miss.
 std::string verify(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& out, const Config& c) {
   const int64_t m = x.dim(0), k = x.dim(1), n = w.dim(0);
   const std::vector<float> xv = x.to_floats(), bv = b.to_floats(), ov = out.to_floats();
   const Tensor wf = w.to(DType::f32);
   const float* wp = wf.data<float>();
-  const double u32 = 0x1p-24, gamma = double(k + 1) * u32 / (1 - double(k + 1) * u32);
   const double extra = (c.x == DType::f32 && c.w == DType::bf16) ? 0x1p-8 : 0.0;
-  const double ut = c.out == DType::bf16 ? 0x1p-8 : c.out == DType::f16 ? 0x1p-11 : 0.0;
+  const double ut = bench::output_rounding(c.out);
   std::mt19937_64 rng(99);
   for (int s = 0; s < 16; ++s) {
     const int64_t i = int64_t(rng() % uint64_t(m)), j = int64_t(rng() % uint64_t(n));
@@ -65,7 +46,7 @@ std::string verify(const Tensor& x, const Tensor& w, const Tensor& b, const Tens
       ref += p;
       abs_sum += std::abs(p);
     }
-    const double bound = (gamma + extra) * abs_sum * (1 + ut) + ut * std::abs(ref);
+    const double bound = bench::dot_error_bound(k, abs_sum, ref, ut, extra);
     const double got = ov[size_t(i * n + j)];
     if (!(std::abs(got - ref) <= bound))
       return "out[" + std::to_string(i) + ", " + std::to_string(j) + "] = " + std::to_string(got) + ", reference " +
@@ -76,7 +57,8 @@ std::string verify(const Tensor& x, const Tensor& w, const Tensor& b, const Tens
 
 void bench_linear(benchmark::State& state, int64_t m, int64_t k, int64_t n, Config c) {
   auto be = make_cpu_backend();
-  const Tensor x = random({m, k}, 1, c.x), w = random({n, k}, 2, c.w), b = random({n}, 3, c.w);
+  const Tensor x = bench::random_signed_tensor({m, k}, 1, c.x), w = bench::random_signed_tensor({n, k}, 2, c.w),
+               b = bench::random_signed_tensor({n}, 3, c.w);
   Tensor out = Tensor::empty({m, n}, c.out);
   const op::Linear op{&x, &w, &b, &out};
   be->run(op);  // builds and caches the primitive
@@ -84,29 +66,15 @@ void bench_linear(benchmark::State& state, int64_t m, int64_t k, int64_t n, Conf
     state.SkipWithError(("result check failed: " + err).c_str());
     return;
   }
-  double total = 0;
-  const double cpu0 = process_cpu_seconds();
-  for (auto _ : state) {
-    const auto t0 = std::chrono::steady_clock::now();
-    be->run(op);
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    state.SetIterationTime(s);
-    total += s;
-  }
-  const double flops = 2.0 * double(m) * double(n) * double(k);
-  const double rate = flops * double(state.iterations()) / total;
-  state.counters["gflops"] = rate / 1e9;
-  state.counters["of_ceiling"] = rate / (bench::bf16_gemm_ceiling_tflops() * 1e12);
-  state.counters["gflops_per_cpu_s"] = flops * double(state.iterations()) / (process_cpu_seconds() - cpu0) / 1e9;
-  state.counters["threads"] = num_threads();
+  const bench::LoopTimes times = bench::time_iterations(state, [&] { be->run(op); });
+  bench::set_gflops_counters(state, 2.0 * double(m) * double(n) * double(k), times);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
-  const double ceiling = bench::bf16_gemm_ceiling_tflops();
-  benchmark::AddCustomContext("bf16_gemm_ceiling_tflops", std::to_string(ceiling));
+  bench::add_ceiling_context();
   for (const auto& row : bench::read_shapes("gemm_wan.txt", 3))
     for (const Config& c : kConfigs) {
       const std::string name = std::string("linear/") + c.name + "/M" + std::to_string(row[0]) + "_K" +

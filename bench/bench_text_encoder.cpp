@@ -19,12 +19,11 @@
 //   bench_text_encoder --benchmark_format=json
 #include <benchmark/benchmark.h>
 
-#include <chrono>
 #include <cmath>
-#include <fstream>
 #include <string>
 
-#include "common/ceiling.hpp"
+#include "common/checks.hpp"
+#include "common/measure.hpp"
 #include "reel/text_encoder.hpp"
 #include "text/umt5_model.hpp"
 
@@ -126,28 +125,9 @@ double layer_flops(const Umt5Config& c, int64_t s) {
          + 2 * S * 3 * D * F;                             // wi_0, wi_1, wo
 }
 
-double peak_resident_mb() {
-  std::ifstream status("/proc/self/status");
-  std::string key;
-  while (status >> key) {
-    if (key == "VmHWM:") {
-      double kb = 0;
-      status >> kb;
-      return kb / 1024.0;
-    }
-    status.ignore(1 << 10, '\n');
-  }
-  return 0;
-}
-
+// Relative L2 distance of the first `rows` rows of batch item 0.
 double relative_l2_rows(const Tensor& a, const Tensor& b, int64_t rows) {
-  const std::vector<float> x = a.select(0).slice(0, rows).to_floats(), y = b.select(0).slice(0, rows).to_floats();
-  double num = 0, den = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    num += double(x[i] - y[i]) * double(x[i] - y[i]);
-    den += double(y[i]) * double(y[i]);
-  }
-  return std::sqrt(num / std::max(den, 1e-300));
+  return bench::relative_l2(a.select(0).slice(0, rows).to_floats(), b.select(0).slice(0, rows).to_floats());
 }
 
 void bench_umt5_xxl(benchmark::State& state) {
@@ -177,33 +157,22 @@ void bench_umt5_xxl(benchmark::State& state) {
 
   const std::vector<TokenizedPrompt> batch = {prompt(kTokens, kTokens, cfg.vocab_size)};
   const double flops = double(kTimedLayers) * layer_flops(cfg, kTokens);
-  double total = 0;
-  for (auto _ : state) {
-    const auto t0 = std::chrono::steady_clock::now();
-    const Tensor out = model.encode(*be, batch);
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    benchmark::DoNotOptimize(out.raw());
-    state.SetIterationTime(s);
-    total += s;
-  }
-  const double n = double(state.iterations()), per_pass = total / n;
+  const bench::LoopTimes times = bench::time_iterations(state, [&] { return model.encode(*be, batch); });
+  const double n = double(state.iterations()), per_pass = times.wall_s / n;
   state.counters["layers_timed"] = double(kTimedLayers);
   state.counters["tokens"] = double(kTokens);
   state.counters["seconds"] = per_pass;
   state.counters["seconds_per_layer"] = per_pass / double(kTimedLayers);
   state.counters["seconds_24_layers_extrapolated"] = per_pass / double(kTimedLayers) * double(kFullLayers);
   state.counters["flops_per_layer"] = layer_flops(cfg, kTokens);
-  state.counters["tflops"] = flops / per_pass / 1e12;
-  state.counters["of_ceiling"] = flops / per_pass / (bench::bf16_gemm_ceiling_tflops() * 1e12);
-  state.counters["peak_mb"] = peak_resident_mb();
-  state.counters["threads"] = num_threads();
+  bench::set_model_counters(state, flops / per_pass);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
-  benchmark::AddCustomContext("bf16_gemm_ceiling_tflops", std::to_string(bench::bf16_gemm_ceiling_tflops()));
+  bench::add_ceiling_context();
   benchmark::AddCustomContext("model",
                               "umT5-XXL layer shapes (d_model 4096, 64x64 heads, d_ff 10240), random bf16 weights; "
                               "2 of 24 layers timed, 24-layer time extrapolated (seconds_24_layers_extrapolated)");

@@ -27,14 +27,13 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstdio>
-#include <cstring>
-#include <fstream>
 #include <random>
 #include <string>
 #include <malloc.h>
 #include <unistd.h>
 
 #include "common/ceiling.hpp"
+#include "common/measure.hpp"
 #include "reel/ops.hpp"
 #include "reel/vae.hpp"
 #include "reel/weights.hpp"
@@ -67,24 +66,6 @@ class CountingBackend final : public Backend {
  private:
   std::unique_ptr<Backend> inner_;
 };
-
-// kB of a "Vm...:" line of /proc/self/status.
-int64_t status_kb(const char* key) {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind(key, 0) == 0) return std::stoll(line.substr(std::strlen(key)));
-  return -1;
-}
-
-// Hands freed heap memory back to the kernel (so the resident size before the decode is what is
-// live), then resets the high-water mark to the current resident size.
-bool reset_peak() {
-  ::malloc_trim(0);
-  std::ofstream f("/proc/self/clear_refs");
-  f << "5";
-  return bool(f);
-}
 
 // The Wan 2.1 decoder with random weights: conv weights uniform ±1/sqrt(fan_in) (PyTorch's
 // default), gammas 1 ± 0.1, biases ±0.02; written as bf16 and read back as f32.
@@ -182,8 +163,8 @@ void BM_VaeDecode(benchmark::State& state, int64_t frames) {
   const Tensor z = random_latents(latent, 7 + uint64_t(frames));
   double peak_mb = 0, flops = 0, checksum = 0;
   for (auto _ : state) {
-    const bool reset = reset_peak();
-    const int64_t before = status_kb("VmRSS:");
+    const bool reset = bench::reset_peak_resident();
+    const int64_t before = bench::proc_status_kb("VmRSS:");
     s.be.flops = 0;
     int64_t decoded = 0;
     s.vae.decode(z, [&](const Tensor& f, int64_t) {
@@ -196,7 +177,7 @@ void BM_VaeDecode(benchmark::State& state, int64_t frames) {
       state.SkipWithError("cannot reset or read the peak RSS (/proc/self/clear_refs, /proc/self/status)");
       return;
     }
-    peak_mb = double(status_kb("VmHWM:") - before) / 1024.0;
+    peak_mb = double(bench::proc_status_kb("VmHWM:") - before) / 1024.0;
     if (decoded != frames) state.SkipWithError("wrong number of decoded frames");
   }
   benchmark::DoNotOptimize(checksum);

@@ -2,23 +2,18 @@
 
 #include <algorithm>
 #include <chrono>
-#include <ctime>
 #include <cstdint>
 #include <mutex>
 #include <utility>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <vector>
 
+#include "common/measure.hpp"
 #include "reel/backend.hpp"
 
 namespace reel::bench {
 
 namespace {
-double cpu_seconds() {
-  timespec t;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return double(t.tv_sec) + double(t.tv_nsec) * 1e-9;
-}
 
 // {wall-clock rate, CPU-time rate} in TFLOP/s; the CPU-time rate divides the process CPU time
 // by the thread count, so it shows what the threads do while they run (on a shared machine,
@@ -40,11 +35,11 @@ std::pair<double, double> measure() {
   double best = 1e30, best_cpu = 1e30;
   for (int i = 0; i < 6; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
-    const double c0 = cpu_seconds();
+    const double c0 = process_cpu_seconds();
     mm.execute(st, {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}});
     st.wait();
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const double c = (cpu_seconds() - c0) / num_threads();
+    const double c = (process_cpu_seconds() - c0) / num_threads();
     if (i > 0) best = std::min(best, s), best_cpu = std::min(best_cpu, c);  // first run is warm-up
   }
   const double flops = 2.0 * double(n) * n * n;
