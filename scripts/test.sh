@@ -19,6 +19,7 @@ cmake -S . -B "$BUILD_DIR" -G Ninja \
   -DREEL_SANITIZE="${REEL_SANITIZE:-OFF}"
 cmake --build "$BUILD_DIR" -j "$JOBS"
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS" --timeout 1200
+ctest_count=$(ctest --test-dir "$BUILD_DIR" -N | sed -n 's/^Total Tests: //p')
 
 # Second stage: the C API test programs under AddressSanitizer + UBSan, leaks included, in
 # their own build directory. Only those programs and the shared library they link are built.
@@ -42,3 +43,5 @@ if [ "${REEL_SKIP_ASAN:-0}" != 1 ]; then
   done
   [ "$status" -eq 0 ] || { echo "C API tests failed under AddressSanitizer"; exit 1; }
 fi
+# One closing line for the whole run (ctest failures and ASan failures have exited above).
+echo "total: ${ctest_count} passed, 0 failed"
