@@ -109,7 +109,7 @@ typedef struct reel_model_params {
   const char* device;             /* "cpu" (default), "cuda", "cuda:1" */
   int32_t threads;                /* CPU threads; 0: all hardware threads */
   reel_precision precision;
-  /* Appended in 0.1: the low-noise expert of Wan 2.2 A14B (folder: transformer_2/). */
+  /* The low-noise expert of Wan 2.2 A14B (folder: transformer_2/); NULL: from `path`. */
   const char* transformer_2_path;
 } reel_model_params;
 
@@ -179,7 +179,6 @@ typedef struct reel_generate_params {
 
   int32_t keep_float_frames; /* non-zero: reel_video_frames_float is available */
 
-  /* Appended in 0.1. */
   float guidance_2;          /* Wan 2.2 A14B low-noise expert; <= 0: the model default */
 } reel_generate_params;
 
