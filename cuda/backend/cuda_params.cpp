@@ -1,6 +1,8 @@
 // Kernel parameters from op structs (see cuda_params.hpp).
 #include "backend/cuda_params.hpp"
 
+#include "layout_plan.hpp"
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -220,25 +222,7 @@ GatherParams permute_params(const op::Permute& o) {
   p.x = x.raw();
   p.out = o.out->raw();
   p.elem_bytes = int(dtype_size(x.dtype()));
-  // Out dims with x's strides; size-1 dims dropped and neighbours contiguous in x merged.
-  p.rank = 0;
-  for (int i = 0; i < x.rank(); ++i) {
-    const int64_t d = x.dim(o.perm[i]), s = x.shape().stride(o.perm[i]);
-    if (d == 1) continue;
-    if (p.rank > 0 && p.x_stride[p.rank - 1] == s * d) {
-      p.dims[p.rank - 1] *= d;
-      p.x_stride[p.rank - 1] = s;
-      continue;
-    }
-    p.dims[p.rank] = d;
-    p.x_stride[p.rank] = s;
-    ++p.rank;
-  }
-  if (p.rank == 0) {
-    p.rank = 1;
-    p.dims[0] = 1;
-    p.x_stride[0] = 0;
-  }
+  p.rank = plan_permuted_gather(x.shape(), o.perm, p.dims, p.x_stride);
   return p;
 }
 

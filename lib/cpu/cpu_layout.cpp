@@ -6,6 +6,7 @@
 
 #include "cpu/cpu_common.hpp"
 #include "cpu/cpu_kernels.hpp"
+#include "layout_plan.hpp"
 #include "parallel.hpp"
 
 namespace reel::cpu {
@@ -65,23 +66,7 @@ struct PermutePlan {
 
 PermutePlan plan_permute(const Shape& x, const std::array<int, kMaxRank>& perm) {
   PermutePlan p;
-  for (int i = 0; i < x.rank(); ++i) {
-    const int64_t d = x[perm[i]], s = x.stride(perm[i]);
-    if (d == 1) continue;
-    if (p.rank > 0 && p.x_stride[p.rank - 1] == s * d) {  // contiguous in x too: merge
-      p.dims[p.rank - 1] *= d;
-      p.x_stride[p.rank - 1] = s;
-      continue;
-    }
-    p.dims[p.rank] = d;
-    p.x_stride[p.rank] = s;
-    ++p.rank;
-  }
-  if (p.rank == 0) {
-    p.rank = 1;
-    p.dims[0] = 1;
-    p.x_stride[0] = 1;
-  }
+  p.rank = plan_permuted_gather(x, perm, p.dims.data(), p.x_stride.data());
   return p;
 }
 
