@@ -226,6 +226,14 @@ void check(const op::LayerNorm& o) {
   c.expect(o.weight || !o.bias, "bias without weight (an affine layer norm needs both)");
   if (o.weight) check_param(c, o.weight, "weight", x.dim(-1), "x's last dimension");
   if (o.bias) check_param(c, o.bias, "bias", x.dim(-1), "x's last dimension");
+  c.expect(!o.mod_scale == !o.mod_shift, "mod_scale and mod_shift must be given together (or neither)");
+  for (const auto& [p, name] : {std::pair{o.mod_scale, "mod_scale"}, std::pair{o.mod_shift, "mod_shift"}}) {
+    if (!p) continue;
+    check_param(c, p, name, x.dim(-1), "x's last dimension");
+    c.expect(p->dtype() == DType::f32 || p->dtype() == x.dtype(),
+             std::string(name) + " has dtype " + std::string(dtype_name(p->dtype())) + ", expected f32 or x's dtype " +
+                 std::string(dtype_name(x.dtype())));
+  }
 }
 
 void check(const op::RmsNorm& o) {

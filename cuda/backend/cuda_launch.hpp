@@ -90,9 +90,11 @@ void launch_rope(const RopeParams& p, cudaStream_t stream);
 enum class RowOp : int { layer_norm, rms_norm, softmax };
 
 // One block per row of a row-major [rows, cols] tensor; weight/bias: [cols] (ptr may be null).
+// Layer norm with mod_scale/mod_shift [cols] (both or neither): · (1 + mod_scale) + mod_shift.
 struct RowParams {
   RowOp op = RowOp::layer_norm;
   Operand x, weight, bias;
+  Operand mod_scale, mod_shift;
   void* out = nullptr;
   int out_dtype = 0;
   int64_t rows = 0, cols = 0;

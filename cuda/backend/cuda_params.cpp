@@ -129,6 +129,13 @@ RowParams row_params(RowOp op, const Tensor& x, const Tensor* weight, const Tens
   return p;
 }
 
+RowParams layer_norm_params(const op::LayerNorm& o) {
+  RowParams p = row_params(RowOp::layer_norm, *o.x, o.weight, o.bias, *o.out, o.eps, 1.0f);
+  p.mod_scale = operand(o.mod_scale);
+  p.mod_shift = operand(o.mod_shift);
+  return p;
+}
+
 ChannelNormParams channel_norm_params(const op::ChannelL2Norm& o) {
   const Tensor& x = *o.x;
   ChannelNormParams p;

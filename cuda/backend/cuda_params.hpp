@@ -26,6 +26,7 @@ PointwiseOp pointwise_op(op::BinaryKind kind);
 
 RowParams row_params(RowOp op, const Tensor& x, const Tensor* weight, const Tensor* bias, Tensor& out, float eps,
                      float scale);
+RowParams layer_norm_params(const op::LayerNorm& o);  // with the fused modulation, if any
 ChannelNormParams channel_norm_params(const op::ChannelL2Norm& o);
 RopeParams rope_params(const op::Rope& o);
 

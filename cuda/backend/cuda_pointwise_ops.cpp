@@ -9,11 +9,14 @@ namespace reel::cuda {
 // ---------------------------------------------------------------- norms and softmax
 
 Support supports(const op::LayerNorm& o, Device d) {
-  return on_device(d, {{o.x, "x"}, {o.weight, "weight"}, {o.bias, "bias"}, {o.out, "out"}});
+  return on_device(d, {{o.x, "x"},
+                       {o.weight, "weight"},
+                       {o.bias, "bias"},
+                       {o.mod_scale, "mod_scale"},
+                       {o.mod_shift, "mod_shift"},
+                       {o.out, "out"}});
 }
-void execute(const op::LayerNorm& o, CudaContext& ctx) {
-  launch_row_op(row_params(RowOp::layer_norm, *o.x, o.weight, o.bias, *o.out, o.eps, 1.0f), ctx.stream());
-}
+void execute(const op::LayerNorm& o, CudaContext& ctx) { launch_row_op(layer_norm_params(o), ctx.stream()); }
 
 Support supports(const op::RmsNorm& o, Device d) {
   return on_device(d, {{o.x, "x"}, {o.weight, "weight"}, {o.out, "out"}});

@@ -1,5 +1,6 @@
-// Internal: the row reductions of the CUDA backend (layer norm, RMS norm, softmax over the last
-// dimension; the channel L2 norm over dimension 1), written once for the GPU and the host.
+// Internal: the row reductions of the CUDA backend (layer norm, optionally fused with the adaLN
+// modulation, RMS norm, softmax over the last dimension; the channel L2 norm over dimension 1),
+// written once for the GPU and the host.
 //
 // A row is processed by a "team" of threads: `sum`/`max` give every member the reduction of
 // the partial values the members compute (member t of `size` takes indices t, t + size, ...),
@@ -56,6 +57,7 @@ REEL_HD void row_op_row(const RowParams& p, int64_t row, Team& team) {
     float v = (load_f32(p.x, base + j) - mean) * rstd;
     if (p.weight.ptr) v *= load_f32(p.weight, j);
     if (p.bias.ptr) v += load_f32(p.bias, j);
+    if (p.mod_scale.ptr) v = v * (1.0f + load_f32(p.mod_scale, j)) + load_f32(p.mod_shift, j);
     store_f32(p.out, p.out_dtype, base + j, v);
   });
 }

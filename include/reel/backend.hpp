@@ -67,12 +67,17 @@ struct Conv2d {
 };
 
 // Over the last dimension: (x − mean) / sqrt(var + eps) [· weight + bias]. Statistics in f32.
+// With mod_scale and mod_shift (adaLN, both or neither; D elements, f32 or x's dtype) the
+// result is then modulated as op::Modulate does, · (1 + mod_scale) + mod_shift, in the same
+// pass: all math in f32, one rounding into out.
 struct LayerNorm {
   const Tensor* x;
   const Tensor* weight;  // null for no affine (then bias must be null too)
   const Tensor* bias;
   Tensor* out;
   float eps = 1e-6f;
+  const Tensor* mod_scale = nullptr;
+  const Tensor* mod_shift = nullptr;
 };
 
 // Over the last dimension: x / sqrt(mean(x²) + eps) [· weight]. Statistics in f32.

@@ -1,7 +1,8 @@
-// CPU normalisations and softmax: layer norm and RMS norm over the last dimension, the Wan
-// VAE's channel L2 norm over dimension 1, and softmax over the last dimension. Statistics in
-// f32 with 16 independent partial sums (vectorised, and the same order for every thread count
-// and every instruction set, so results are reproducible).
+// CPU normalisations and softmax: layer norm (optionally fused with the adaLN modulation) and
+// RMS norm over the last dimension, the Wan VAE's channel L2 norm over dimension 1, and
+// softmax over the last dimension. Statistics in f32 with 16 independent partial sums
+// (vectorised, and the same order for every thread count and every instruction set, so results
+// are reproducible).
 #include <cmath>
 #include <vector>
 
@@ -62,6 +63,32 @@ REEL_CPU_CLONES void normalize_row(const float* x, float mean, float rstd, const
     for (int64_t i = 0; i < n; ++i) o[i] = ((x[i] - mean) * rstd) * w[i];
   } else {
     for (int64_t i = 0; i < n; ++i) o[i] = (x[i] - mean) * rstd;
+  }
+}
+
+// o = y·(1 + scale) + shift with y = (x − mean)·rstd [· w + b]: the statements of normalize_row
+// followed by those of cpu_elementwise.cpp's modulate_row, so the fused op rounds (and, on
+// FMA builds, contracts) exactly as op::LayerNorm into f32 then op::Modulate did.
+REEL_CPU_CLONES void normalize_modulate_row(const float* x, float mean, float rstd, const float* w, const float* b,
+                                            const float* scale, const float* shift, float* o, int64_t n) {
+  if (w && b) {
+    for (int64_t i = 0; i < n; ++i) {
+      const float y = ((x[i] - mean) * rstd) * w[i] + b[i];
+      const float m = y * (1.0f + scale[i]);
+      o[i] = m + shift[i];
+    }
+  } else if (w) {
+    for (int64_t i = 0; i < n; ++i) {
+      const float y = ((x[i] - mean) * rstd) * w[i];
+      const float m = y * (1.0f + scale[i]);
+      o[i] = m + shift[i];
+    }
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      const float y = (x[i] - mean) * rstd;
+      const float m = y * (1.0f + scale[i]);
+      o[i] = m + shift[i];
+    }
   }
 }
 
@@ -143,17 +170,25 @@ void for_each_row(const Tensor& x, Tensor& out, F&& fn) {
 }  // namespace
 
 Support supports(const op::LayerNorm& o) {
-  return cpu_tensors({{o.x, "x"}, {o.weight, "weight"}, {o.bias, "bias"}, {o.out, "out"}});
+  return cpu_tensors({{o.x, "x"},
+                      {o.weight, "weight"},
+                      {o.bias, "bias"},
+                      {o.mod_scale, "mod_scale"},
+                      {o.mod_shift, "mod_shift"},
+                      {o.out, "out"}});
 }
 void execute(const op::LayerNorm& o, CpuContext&) {
   const std::vector<float> w = param_f32(o.weight), b = param_f32(o.bias);
   const float* wp = o.weight ? w.data() : nullptr;
   const float* bp = o.bias ? b.data() : nullptr;
+  const std::vector<float> scale = param_f32(o.mod_scale), shift = param_f32(o.mod_shift);
+  const bool modulated = o.mod_scale != nullptr;  // validate: both or neither
   for_each_row(*o.x, *o.out, [&](const float* x, float* out, int64_t d) {
     const float mean = row_sum(x, d) / float(d);
     const float var = row_sum_sq(x, mean, d) / float(d);
     const float rstd = 1.0f / std::sqrt(var + o.eps);
-    normalize_row(x, mean, rstd, wp, bp, out, d);
+    if (modulated) normalize_modulate_row(x, mean, rstd, wp, bp, scale.data(), shift.data(), out, d);
+    else normalize_row(x, mean, rstd, wp, bp, out, d);
   });
 }
 

@@ -41,14 +41,14 @@ Tensor project_normed(Backend& be, const Tensor& x, const Linear& l, const Tenso
 
 void layer_norm_modulate(Backend& be, const Tensor& x, const Tensor& table, int shift_row,
                          std::span<const Segment> segments, float eps, Tensor& out) {
-  Tensor normed = be.empty(x.shape(), DType::f32);  // LN(x.float()) in f32, as FP32LayerNorm
-  be.run(op::LayerNorm{&x, nullptr, nullptr, &normed, eps});
+  // One pass per segment: LN(x.float()) in f32 (as FP32LayerNorm), modulated, rounded once.
   for (const Segment& s : segments) {
-    const Tensor ns = rows_of(normed, s);
+    const Tensor xs = rows_of(x, s);
     Tensor os = rows_of(out, s);
     const Tensor row = table.select(s.timestep);  // [rows, D]
     const Tensor shift = row.select(shift_row), scale = row.select(shift_row + 1);
-    be.run(op::Modulate{&ns, &scale, &shift, &os});
+    be.run(op::LayerNorm{.x = &xs, .weight = nullptr, .bias = nullptr, .out = &os, .eps = eps,
+                         .mod_scale = &scale, .mod_shift = &shift});
   }
 }
 
@@ -76,8 +76,10 @@ Tensor block_forward(Backend& be, const WanConfig& cfg, const BlockWeights& blk,
   Tensor q = project_normed(be, n, blk.q, blk.norm_q, eps);
   Tensor k = project_normed(be, n, blk.k, blk.norm_k, eps);
   const Tensor v = ops::linear(be, n, blk.v.weight, &blk.v.bias);
-  q = ops::rope(be, heads_of(q, heads), in.rope->cos, in.rope->sin);
-  k = ops::rope(be, heads_of(k, heads), in.rope->cos, in.rope->sin);
+  q = heads_of(q, heads);  // q and k are fresh tensors: rotated in place
+  k = heads_of(k, heads);
+  be.run(op::Rope{&q, &in.rope->cos, &in.rope->sin, &q});
+  be.run(op::Rope{&k, &in.rope->cos, &in.rope->sin, &k});
   const Tensor attn = attend(q, k, heads_of(v, heads)).reshape({batch, tokens, dim});
   const Tensor attn_out = ops::linear(be, attn, blk.o.weight, &blk.o.bias);
   Tensor x1 = be.empty(x.shape(), act);

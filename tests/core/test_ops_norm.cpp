@@ -1,11 +1,16 @@
-// Layer norm, RMS norm, the Wan VAE channel L2 norm and softmax of the CPU backend against
-// double-precision references (statistics in double), f32/bf16/f16, odd shapes.
+// Layer norm (plain and fused with the adaLN modulation), RMS norm, the Wan VAE channel L2
+// norm and softmax of the CPU backend against double-precision references (statistics in
+// double), f32/bf16/f16, odd shapes.
 //
 // Bounds (u = 2^-24; γ_d = d·u/(1−d·u) bounds a d-term f32 sum relative to Σ|terms|):
 //  * rms_norm  y = x·r, r = 1/√(mean x² + eps): mean x² carries γ_d + 2u, √ halves it and adds
 //    u, 1/ adds u, the product u  ->  |ŷ − y| <= (γ_d + 8u)·|y|; weight: ·|w| plus u·|out|.
 //  * layer_norm: as above for the variance, plus the mean's error |μ̂ − μ| <= (γ_d + u)·mean|x|
 //    scaled by r  ->  (γ_d + 8u)·(|y| + r·mean|x|), then ·|w| and u·(|y·w| + |out|) for affine.
+//  * layer_norm with the fused modulation, o = y·(1 + s) + h: y carries the layer-norm bound e_y;
+//    1 + s, the product and the sum round once each (fewer with FMA)  ->
+//    |1 + s|·e_y·(1 + 3u) + 3u·|y·(1 + s)| + 2u·|o|. It must also equal, bit for bit, layer
+//    norm into an f32 tensor followed by op::Modulate: the same f32 operations in the same order.
 //  * channel_l2_norm: Σ over C channels (γ_C + 2u), √, 1/, ·x, ·√C·γ (√C rounded, 3 products)
 //    ->  (γ_C + 10u)·|y| + u·|out| with the bias.
 //  * softmax p_i = e^{s·x_i − m}/Σ: the exponent s·x_i − m is off by at most 4u·R with
@@ -68,6 +73,67 @@ TEST(LayerNorm, MatchesDoubleReference) {
         expect_within(out, ref, tol, std::string("layer_norm ") + dname(t) + " " + s.str() + " affine " +
                                          std::to_string(affine));
       }
+}
+
+TEST(LayerNormModulate, MatchesDoubleReferenceAndTheTwoOps) {
+  auto be = make_cpu_backend({.threads = 2});
+  uint64_t seed = 100;
+  for (DType t : kFloatTypes)
+    for (DType out_t : {t, DType::f32})
+      for (DType param_t : {DType::f32, t})
+        for (const Shape& s : {Shape{7, 33}, Shape{3, 5, 1031}, Shape{2, 13}})
+          for (int affine = 0; affine < 3; ++affine) {  // none, weight only, weight + bias
+            const int64_t d = s[-1];
+            const float eps = 1e-6f;
+            const Tensor x = random_nonzero(s, seed++, t, 0.05f, 3.0f);
+            const Tensor w = random_nonzero({d}, seed++, t), b = random_nonzero({d}, seed++, DType::f32);
+            const Tensor scale = random_nonzero({d}, seed++, param_t), shift = random_nonzero({d}, seed++, param_t);
+            const Tensor* wp = affine >= 1 ? &w : nullptr;
+            const Tensor* bp = affine == 2 ? &b : nullptr;
+            const std::string what = std::string("layer_norm+modulate ") + dname(t) + " -> " + dname(out_t) +
+                                     ", params " + dname(param_t) + " " + s.str() + " affine " + std::to_string(affine);
+
+            Tensor fused = Tensor::empty(s, out_t);
+            be->run(op::LayerNorm{&x, wp, bp, &fused, eps, &scale, &shift});
+
+            // The two ops the fused one replaces (lib/wan's old layer_norm_modulate).
+            Tensor normed = Tensor::empty(s, DType::f32), two_ops = Tensor::empty(s, out_t);
+            be->run(op::LayerNorm{&x, wp, bp, &normed, eps});
+            be->run(op::Modulate{&normed, &scale, &shift, &two_ops});
+            expect_identical(fused, two_ops, what + " vs LayerNorm then Modulate");
+
+            if (out_t == t) {  // in place (x is out)
+              Tensor inplace = x.clone();
+              be->run(op::LayerNorm{&inplace, wp, bp, &inplace, eps, &scale, &shift});
+              expect_identical(inplace, fused, what + " in place");
+            }
+
+            const std::vector<double> xv = to_doubles(x), wv = to_doubles(w), bv = to_doubles(b);
+            const std::vector<double> sv = to_doubles(scale), hv = to_doubles(shift);
+            std::vector<double> ref(xv.size()), tol(xv.size());
+            for (int64_t r = 0; r < int64_t(xv.size()) / d; ++r) {
+              double mean = 0, mean_abs = 0, var = 0;
+              for (int64_t i = 0; i < d; ++i) mean += xv[size_t(r * d + i)], mean_abs += std::abs(xv[size_t(r * d + i)]);
+              mean /= double(d);
+              mean_abs /= double(d);
+              for (int64_t i = 0; i < d; ++i) var += (xv[size_t(r * d + i)] - mean) * (xv[size_t(r * d + i)] - mean);
+              var /= double(d);
+              const double rs = 1 / std::sqrt(var + double(eps));
+              for (int64_t i = 0; i < d; ++i) {
+                const size_t k = size_t(r * d + i);
+                const double n = (xv[k] - mean) * rs;
+                const double wi = affine >= 1 ? wv[size_t(i)] : 1.0, bi = affine == 2 ? bv[size_t(i)] : 0.0;
+                const double y = n * wi + bi;
+                const double ey = std::abs(wi) * (gamma_f32(d) + 8 * kU32) * (std::abs(n) + rs * mean_abs) +
+                                  2 * kU32 * (std::abs(n * wi) + std::abs(y));
+                const double g = 1 + sv[size_t(i)];
+                ref[k] = y * g + hv[size_t(i)];
+                tol[k] = std::abs(g) * ey * (1 + 3 * kU32) + 3 * kU32 * std::abs(y * g) + 2 * kU32 * std::abs(ref[k]);
+              }
+            }
+            finish_lowp(ref, tol, out_t);
+            expect_within(fused, ref, tol, what);
+          }
 }
 
 TEST(RmsNorm, MatchesDoubleReference) {
@@ -160,6 +226,13 @@ TEST(Norms, OneAndTwoThreadsGiveIdenticalBits) {
   const Tensor v = random_nonzero({2, 32, 3, 33, 35}, 42, DType::f32), g = random_nonzero({32}, 43, DType::f32);
   expect_thread_invariant([&](Backend& be) { return ops::layer_norm(be, x, &w, &w, 1e-6f); }, "layer_norm");
   expect_thread_invariant([&](Backend& be) { return ops::rms_norm(be, x, &w, 1e-6f); }, "rms_norm");
+  expect_thread_invariant(
+      [&](Backend& be) {
+        Tensor out = Tensor::empty(x.shape(), x.dtype());
+        be.run(op::LayerNorm{&x, nullptr, nullptr, &out, 1e-6f, &w, &w});
+        return out;
+      },
+      "layer_norm+modulate");
   expect_thread_invariant([&](Backend& be) { return ops::softmax(be, x, 0.3f); }, "softmax");
   expect_thread_invariant([&](Backend& be) { return ops::channel_l2_norm(be, v, g); }, "channel_l2_norm");
 }

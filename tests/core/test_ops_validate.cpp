@@ -73,6 +73,14 @@ TEST(Validate, NormElementwiseAndLayout) {
   const Tensor w7 = f32({7}), w8 = f32({8});
   expect_error([&] { validate(op::LayerNorm{&x, &w7, nullptr, &out}); }, kInvalid, "layer_norm: weight has 7 elements");
   expect_error([&] { validate(op::LayerNorm{&x, nullptr, &w8, &out}); }, kInvalid, "layer_norm: bias without weight");
+  const Tensor w8_bf16 = Tensor::zeros({8}, DType::bf16);
+  validate(op::LayerNorm{&x, nullptr, nullptr, &out, 1e-6f, &w8, &w8});  // fused modulation
+  expect_error([&] { validate(op::LayerNorm{&x, nullptr, nullptr, &out, 1e-6f, &w8, nullptr}); }, kInvalid,
+               "layer_norm: mod_scale and mod_shift must be given together");
+  expect_error([&] { validate(op::LayerNorm{&x, nullptr, nullptr, &out, 1e-6f, &w8, &w7}); }, kInvalid,
+               "layer_norm: mod_shift has 7 elements");
+  expect_error([&] { validate(op::LayerNorm{&x, nullptr, nullptr, &out, 1e-6f, &w8_bf16, &w8}); }, kInvalid,
+               "layer_norm: mod_scale has dtype bf16, expected f32 or x's dtype f32");
   expect_error([&] { validate(op::RmsNorm{&x, &w8, &out, -1.0f}); }, kInvalid, "rms_norm: eps");
   expect_error([&] { validate(op::ChannelL2Norm{&x, &w8, nullptr, &out}); }, kInvalid,
                "channel_l2_norm: gamma has 8 elements");

@@ -335,6 +335,46 @@ TEST(CudaKernelLogic, RowReductionsMatchCpu) {
       }
 }
 
+// Layer norm with the fused modulation: the bound of the layer norm above for y, then
+// o = y·(1 + s) + h rounds 1 + s, the product and the sum once each on both backends.
+TEST(CudaKernelLogic, LayerNormModulateMatchesCpu) {
+  uint64_t seed = 4650;
+  const double u = kU32;
+  for (int team : {1, 32, 256})
+    for (DType t : {DType::f32, DType::bf16, DType::f16})
+      for (const Shape& shape : {Shape{5, 77}, Shape{3, 1536}, Shape{4, 1}}) {
+        const int64_t n = shape[-1];
+        const double ut = unit_roundoff(t), g = 2 * gamma_f32(n + 3);
+        const Tensor x = random_nonzero(shape, seed++, t, 0.05f, 3.0f);
+        const Tensor w = random_nonzero({n}, seed++, t), b = random_nonzero({n}, seed++, DType::f32);
+        const Tensor sc = random_nonzero({n}, seed++, t), sh = random_nonzero({n}, seed++);
+        Tensor ref = Tensor::empty(shape, t), got = Tensor::empty(shape, t), plain = Tensor::empty(shape, DType::f32);
+        cpu_be().run(op::LayerNorm{&x, &w, &b, &ref, 1e-6f, &sc, &sh});
+        cpu_be().run(op::LayerNorm{&x, &w, &b, &plain, 1e-6f});  // y, for the bound
+        run(layer_norm_params(op::LayerNorm{&x, &w, &b, &got, 1e-6f, &sc, &sh}), team);
+        const std::vector<double> xv = to_doubles(x), wv = to_doubles(w), sv = to_doubles(sc);
+        const std::vector<double> y = to_doubles(plain), o = to_doubles(ref);
+        std::vector<double> tol(y.size());
+        for (int64_t r = 0; r < x.numel() / n; ++r) {
+          double mean = 0, abs = 0, var = 0;
+          for (int64_t j = 0; j < n; ++j) mean += xv[size_t(r * n + j)], abs += std::abs(xv[size_t(r * n + j)]);
+          mean /= double(n);
+          for (int64_t j = 0; j < n; ++j) var += (xv[size_t(r * n + j)] - mean) * (xv[size_t(r * n + j)] - mean);
+          const double rstd = 1 / std::sqrt(var / double(n) + 1e-6);
+          for (int64_t j = 0; j < n; ++j) {
+            const size_t i = size_t(r * n + j);
+            const double ey = std::abs(wv[size_t(j)]) * rstd * (g * abs / double(n) + std::abs(xv[i] - mean) * (g + 12 * u)) +
+                              6 * u * std::abs(y[i]);
+            const double m = std::abs(1 + sv[size_t(j)]);
+            tol[i] = m * ey * (1 + 3 * u) + 2 * (3 * u * m * std::abs(y[i]) + 2 * u * std::abs(o[i])) +
+                     2 * ut * 1.01 * std::abs(o[i]);
+          }
+        }
+        expect_within(got, o, tol,
+                      std::string("layer_norm+modulate ") + dname(t) + " " + shape.str() + " team " + std::to_string(team));
+      }
+}
+
 TEST(CudaKernelLogic, ChannelL2NormMatchesCpu) {
   uint64_t seed = 4700;
   for (DType t : {DType::f32, DType::bf16})

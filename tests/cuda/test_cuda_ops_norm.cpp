@@ -1,12 +1,14 @@
-// CUDA layer norm, RMS norm, channel L2 norm and softmax against the CPU backend: f32, bf16,
-// f16, odd row lengths, with and without affine parameters, f32 output from bf16 input (the
-// DiT's FP32 LayerNorm), in place. Skips without a GPU.
+// CUDA layer norm (plain and fused with the adaLN modulation), RMS norm, channel L2 norm and
+// softmax against the CPU backend: f32, bf16, f16, odd row lengths, with and without affine
+// parameters, f32 output from bf16 input (the DiT's FP32 LayerNorm), in place. Skips without a
+// GPU.
 //
 // Bounds (scheme in cuda_test_util.hpp), per backend, for a row of n values with mean μ,
 // A = Σ|x|/n, r = 1/√(var + eps), and f32 sums in any order (γ_n; the GPU's with u = 2^-22):
 //   layer norm  |Δμ| <= γ_n·A; var = Σ(x − μ̂)²/n carries γ_{n+3} relative (the Δμ effect is
 //               second order); r: half of that + 2u; y = (x − μ̂)·r·w + b adds 3 roundings:
 //               |Δy| <= |w|·r·(γ_n·A + |x − μ|·(γ_{n+3} + 6u)) + 3u·|y|
+//   layer norm + modulate  o = y·(1 + s) + h: |Δo| <= |1 + s|·|Δy|·(1 + 3u) + 3u·|y·(1 + s)| + 2u·|o|
 //   RMS norm    |Δy| <= |y|·(γ_{n+1} + 6u)
 //   channel L2  the same over the C channels, then ·√C·gamma + bias: |Δy| <= |y − b|·(γ_{C+1} + 8u) + u·|y|
 //   softmax     every exp(s·x − m) is within 2 ulp (CPU polynomial, CUDA expf) of the exact value
@@ -76,6 +78,50 @@ TEST(CudaLayerNorm, MatchesCpu) {
           }
           expect_near_cpu(got, ref, tol,
                           std::string("layer_norm ") + shape.str() + " " + dname(t) + " -> " + dname(out_t) +
+                              (affine ? " affine" : ""));
+        }
+}
+
+// The fused adaLN form (mod_scale, mod_shift), as the DiT runs it per timestep segment.
+TEST(CudaLayerNormModulate, MatchesCpu) {
+  REEL_REQUIRE_GPU();
+  uint64_t seed = 1400;
+  for (DType t : kTypes)
+    for (bool affine : {true, false})
+      for (DType out_t : {t, DType::f32})
+        for (const Shape& shape : {Shape{5, 33, 77}, Shape{3, 1536}, Shape{4, 5}}) {
+          const int64_t n = shape[-1];
+          const float eps = 1e-6f;
+          const Tensor x = random_nonzero(shape, seed++, t);
+          const Tensor w = random_nonzero({n}, seed++, t), b = random_nonzero({n}, seed++, t);
+          const Tensor sc = random_nonzero({n}, seed++), sh = random_nonzero({n}, seed++);
+          const Tensor* wp = affine ? &w : nullptr;
+          const Tensor* bp = affine ? &b : nullptr;
+          Tensor ref = Tensor::empty(shape, out_t), plain = Tensor::empty(shape, DType::f32);
+          cpu_backend().run(op::LayerNorm{&x, wp, bp, &ref, eps, &sc, &sh});
+          cpu_backend().run(op::LayerNorm{&x, wp, bp, &plain, eps});  // y, for the bound
+          const Tensor gx = on_gpu(x), gw = on_gpu(w), gb = on_gpu(b), gs = on_gpu(sc), gh = on_gpu(sh);
+          Tensor got = gpu().empty(shape, out_t);
+          gpu().run(op::LayerNorm{&gx, affine ? &gw : nullptr, affine ? &gb : nullptr, &got, eps, &gs, &gh});
+
+          const std::vector<double> xv = to_doubles(x), wv = to_doubles(w), y = to_doubles(plain);
+          const std::vector<double> sv = to_doubles(sc), o = to_doubles(ref);
+          const std::vector<RowStats> st = row_stats(xv, n, eps, true);
+          const double u = kU32, ut = unit_roundoff(out_t);
+          std::vector<double> tol(y.size());
+          for (size_t i = 0; i < y.size(); ++i) {
+            const RowStats& s = st[i / size_t(n)];
+            const double wi = affine ? std::abs(wv[i % size_t(n)]) : 1.0;
+            auto e = [&](double g_n, double g_n3) {
+              return wi * s.rstd * (g_n * s.abs_mean + std::abs(xv[i] - s.mean) * (g_n3 + 6 * u)) + 3 * u * std::abs(y[i]);
+            };
+            const double g = std::abs(1 + sv[i % size_t(n)]);
+            const double ey = e(gamma_f32(n), gamma_f32(n + 3)) + e(gamma_gpu(n), gamma_gpu(n + 3));
+            tol[i] = g * ey * (1 + 3 * u) + 2 * (3 * u * g * std::abs(y[i]) + 2 * u * std::abs(o[i])) +
+                     2 * ut * 1.01 * std::abs(o[i]);
+          }
+          expect_near_cpu(got, ref, tol,
+                          std::string("layer_norm+modulate ") + shape.str() + " " + dname(t) + " -> " + dname(out_t) +
                               (affine ? " affine" : ""));
         }
 }
