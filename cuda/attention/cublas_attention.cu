@@ -109,7 +109,9 @@ class CublasAttention final : public AttentionKernel {
     if (p.head_dim > p.q_row_stride || p.head_dim > p.k_row_stride || p.head_dim > p.v_row_stride ||
         p.head_dim > p.out_row_stride)
       return Support::no("cuBLAS needs row strides >= head_dim");
-    if (size_t(p.heads) * size_t(p.seq_kv) * 6 > kWorkspaceBytes)
+    // One query row needs heads·seq_kv scores (f32) and probabilities (the io dtype): 8 bytes
+    // per key for f32, 6 for bf16/f16. A row that does not fit would make run()'s chunk 0.
+    if (size_t(p.heads) * size_t(p.seq_kv) * (4 + dtype_size(DType(p.dtype))) > kWorkspaceBytes)
       return Support::no("heads × seq_kv too large for one query row of workspace");
     if (Support s = cuda_checks::device_ok(p, 80); !s) return s;
     return cuda_checks::pointers_on_device(p);
@@ -124,6 +126,7 @@ class CublasAttention final : public AttentionKernel {
     const int64_t skv = p.seq_kv, d = p.head_dim;
     const size_t per_row = size_t(p.heads) * size_t(skv) * (4 + elem);
     const int64_t chunk = std::min<int64_t>(p.seq_q, int64_t(kWorkspaceBytes / per_row));
+    if (chunk < 1) throw Error(StatusCode::unsupported, "cublas attention: heads × seq_kv too large for the workspace");
     void* ws = nullptr;
     cuda_checks::check(cudaMallocAsync(&ws, size_t(chunk) * per_row, stream), "cublas attention workspace");
     struct Release {  // frees the workspace in stream order, also when a GEMM throws
