@@ -38,6 +38,18 @@ Support device_ok(const AttentionParams& p, int min_cc) {
   return Support::yes();
 }
 
+Support shared_memory_ok(const AttentionParams& p, int bytes) {
+  int limit = 0;
+  if (cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, p.device_index) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return Support::no("cannot read the shared memory limit of CUDA device " + std::to_string(p.device_index));
+  }
+  if (limit < bytes)
+    return Support::no("needs " + std::to_string(bytes) + " bytes of shared memory per block, CUDA device " +
+                       std::to_string(p.device_index) + " allows " + std::to_string(limit));
+  return Support::yes();
+}
+
 Support pointers_on_device(const AttentionParams& p) {
   const std::pair<const char*, const void*> ptrs[] = {
       {"q", p.q}, {"k", p.k}, {"v", p.v}, {"out", p.out}, {"lse", p.lse}};

@@ -16,6 +16,10 @@ int compute_capability(int device);
 // "yes", or why not: no such device, capability below min_cc (e.g. 80 for sm_80).
 Support device_ok(const AttentionParams& p, int min_cc);
 
+// "yes" when a kernel needing `bytes` of dynamic shared memory per block can be launched on
+// p.device_index (its opt-in limit: 227 KiB on sm_90, 163 KiB on sm_80, 99 KiB on sm_86/89).
+Support shared_memory_ok(const AttentionParams& p, int bytes);
+
 // Whether q, k, v, out (and lse when set) are device (or managed) memory of p.device_index.
 Support pointers_on_device(const AttentionParams& p);
 

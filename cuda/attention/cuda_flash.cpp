@@ -27,6 +27,9 @@ class CudaFlash final : public AttentionKernel {
     if (p.batch > 65535 || p.heads > 65535) return Support::no("batch and heads must be <= 65535 (grid limits)");
     if (Support s = cuda_checks::aligned(p, 16, 8); !s) return s;
     if (Support s = cuda_checks::device_ok(p, 80); !s) return s;
+    // D = 128 needs 102 KiB: more than sm_86/sm_89 allow (99 KiB), so refuse there (another
+    // kernel is chosen) instead of failing in cudaFuncSetAttribute at run time.
+    if (Support s = cuda_checks::shared_memory_ok(p, flash::smem_bytes(int(p.head_dim))); !s) return s;
     return cuda_checks::pointers_on_device(p);
   }
 

@@ -16,20 +16,15 @@
 
 #include <cstdint>
 
+#include "attention/flash_fwd_launch.hpp"
 #include "reel/attention_params.h"
 
 namespace reel::attn::flash {
 
-constexpr int kBlockM = 128;  // query rows per CTA
-constexpr int kBlockN = 64;   // key rows per step
+// kBlockM, kBlockN, kPad and smem_bytes(D) are in flash_fwd_launch.hpp (host code needs them).
 constexpr int kWarps = 8;
 constexpr int kThreads = kWarps * 32;
-constexpr int kPad = 8;       // elements of padding per shared-memory row
-
-template <int D>
-constexpr int smem_bytes() {
-  return (kBlockM + 4 * kBlockN) * (D + kPad) * 2;  // Q + double-buffered K and V, 16-bit elements
-}
+static_assert(kWarps * 16 == kBlockM, "each warp owns 16 query rows");
 
 // ---------------------------------------------------------------- PTX wrappers
 
@@ -264,7 +259,7 @@ __global__ void __launch_bounds__(kThreads, 1) flash_fwd_kernel(const reel_atten
 // Launches the kernel for params that cuda_flash's supports() accepted.
 template <class T, int D>
 cudaError_t launch_flash_fwd(const reel_attention_params& p) {
-  constexpr int bytes = smem_bytes<D>();
+  constexpr int bytes = smem_bytes(D);
   // Above 48 KiB of dynamic shared memory needs an opt-in (per device, so on every launch).
   const cudaError_t attr =
       cudaFuncSetAttribute(flash_fwd_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);

@@ -5,6 +5,14 @@
 
 namespace reel::attn::flash {
 
+// The kernel's tiles (flash_fwd_kernel.cuh) and the dynamic shared memory one CTA needs: Q plus
+// double-buffered K and V tiles of 16-bit elements, rows padded by kPad elements. Host code
+// (supports()) compares this with the device's opt-in limit.
+constexpr int kBlockM = 128;  // query rows per CTA
+constexpr int kBlockN = 64;   // key rows per step
+constexpr int kPad = 8;       // elements of padding per shared-memory row
+constexpr int smem_bytes(int head_dim) { return (kBlockM + 4 * kBlockN) * (head_dim + kPad) * 2; }
+
 // Each returns a cudaError_t value (0 = cudaSuccess); params as accepted by cuda_flash.
 int launch_bf16_hdim64(const reel_attention_params& p);
 int launch_bf16_hdim128(const reel_attention_params& p);
