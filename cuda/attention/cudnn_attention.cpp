@@ -173,7 +173,10 @@ class GraphBuilder {
       check_cudnn(cudnnBackendGetAttribute(plan->get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1,
                                            nullptr, &plan_.workspace),
                   "workspace size");
+      // Keep the graph and the chosen engine config alive with the plan (cudnn_frontend keeps
+      // them too; the backend API does not promise the plan holds copies).
       keep(std::move(graph));
+      keep(std::make_unique<Desc>(std::move(configs[size_t(i)])));
       plan_.plan = std::move(plan);
       return;
     }
@@ -303,6 +306,8 @@ class CudnnAttention final : public AttentionKernel {
     if (p.head_dim % 8 != 0 || p.head_dim > 256)
       return Support::no("head_dim must be a multiple of 8 and <= 256, got " + std::to_string(p.head_dim));
     if (Support s = cuda_checks::aligned(p, 16, 8); !s) return s;
+    // The Stats tensor is described with a 16-byte alignment like the others.
+    if (reinterpret_cast<uintptr_t>(p.lse) % 16 != 0) return Support::no("lse is not 16-byte aligned");
     if (Support s = cuda_checks::device_ok(p, 80); !s) return s;
     if (Support s = cuda_checks::pointers_on_device(p); !s) return s;
     std::string why;
