@@ -142,14 +142,28 @@ void run_conv(const O& o, CudaContext& ctx, const char* name, const std::array<i
     launch_convert(t.raw(), int(t.dtype()), holder.get(), int(ct), t.numel(), ctx.stream());
     return holder.get();
   };
-  const void* xp = as_type(x, xh);
-  const void* wp = as_type(w, wh);
-  const bool direct = out.dtype() == ct;
-  void* yp = direct ? out.raw() : (yh = ctx.scratch(size_t(out.numel()) * dtype_size(ct))).get();
+  const void* xp = nullptr;
+  const void* wp = nullptr;
+  bool direct = false;
+  void* yp = nullptr;
+  auto prepare_operands = [&] {
+    xp = as_type(x, xh);
+    wp = as_type(w, wh);
+    direct = out.dtype() == ct;
+    yp = direct ? out.raw() : (yh = ctx.scratch(size_t(out.numel()) * dtype_size(ct))).get();
+  };
+  prepare_operands();
 
   cudnnHandle_t h = ctx.dnn();
   const float alpha = 1.0f, beta = 0.0f;
   while (true) {
+    if (plan->candidates.empty() && ct != DType::f32) {
+      // Every bf16/f16 algorithm was refused at run time: run in f32 from widened operands,
+      // as for mixed types, instead of failing.
+      plan = plan_for(ct = DType::f32);
+      prepare_operands();
+      continue;
+    }
     if (plan->candidates.empty())
       throw Error(StatusCode::unsupported, std::string(name) + ": cuDNN has no algorithm for x " + x.shape().str() +
                                                ", weight " + w.shape().str() + " in " + std::string(dtype_name(ct)));
