@@ -1,6 +1,13 @@
 // CUDA attention kernels (cuda_flash, cudnn, cublas) against the exact reference, same shapes and
-// tolerance rule as the CPU kernels (attention_test_util.hpp). Skips without a GPU.
+// tolerance rule as the CPU kernels (attention_test_util.hpp), with and without the lse output;
+// strided buffers on a caller's stream. Skips without a GPU (except the host-only checks).
+#include <cstdio>
+
 #include "attention/attention_test_util.hpp"
+
+#ifdef REEL_HAVE_CUDA
+#include <cuda_runtime.h>
+#endif
 
 namespace reel::test {
 namespace {
@@ -14,6 +21,8 @@ const std::vector<AttnShape>& shapes() {
       {1, 200, 512, 2, 128},   // cross-attention to 512 text tokens
       {3, 5, 17, 1, 64},       // tiny, B = 3
       {1, 300, 1000, 2, 64},   // many kv tiles (double buffering wraps around)
+      {1, 260, 70, 2, 64},     // Sq > Skv: three q tiles over one whole and one 6-key kv tile
+      {2, 129, 64, 3, 128},    // exactly one kv tile; a q tile of a single row; B and H > 1
   };
   return s;
 }
@@ -25,11 +34,21 @@ bool have_gpu() {
 
 class CudaAttention : public ::testing::TestWithParam<std::tuple<const char*, DType>> {};
 
+// Whether `kernel` must take every shape of this file in `dtype`: cuda_flash (bf16/f16) and
+// cublas (any dtype) have no shape limits here, so a refusal is a bug; cudnn depends on the
+// engines of the installed cuDNN, so its refusals are reported and the shape skipped.
+bool must_support(std::string_view kernel, DType dtype) {
+  if (kernel == "cublas") return true;
+  if (kernel == "cuda_flash") return dtype != DType::f32;
+  return false;
+}
+
 TEST_P(CudaAttention, MatchesReferenceOverShapes) {
   REEL_SKIP_WITHOUT_GPU(have_gpu());
   const auto [name, dtype] = GetParam();
   const AttentionKernel* kernel = find_attention_kernel(name);
   ASSERT_NE(kernel, nullptr) << name;
+  int ran = 0;
   for (size_t i = 0; i < shapes().size(); ++i) {
     const AttnShape& shape = shapes()[i];
     const AttnInputs in = make_attention_inputs(shape, dtype, 2000 + 10 * i);
@@ -40,7 +59,12 @@ TEST_P(CudaAttention, MatchesReferenceOverShapes) {
     AttentionParams p = attention_params(q, k, v, out, in.scale);
     p.lse = static_cast<float*>(lse.raw());
     const Support s = kernel->supports(p);
-    if (!s) GTEST_SKIP() << name << " does not run " << dtype_name(dtype) << ": " << s.reason;
+    if (!s) {
+      if (must_support(name, dtype)) ADD_FAILURE() << name << " refuses " << dtype_name(dtype) << " " << shape.str() << ": " << s.reason;
+      else std::printf("[   INFO   ] %s does not run %s %s: %s\n", name, dtype_name(dtype).data(), shape.str().c_str(), s.reason.c_str());
+      continue;
+    }
+    ++ran;
     run_attention(p, name);
     const Tensor host = out.to(Device::cpu());  // synchronous copy: waits for the kernel
     EXPECT_LE(max_abs_diff(to_doubles(host), tol.ref), tol.bound) << name << " " << dtype_name(dtype) << " " << shape.str();
@@ -50,7 +74,19 @@ TEST_P(CudaAttention, MatchesReferenceOverShapes) {
     const std::vector<float> lse_host = lse.to(Device::cpu()).to_floats();
     for (size_t r = 0; r < lse_ref.size(); ++r)
       ASSERT_NEAR(lse_host[r], lse_ref[r], 1e-4 * (1.0 + std::abs(lse_ref[r]))) << name << " " << shape.str() << " row " << r;
+
+    // Without lse: another code path (cudnn builds another graph, without the Stats output).
+    AttentionParams plain = p;
+    plain.lse = nullptr;
+    Tensor out2 = Tensor::empty(in.q.shape(), dtype, gpu);
+    plain.out = out2.raw();
+    const Support s2 = kernel->supports(plain);
+    ASSERT_TRUE(s2) << name << " takes the call with lse but not without: " << s2.reason;
+    run_attention(plain, name);
+    EXPECT_LE(max_abs_diff(to_doubles(out2.to(Device::cpu())), tol.ref), tol.bound)
+        << name << " without lse " << dtype_name(dtype) << " " << shape.str();
   }
+  if (ran == 0) GTEST_SKIP() << name << " runs none of the shapes in " << dtype_name(dtype);
 }
 
 INSTANTIATE_TEST_SUITE_P(Kernels, CudaAttention,
@@ -60,6 +96,100 @@ INSTANTIATE_TEST_SUITE_P(Kernels, CudaAttention,
                            return std::string(std::get<0>(info.param)) + "_" +
                                   std::string(dtype_name(std::get<1>(info.param)));
                          });
+
+#ifdef REEL_HAVE_CUDA
+// Strided buffers through the params strides, on a caller's non-blocking stream: q and out
+// with rows padded by 8 elements (the padding must stay untouched), k and v head-major
+// [B, H, Skv, D]. Catches element/byte stride mix-ups and launches on the wrong stream.
+TEST(CudaAttentionLayout, StridedBuffersOnACallersStream) {
+  REEL_SKIP_WITHOUT_GPU(have_gpu());
+  const AttnShape s{2, 150, 70, 3, 64};
+  const int64_t hd = s.heads * s.head_dim, pad = 8;
+  cudaStream_t stream = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
+  for (DType dtype : {DType::bf16, DType::f16, DType::f32}) {
+    const AttnInputs in = make_attention_inputs(s, dtype, 91);
+    const Tolerance tol = attention_tolerance(in, dtype);
+    std::vector<float> qv = in.q.to_floats(), kv = in.k.to_floats(), vv = in.v.to_floats();
+    std::vector<float> qs(size_t(s.batch * s.seq_q * (hd + pad)), 9.0f), ks(kv.size()), vs(vv.size());
+    for (int64_t r = 0; r < s.batch * s.seq_q; ++r)
+      for (int64_t c = 0; c < hd; ++c) qs[size_t(r * (hd + pad) + c)] = qv[size_t(r * hd + c)];
+    for (int64_t b = 0; b < s.batch; ++b)
+      for (int64_t j = 0; j < s.seq_kv; ++j)
+        for (int64_t h = 0; h < s.heads; ++h)
+          for (int64_t c = 0; c < s.head_dim; ++c) {
+            const size_t src = size_t(((b * s.seq_kv + j) * s.heads + h) * s.head_dim + c);
+            const size_t dst = size_t(((b * s.heads + h) * s.seq_kv + j) * s.head_dim + c);
+            ks[dst] = kv[src];
+            vs[dst] = vv[src];
+          }
+    const Device gpu = Device::cuda();
+    const Tensor q = Tensor::from_floats({int64_t(qs.size())}, qs, dtype).to(gpu);
+    const Tensor k = Tensor::from_floats({int64_t(ks.size())}, ks, dtype).to(gpu);
+    const Tensor v = Tensor::from_floats({int64_t(vs.size())}, vs, dtype).to(gpu);
+    const std::vector<float> sentinel(qs.size(), 7.0f);
+    for (const char* name : {"cuda_flash", "cudnn", "cublas"}) {
+      Tensor out = Tensor::from_floats({int64_t(qs.size())}, sentinel, dtype).to(gpu);
+      AttentionParams p = default_attention_params();
+      p.dtype = int32_t(dtype);
+      p.device_type = REEL_ATTENTION_CUDA;
+      p.stream = stream;
+      p.q = q.raw();
+      p.k = k.raw();
+      p.v = v.raw();
+      p.out = out.raw();
+      p.batch = s.batch, p.heads = s.heads, p.head_dim = s.head_dim, p.seq_q = s.seq_q, p.seq_kv = s.seq_kv;
+      p.q_row_stride = p.out_row_stride = hd + pad;
+      p.q_head_stride = p.out_head_stride = s.head_dim;
+      p.q_batch_stride = p.out_batch_stride = s.seq_q * (hd + pad);
+      p.k_row_stride = p.v_row_stride = s.head_dim;
+      p.k_head_stride = p.v_head_stride = s.seq_kv * s.head_dim;
+      p.k_batch_stride = p.v_batch_stride = s.heads * s.seq_kv * s.head_dim;
+      p.scale = in.scale;
+      const Support ok = find_attention_kernel(name)->supports(p);
+      if (!ok) {
+        if (must_support(name, dtype)) ADD_FAILURE() << name << " refuses strided " << dtype_name(dtype) << ": " << ok.reason;
+        continue;
+      }
+      run_attention(p, name);
+      // The copy below runs on reel's stream, which a non-blocking stream is not ordered with.
+      ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess) << name;
+      const std::vector<float> o = out.to(Device::cpu()).to_floats();
+      std::vector<double> dense(size_t(s.batch * s.seq_q * hd));
+      int touched = 0;
+      for (int64_t r = 0; r < s.batch * s.seq_q; ++r) {
+        for (int64_t c = 0; c < hd; ++c) dense[size_t(r * hd + c)] = o[size_t(r * (hd + pad) + c)];
+        for (int64_t c = hd; c < hd + pad; ++c) touched += o[size_t(r * (hd + pad) + c)] != 7.0f;
+      }
+      EXPECT_EQ(touched, 0) << name << ": padding between rows was written";
+      EXPECT_LE(max_abs_diff(dense, tol.ref), tol.bound) << name << " strided " << dtype_name(dtype);
+    }
+  }
+  ASSERT_EQ(cudaStreamDestroy(stream), cudaSuccess);
+}
+#endif
+
+// cublas materialises one query row of scores (f32) and probabilities (the io dtype) per
+// head: 8 bytes per key in f32, 6 in bf16. A row over its 1 GiB workspace must be refused in
+// supports() (run() would otherwise get chunks of 0 rows and never finish). Host-only: the
+// check comes before any device query.
+TEST(CudaAttentionCublas, RefusesRowsOverTheWorkspace) {
+  const AttentionKernel* cublas = find_attention_kernel("cublas");
+  if (!cublas) GTEST_SKIP() << "reel was built without CUDA";
+  AttentionParams p = default_attention_params();
+  p.device_type = REEL_ATTENTION_CUDA;
+  p.batch = 1, p.heads = 1, p.head_dim = 64, p.seq_q = 1;
+  p.seq_kv = 150'000'000;  // 1.2 GB per row in f32, 0.9 GB in bf16
+  p.q_row_stride = p.k_row_stride = p.v_row_stride = p.out_row_stride = 64;
+  p.scale = 0.125f;
+  p.dtype = REEL_ATTENTION_F32;
+  const Support f32 = cublas->supports(p);
+  EXPECT_FALSE(f32);
+  EXPECT_NE(f32.reason.find("workspace"), std::string::npos) << f32.reason;
+  p.dtype = REEL_ATTENTION_BF16;
+  const Support bf16 = cublas->supports(p);  // fits: refused later, if at all, for other reasons
+  EXPECT_EQ(bf16.reason.find("workspace"), std::string::npos) << bf16.reason;
+}
 
 // The selector prefers cuda_flash for bf16 CUDA tensors and falls back to cublas for f32.
 TEST(CudaAttentionSelector, PicksFlashThenCublas) {
