@@ -3,7 +3,7 @@
 // shape cudnn_frontend lowers its SDPA node to for cuDNN < 9.21 (the "composite" form, which
 // cuDNN's fused attention engines recognise):
 //   S = Q·Kᵀ (matmul, f32) → ·scale (by-value scalar) → max → sub → exp → sum → div → P (io dtype)
-//   O = P·V (matmul); with lse: Stats = max + log(sum).
+//   O = P·V (matmul); Stats = max + log(sum) (the lse output, or virtual without one).
 // Q/K/V/O are described as [B, H, S, D] with our [B, S, H, D] strides (Kᵀ as [B, H, D, Skv]),
 // so nothing is copied. Plans are built once per shape and thread (cuDNN handles and plans
 // are per thread here) and cached.
@@ -225,12 +225,14 @@ std::unique_ptr<Plan> build_plan(const AttentionParams& p, cudnnHandle_t handle)
   g.pointwise(CUDNN_POINTWISE_EXP, shifted, nullptr, e);
   const Desc& sum = g.virt(f32, {b, h, sq, 1});
   g.reduction(CUDNN_REDUCE_TENSOR_ADD, e, sum);
-  if (plan->stats) {
-    const Desc& log_sum = g.virt(f32, {b, h, sq, 1});
-    g.pointwise(CUDNN_POINTWISE_LOG, sum, nullptr, log_sum);
-    const Desc& stats = g.tensor(kStats, f32, {b, h, sq, 1}, {h * sq, sq, 1, 1}, false);
-    g.pointwise(CUDNN_POINTWISE_ADD, max, &log_sum, stats);
-  }
+  // Stats = max + log(sum) is always part of the graph, into a virtual tensor when no lse is
+  // wanted: cudnn_frontend's composite softmax does the same for inference, and that is the
+  // pattern the fused engines are known to match.
+  const Desc& log_sum = g.virt(f32, {b, h, sq, 1});
+  g.pointwise(CUDNN_POINTWISE_LOG, sum, nullptr, log_sum);
+  const Desc& stats = plan->stats ? g.tensor(kStats, f32, {b, h, sq, 1}, {h * sq, sq, 1, 1}, false)
+                                  : g.virt(f32, {b, h, sq, 1});
+  g.pointwise(CUDNN_POINTWISE_ADD, max, &log_sum, stats);
   const Desc& prob = g.virt(io, {b, h, sq, skv});  // bmm2's A operand is in the io dtype
   g.pointwise(CUDNN_POINTWISE_DIV, e, &sum, prob);
   g.matmul(prob, v, o);
