@@ -60,6 +60,9 @@ reel_status reel_model_load(const reel_model_params* params, reel_model** model)
     require(params->path || (params->transformer_path && params->vae_path), StatusCode::invalid_argument,
             "params->path is NULL: give a model folder, or transformer_path and vae_path");
     o.device = Device::parse(params->device ? params->device : "cpu");
+    if (has_field<const char*>(params, offsetof(reel_model_params, text_encoder_device)) &&
+        params->text_encoder_device)
+      o.text_encoder_device = Device::parse(params->text_encoder_device);
     require(params->threads >= 0, StatusCode::invalid_argument,
             "params->threads must be >= 0 (0: all hardware threads), got " + std::to_string(params->threads));
     o.threads = params->threads;

@@ -111,6 +111,9 @@ typedef struct reel_model_params {
   reel_precision precision;
   /* The low-noise expert of Wan 2.2 A14B (folder: transformer_2/); NULL: from `path`. */
   const char* transformer_2_path;
+  /* Where the umT5 text encoder runs: NULL or "cpu" (default; keeps its weights, ~11 GB for
+   * umT5-XXL in bf16, off the GPU), or a device as for `device`. */
+  const char* text_encoder_device;
 } reel_model_params;
 
 REEL_C_API void reel_model_params_init(reel_model_params* params);

@@ -36,6 +36,7 @@ std::string_view op_name(const Op& op) {
                         [](const op::Permute&) { return "permute"; },
                         [](const op::Slice&) { return "slice"; },
                         [](const op::Convert&) { return "convert"; },
+                        [](const op::Attention&) { return "attention"; },
                     },
                     op);
 }

@@ -2,6 +2,8 @@
 // reel/ops.hpp (output shape, allocation on the backend's device, Backend::run).
 #include "reel/ops.hpp"
 
+#include "reel/attention.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -448,6 +450,15 @@ void check(const op::Convert& o) {
            "i32 converts only to i32 (x " + describe(x) + ", out " + describe(out) + ")");
 }
 
+void check(const op::Attention& o) {
+  Checker c("attention", o.out);
+  Tensor& out = c.output();
+  const Tensor& q = c.input(o.q, "q");
+  const Tensor& k = c.input(o.k, "k");
+  const Tensor& v = c.input(o.v, "v");
+  validate_attention_params(attention_params(q, k, v, out, o.scale));  // shapes, dtypes, strides, overlap
+}
+
 }  // namespace
 
 void validate(const Op& op) {
@@ -685,6 +696,13 @@ Tensor slice(Backend& be, const Tensor& x, int axis, int64_t begin, int64_t end)
 Tensor convert(Backend& be, const Tensor& x, DType dtype) {
   Tensor out = be.empty(x.shape(), dtype);
   be.run(op::Convert{&x, &out});
+  return out;
+}
+
+Tensor attention(Backend& be, const Tensor& q, const Tensor& k, const Tensor& v, float scale,
+                 std::string_view kernel) {
+  Tensor out = be.empty(q.shape(), q.dtype());
+  be.run(op::Attention{&q, &k, &v, &out, scale, kernel});
   return out;
 }
 

@@ -60,6 +60,9 @@ Support supports(const op::Permute&, Device);
 void execute(const op::Permute&, CudaContext&);
 Support supports(const op::Slice&, Device);
 void execute(const op::Slice&, CudaContext&);
+// cuda_attention_op.cpp
+Support supports(const op::Attention&, Device);
+void execute(const op::Attention&, CudaContext&);
 
 // ---------------------------------------------------------------- shared helpers
 

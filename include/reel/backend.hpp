@@ -208,12 +208,25 @@ struct Convert {
   Tensor* out;
 };
 
+// Scaled dot-product attention: out = softmax(scale · q·kᵀ)·v for every batch item and head.
+// q [B, Sq, H, D], k and v [B, Skv, H, D], out like q (rank 3 [S, H, D]: B = 1); one dtype,
+// contiguous. The backend runs the best attention kernel for its device (reel/attention.hpp),
+// or the one named by `kernel`, on its own stream, so it is ordered with the other ops.
+struct Attention {
+  const Tensor* q;
+  const Tensor* k;
+  const Tensor* v;
+  Tensor* out;
+  float scale = 1.0f;
+  std::string_view kernel{};  // empty: the selector's choice
+};
+
 }  // namespace op
 
 using Op = std::variant<op::Linear, op::BatchMatMul, op::Conv3d, op::Conv2d, op::LayerNorm, op::RmsNorm,
                         op::ChannelL2Norm, op::Unary, op::Softmax, op::Modulate, op::Rope, op::Binary,
                         op::MulAdd, op::Affine, op::Fill, op::Concat, op::Pad, op::UpsampleNearest,
-                        op::Permute, op::Slice, op::Convert>;
+                        op::Permute, op::Slice, op::Convert, op::Attention>;
 
 REEL_API std::string_view op_name(const Op& op);
 

@@ -52,6 +52,10 @@ REEL_API Tensor upsample_nearest(Backend& be, const Tensor& x, int scale_h, int 
 REEL_API Tensor permute(Backend& be, const Tensor& x, std::span<const int> perm);
 REEL_API Tensor slice(Backend& be, const Tensor& x, int axis, int64_t begin, int64_t end);
 REEL_API Tensor convert(Backend& be, const Tensor& x, DType dtype);
+// softmax(scale·q·kᵀ)·v, q [B, Sq, H, D], k/v [B, Skv, H, D], on the backend's stream;
+// `kernel` names one (reel-cli kernels lists them), empty: the best for the device.
+REEL_API Tensor attention(Backend& be, const Tensor& q, const Tensor& k, const Tensor& v, float scale,
+                          std::string_view kernel = {});
 
 // NumPy broadcast of two shapes; throws invalid_argument when they do not broadcast.
 REEL_API Shape broadcast_shapes(const Shape& a, const Shape& b);

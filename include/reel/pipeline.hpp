@@ -60,7 +60,16 @@ struct PipelineLoadOptions {
   // the folder's. A text encoder without a tokenizer (or none at all) means prompts must come
   // as embeddings.
   std::filesystem::path transformer, transformer_2, vae, text_encoder, tokenizer;
+  // Where the transformer, the VAE and the sampler's model calls run: Device::cpu() or
+  // Device::cuda(i) (a build with the CUDA backend). Weights are uploaded once, at load.
   Device device = Device::cpu();
+  // Where the umT5 text encoder runs. The CPU by default: umT5-XXL is ~11 GB in bf16, and it
+  // runs once per request; the embeddings are then copied to `device`.
+  Device text_encoder_device = Device::cpu();
+  // Optional: run on this backend instead of making one for `device` (a custom or instrumented
+  // backend, e.g. one that logs or times every op). The text encoder uses it too when it is
+  // on the same device.
+  std::shared_ptr<Backend> backend;
   int threads = 0;  // CPU threads; 0: all hardware threads
   PipelinePrecision precision = PipelinePrecision::bf16;
   bool load_text_encoder = true;  // false: skip it (prompts must come as embeddings)

@@ -152,7 +152,8 @@ class REEL_API WanVae {
 // The pipeline's per-channel latent normalisation (§2.5), on the backend's device:
 // normalize: (μ − mean) · (1/std) (after encode); denormalize: z / (1/std) + mean (before
 // decode; computed as z · std + mean, within an ulp). Latents [C, F, h, w] or [B, C, F, h, w]
-// with C = z_dim; throws invalid_argument when the config has no constants.
+// with C = z_dim, on the host or the backend's device (the result is on the backend's
+// device); throws invalid_argument when the config has no constants.
 REEL_API Tensor normalize_latents(Backend& backend, const Tensor& latents, const VaeConfig& config);
 REEL_API Tensor denormalize_latents(Backend& backend, const Tensor& latents, const VaeConfig& config);
 

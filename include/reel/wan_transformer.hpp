@@ -122,8 +122,10 @@ class REEL_API WanTransformer {
   //   text_context   [B, T, text_dim] (umT5 output, any T; 512 in the pipelines).
   //   image_context  [B, N, image_dim] CLIP features (257 tokens for Wan 2.1 I2V); required by
   //                  models with the image path, rejected by the others.
-  // Returns the prediction [B, out_channels, F, H, W] in activation_dtype() on the model's
-  // device. Throws invalid_argument naming the input whose shape does not fit.
+  // Returns the prediction [B, out_channels, F, H, W] in activation_dtype() on the latents'
+  // device: latents from the host (a sampler's) cross to the device as patch tokens and the
+  // prediction comes back once, without a round trip. Throws invalid_argument naming the
+  // input whose shape does not fit.
   Tensor forward(Backend& backend, const Tensor& latents, std::span<const float> timesteps,
                  const Tensor& text_context, const Tensor* image_context = nullptr) const;
 

@@ -73,6 +73,9 @@ Support supports(const op::Modulate&);
 void execute(const op::Modulate&, CpuContext&);
 Support supports(const op::Rope&);
 void execute(const op::Rope&, CpuContext&);
+// cpu_attention.cpp
+Support supports(const op::Attention&);
+void execute(const op::Attention&, CpuContext&);
 // cpu_layout.cpp
 Support supports(const op::Concat&);
 void execute(const op::Concat&, CpuContext&);

@@ -16,7 +16,8 @@ namespace reel {
 struct Pipeline::Impl {
   // Backends are safe to share between threads (the CPU one guards its caches); ops run on
   // the calling thread.
-  std::unique_ptr<Backend> backend;
+  std::shared_ptr<Backend> backend;       // transformer(s), VAE, conditioning
+  std::shared_ptr<Backend> text_backend;  // the text encoder's (the same one when on the same device)
   std::optional<WanTransformer> transformer;
   std::optional<WanTransformer> transformer_2;  // A14B low-noise expert
   std::optional<WanVae> vae;

@@ -3,19 +3,24 @@
 #include <sstream>
 
 #include "pipeline/model_files.hpp"
+#include "reel/cuda_backend.hpp"
 #include "pipeline/pipeline_impl.hpp"
 
 namespace reel {
 
 namespace {
 
-std::unique_ptr<Backend> make_pipeline_backend(Device device, int threads) {
-  require(threads >= 0, StatusCode::invalid_argument,
-          "threads must be >= 0 (0: all hardware threads), got " + std::to_string(threads));
-  if (device.type != DeviceType::cpu)
-    throw Error(StatusCode::unsupported, "device " + device.str() + ": the pipeline runs on the CPU in this version "
-                                                                    "(use device \"cpu\")");
-  return make_cpu_backend({.threads = threads});
+std::shared_ptr<Backend> make_pipeline_backend(const PipelineLoadOptions& o) {
+  require(o.threads >= 0, StatusCode::invalid_argument,
+          "threads must be >= 0 (0: all hardware threads), got " + std::to_string(o.threads));
+  if (o.backend) return o.backend;
+  return make_backend(o.device, o.threads);  // unsupported (named) when this build or machine lacks the device
+}
+
+// The text encoder's backend: the pipeline's when it runs on the same device, else its own.
+std::shared_ptr<Backend> make_text_backend(const PipelineLoadOptions& o, const std::shared_ptr<Backend>& main) {
+  if (o.text_encoder_device == main->device()) return main;
+  return make_backend(o.text_encoder_device, o.threads);
 }
 
 std::string describe(const Pipeline::Impl& p, PipelinePrecision precision) {
@@ -26,7 +31,9 @@ std::string describe(const Pipeline::Impl& p, PipelinePrecision precision) {
     << wan_variant_name(i.variant) << (i.two_experts ? ", two experts" : "") << "): transformer "
     << i.transformer.str() << "; VAE z " << i.vae.z_dim << " ×" << i.vae.spatial_factor() << " space ×"
     << i.vae.temporal_factor() << " time";
-  if (p.text_encoder) s << "; umT5 d_model " << p.text_encoder->config().d_model << " × " << p.text_encoder->config().num_layers << " layers";
+  if (p.text_encoder)
+    s << "; umT5 d_model " << p.text_encoder->config().d_model << " × " << p.text_encoder->config().num_layers
+      << " layers on " << p.text_backend->device().str();
   else s << "; no text encoder";
   s << "; " << (precision == PipelinePrecision::bf16 ? "bf16" : "f32") << " on " << p.backend->device().str();
   return s.str();
@@ -60,7 +67,7 @@ Pipeline Pipeline::load(const PipelineLoadOptions& options) {
   auto p = std::make_shared<Impl>();
   PipelineInfo& info = p->info;
   info.notes = files.notes;
-  p->backend = make_pipeline_backend(options.device, options.threads);
+  p->backend = make_pipeline_backend(options);
   const bool f32 = options.precision == PipelinePrecision::f32;
 
   const WanLoadOptions wan_options{.precision = f32 ? WanPrecision::f32 : WanPrecision::bf16,
@@ -91,8 +98,9 @@ Pipeline Pipeline::load(const PipelineLoadOptions& options) {
                                             ") has no latents_mean/latents_std: add them to its config.json");
 
   if (!files.text_encoder.empty()) {
+    p->text_backend = make_text_backend(options, p->backend);
     p->text_encoder = Umt5Encoder::load(files.text_encoder, {.dtype = f32 ? DType::f32 : DType::bf16,
-                                                             .device = p->backend->device()});
+                                                             .device = p->text_backend->device()});
     if (p->text_encoder->config().d_model != info.transformer.text_dim)
       throw Error(StatusCode::bad_format, files.text_encoder.string() + ": the text encoder's width (d_model " +
                                               std::to_string(p->text_encoder->config().d_model) +

@@ -29,7 +29,7 @@ Tensor encode_prompts(const Pipeline::Impl& p, std::span<const std::string> prom
   std::vector<TokenizedPrompt> ids;
   ids.reserve(prompts.size());
   for (const std::string& s : prompts) ids.push_back(p.tokenizer->encode(s));  // 512 ids, wan.md §4.3
-  return p.text_encoder->encode(*p.backend, ids);
+  return p.text_encoder->encode(*p.text_backend, ids);
 }
 
 TextContext text_context(const Pipeline::Impl& p, const GenerateRequest& r, const Resolved& rs, Run& run) {

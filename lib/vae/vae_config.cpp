@@ -35,6 +35,8 @@ Tensor per_channel(Backend& be, const std::vector<float>& v) {
   return be.device() == Device::cpu() ? host : host.to(be.device());
 }
 
+Tensor on_backend(Backend& be, const Tensor& t) { return t.device() == be.device() ? t : t.to(be.device()); }
+
 void check_latents(const Tensor& z, const VaeConfig& cfg, const char* fn) {
   require(cfg.latents_mean.size() == size_t(cfg.z_dim) && cfg.latents_std.size() == size_t(cfg.z_dim),
           StatusCode::invalid_argument,
@@ -143,7 +145,7 @@ Tensor normalize_latents(Backend& be, const Tensor& latents, const VaeConfig& cf
   std::vector<float> inv(cfg.latents_std.size());
   for (size_t i = 0; i < inv.size(); ++i) inv[i] = 1.0f / cfg.latents_std[i];
   Tensor mean = per_channel(be, cfg.latents_mean), scale = per_channel(be, inv);
-  return ops::mul(be, ops::sub(be, latents, mean), scale);
+  return ops::mul(be, ops::sub(be, on_backend(be, latents), mean), scale);
 }
 
 Tensor denormalize_latents(Backend& be, const Tensor& latents, const VaeConfig& cfg) {
@@ -152,7 +154,7 @@ Tensor denormalize_latents(Backend& be, const Tensor& latents, const VaeConfig& 
   std::vector<float> back(cfg.latents_std.size());
   for (size_t i = 0; i < back.size(); ++i) back[i] = float(1.0 / double(1.0f / cfg.latents_std[i]));
   Tensor mean = per_channel(be, cfg.latents_mean), scale = per_channel(be, back);
-  return ops::mul_add(be, mean, latents, scale);
+  return ops::mul_add(be, mean, on_backend(be, latents), scale);
 }
 
 namespace {

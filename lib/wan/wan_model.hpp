@@ -2,6 +2,8 @@
 // checkpoint-name helpers shared by the loader and the config reader.
 #pragma once
 #include <filesystem>
+#include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -50,6 +52,27 @@ struct WanWeights {
   Linear head;                  // proj_out [out·pt·ph·pw, D]
 };
 
+struct RopeTables {
+  Tensor cos, sin;  // [L, head_dim] f32, each value repeated for the two members of a pair
+};
+
+// The RoPE tables of the last few token grids, on the model's device: built on the host and
+// uploaded once per grid instead of once per forward. Thread-safe.
+class RopeCache {
+ public:
+  RopeTables get(const WanConfig& config, const PatchGrid& grid, Device device);
+
+ private:
+  struct Entry {
+    int64_t frames, height, width;
+    Device device;
+    RopeTables tables;
+  };
+  static constexpr size_t kEntries = 4;
+  std::mutex mutex_;
+  std::vector<Entry> entries_;  // most recently used last
+};
+
 }  // namespace reel::wan
 
 namespace reel {
@@ -60,6 +83,7 @@ struct WanTransformer::Impl {
   Device device = Device::cpu();
   WanCheckpointInfo checkpoint;
   wan::WanWeights weights;
+  std::shared_ptr<wan::RopeCache> rope_cache = std::make_shared<wan::RopeCache>();
 };
 
 }  // namespace reel
@@ -100,9 +124,6 @@ WanConfig detect_config(const WeightStore& store, const CheckpointNames& names, 
 
 // ---------------------------------------------------------------- RoPE (wan_rope.cpp)
 
-struct RopeTables {
-  Tensor cos, sin;  // [L, head_dim] f32, each value repeated for the two members of a pair
-};
 // The per-token tables of wan.md §1.3a for the token grid (split t/h/w = d−4⌊d/6⌋, 2⌊d/6⌋, 2⌊d/6⌋).
 RopeTables rope_tables(const WanConfig& config, const PatchGrid& grid);
 

@@ -1,6 +1,7 @@
 // The Wan 3-D rotary embedding tables (reel/wan.md §1.3a, diffusers WanRotaryPosEmbed): per
 // token, the head dimension is split into temporal / height / width parts, each rotated by its
 // own position with frequencies 10000^(−2k/n) computed in double, as diffusers does.
+#include <algorithm>
 #include <cmath>
 
 #include "wan/wan_model.hpp"
@@ -49,6 +50,22 @@ RopeTables rope_tables(const WanConfig& config, const PatchGrid& grid) {
             sin[token * d + col] = axis_sin[a][size_t(pos[a] * sizes[a] + j)];
           }
       }
+  return t;
+}
+
+RopeTables RopeCache::get(const WanConfig& config, const PatchGrid& grid, Device device) {
+  std::lock_guard lock(mutex_);
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    const Entry& e = entries_[i];
+    if (e.frames == grid.frames && e.height == grid.height && e.width == grid.width && e.device == device) {
+      std::rotate(entries_.begin() + int64_t(i), entries_.begin() + int64_t(i) + 1, entries_.end());
+      return entries_.back().tables;
+    }
+  }
+  RopeTables t = rope_tables(config, grid);
+  if (!(device == Device::cpu())) t = {t.cos.to(device), t.sin.to(device)};
+  if (entries_.size() == kEntries) entries_.erase(entries_.begin());
+  entries_.push_back({grid.frames, grid.height, grid.width, device, t});
   return t;
 }
 

@@ -142,9 +142,7 @@ Tensor WanTransformer::forward(Backend& be, const Tensor& latents, std::span<con
   const Tensor text = wan::embed_text(be, w, on(text_context, m.device), act);
   Tensor image;
   if (image_context) image = wan::embed_image(be, w, on(*image_context, m.device), act);
-  wan::RopeTables rope = wan::rope_tables(cfg, grid);
-  rope.cos = on(rope.cos, m.device);
-  rope.sin = on(rope.sin, m.device);
+  const wan::RopeTables rope = m.rope_cache->get(cfg, grid, m.device);  // uploaded once per grid
 
   // ---- blocks
   const wan::BlockInputs in{&text, image.defined() ? &image : nullptr, &te.projection, &rope, plan.segments};
@@ -163,7 +161,7 @@ Tensor WanTransformer::forward(Backend& be, const Tensor& latents, std::span<con
   PatchGrid out_grid = grid;
   out_grid.channels = cfg.out_channels;
   const Tensor out = unpatchify(on(out_tokens, Device::cpu()), out_grid, PatchOrder::channel_minor);
-  return on(out, m.device);
+  return on(out, latents.device());
 }
 
 }  // namespace reel

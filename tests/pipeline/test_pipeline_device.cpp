@@ -1,0 +1,161 @@
+// The pipeline's device path, checked without a GPU on an emulated device (tests/common/
+// emulated_device.hpp): the tiny model generates on "cuda:0" exactly what it generates on the
+// CPU, device data is touched only through backend ops, the weights cross to the device once
+// at load, each request moves only its inputs, per-step latents and outputs, and the text
+// encoder stays on the host unless asked. The same code runs on a real GPU through
+// CudaBackend (tests/cuda/test_pipeline_cuda.cpp compares that with the CPU).
+#include "common/emulated_device.hpp"
+#include "pipeline/pipeline_test_util.hpp"
+#include "reel/video_session.hpp"
+
+namespace reel::test {
+namespace {
+
+GenerateRequest small_request() {
+  GenerateRequest r;
+  r.prompt = "a paper boat drifts down a rainy street";
+  r.negative_prompt = "blurred";
+  r.width = 64, r.height = 48, r.frames = 9, r.steps = 3, r.guidance = 4.0f, r.seed = 11;
+  return r;
+}
+
+uint64_t file_bytes(const std::filesystem::path& p) { return std::filesystem::file_size(p); }
+
+// The emulated-device pipeline (f32; the umT5 on `text_device`), loaded once per placement.
+const Pipeline& device_pipeline(Device text_device) {
+  EmulatedDevice::install();
+  static std::map<std::string, std::unique_ptr<Pipeline>> loaded;
+  auto& slot = loaded[text_device.str()];
+  if (!slot) {
+    PipelineLoadOptions o{.folder = tiny_t2v_model(), .threads = 2, .precision = PipelinePrecision::f32};
+    o.backend = std::make_shared<EmulatedDeviceBackend>(2);
+    o.text_encoder_device = text_device;
+    slot = std::make_unique<Pipeline>(Pipeline::load(o));
+  }
+  return *slot;
+}
+
+void expect_identical(const Tensor& a, const Tensor& b, const char* what) {
+  ASSERT_TRUE(a.is_cpu() && b.is_cpu()) << what;
+  ASSERT_EQ(a.shape(), b.shape()) << what;
+  const std::vector<float> x = a.to_floats(), y = b.to_floats();
+  size_t differ = 0;
+  for (size_t i = 0; i < x.size(); ++i) differ += std::memcmp(&x[i], &y[i], sizeof(float)) != 0;
+  EXPECT_EQ(differ, 0u) << what << ": " << differ << " of " << x.size() << " values differ";
+}
+
+TEST(PipelineOnDevice, GeneratesExactlyWhatTheCpuGenerates) {
+  const Pipeline& dev = device_pipeline(Device::cpu());
+  EXPECT_NE(dev.info().description.find("f32 on cuda:0"), std::string::npos) << dev.info().description;
+  EXPECT_NE(dev.info().description.find("layers on cpu"), std::string::npos) << dev.info().description;
+  for (bool batch_cfg : {true, false}) {
+    GenerateRequest r = small_request();
+    r.batch_cfg = batch_cfg;
+    const GenerateResult on_device = dev.generate(r);
+    const GenerateResult on_cpu = tiny_t2v_f32().generate(r);
+    EXPECT_TRUE(on_device.latents.is_cpu());
+    expect_identical(on_device.latents, on_cpu.latents, batch_cfg ? "latents (batched CFG)" : "latents");
+    ASSERT_EQ(on_device.video.rgb.size(), on_cpu.video.rgb.size());
+    EXPECT_TRUE(on_device.video.rgb == on_cpu.video.rgb) << "frames differ";
+  }
+}
+
+TEST(PipelineOnDevice, WeightsCrossOnceAndRequestsMoveOnlyActivations) {
+  EmulatedDevice& emu = EmulatedDevice::install();
+  emu.ledger().reset_transfers();
+  const int64_t live_before = emu.ledger().live_bytes;
+  PipelineLoadOptions o{.folder = tiny_t2v_model(), .threads = 2, .precision = PipelinePrecision::f32};
+  o.backend = std::make_shared<EmulatedDeviceBackend>(2);
+  const Pipeline p = Pipeline::load(o);
+  const uint64_t load_h2d = emu.ledger().h2d_bytes;
+  const int64_t resident = emu.ledger().live_bytes - live_before;
+  // The f32 model files are (almost all) weights: transformer and VAE decoder go to the device.
+  const uint64_t transformer = file_bytes(tiny_t2v_model() / "transformer" / "diffusion_pytorch_model.safetensors");
+  const uint64_t vae = file_bytes(tiny_t2v_model() / "vae" / "diffusion_pytorch_model.safetensors");
+  std::printf("load: %llu bytes uploaded, %lld resident (transformer file %llu, VAE file %llu)\n",
+              (unsigned long long)load_h2d, (long long)resident, (unsigned long long)transformer,
+              (unsigned long long)vae);
+  EXPECT_GE(load_h2d, transformer * 9 / 10);
+  EXPECT_GE(resident, int64_t(transformer * 9 / 10));
+  EXPECT_EQ(emu.ledger().d2h_bytes, 0u) << "loading downloads nothing";
+
+  const GenerateRequest r = small_request();  // batched CFG: one forward of 2 per step
+  for (int round = 0; round < 2; ++round) {
+    emu.ledger().reset_transfers();
+    const GenerateResult out = p.generate(r);
+    const uint64_t h2d = emu.ledger().h2d_bytes, d2h = emu.ledger().d2h_bytes;
+    const uint64_t h2d_n = emu.ledger().h2d_copies, d2h_n = emu.ledger().d2h_copies;
+    std::printf("request %d: up %llu bytes in %llu copies, down %llu bytes in %llu copies, peak %lld\n", round,
+                (unsigned long long)h2d, (unsigned long long)h2d_n, (unsigned long long)d2h,
+                (unsigned long long)d2h_n, (long long)emu.ledger().peak_bytes.load());
+    // What a request must move, from the model's sizes: the two text contexts (512 × 32 f32),
+    // per step the patch tokens of cond+uncond ([2, 36, 64] f32) and the timestep sinusoid
+    // (256 f32), the RoPE tables once per grid (first request only: [36, 32] f32 × 2), the
+    // latents for the VAE ([16, 3, 6, 8] f32) and its per-channel mean and std (16 f32 each);
+    // down: per step the velocity of both passes, then the frames ([3, 9, 48, 64] f32).
+    const uint64_t f = sizeof(float), steps = uint64_t(r.steps);
+    const uint64_t latents = 16 * 3 * 6 * 8 * f;
+    const uint64_t up = 2 * 512 * 32 * f + steps * (2 * 36 * 64 * f + 256 * f) +
+                        (round == 0 ? 2 * 36 * 32 * f : 0) + latents + 2 * 16 * f;
+    const uint64_t down = steps * 2 * latents + 3 * 9 * 48 * 64 * f;
+    EXPECT_EQ(h2d, up) << "only inputs, per-step latents and tables may cross to the device (no weights again)";
+    EXPECT_EQ(d2h, down) << "only per-step outputs and frames may come back";
+    const uint64_t up_copies = 2 + 2 * steps + (round == 0 ? 2 : 0) + 1 + 2;
+    EXPECT_EQ(h2d_n, up_copies) << "copies per request grow with the steps, not with the layers";
+    EXPECT_EQ(out.video.frames, 9);
+  }
+}
+
+TEST(PipelineOnDevice, TextEncoderStaysOnTheHostUnlessAsked) {
+  EmulatedDevice& emu = EmulatedDevice::install();
+  const uint64_t encoder = file_bytes(tiny_t2v_model() / "text_encoder" / "model.safetensors");
+  const int64_t before = emu.ledger().live_bytes;
+  {
+    const Pipeline& host_text = device_pipeline(Device::cpu());  // may be loaded already
+    (void)host_text;
+  }
+  const int64_t with_host_text = emu.ledger().live_bytes;
+  const Pipeline& device_text = device_pipeline(Device::cuda(0));
+  const int64_t with_device_text = emu.ledger().live_bytes;
+  std::printf("device memory: %lld → %lld → %lld bytes (umT5 file %llu)\n", (long long)before,
+              (long long)with_host_text, (long long)with_device_text, (unsigned long long)encoder);
+  EXPECT_NE(device_text.info().description.find("layers on cuda:0"), std::string::npos);
+  // The second pipeline holds a transformer, a VAE and the encoder on the device: at least
+  // the encoder's weights more than the transformer alone.
+  const uint64_t transformer = file_bytes(tiny_t2v_model() / "transformer" / "diffusion_pytorch_model.safetensors");
+  EXPECT_GE(with_device_text - with_host_text, int64_t(transformer + encoder * 9 / 10));
+  // Both placements give the same video (same kernels, same order).
+  const GenerateRequest r = small_request();
+  const GenerateResult a = device_pipeline(Device::cpu()).generate(r);
+  const GenerateResult b = device_text.generate(r);
+  expect_identical(a.latents, b.latents, "umT5 on the host vs on the device");
+}
+
+TEST(PipelineOnDevice, EndlessVideoChunksEqualTheCpuOnes) {
+  VideoSessionOptions o;
+  o.request = small_request();
+  o.request.height = 32;
+  o.context_frames = 1;
+  o.prompts = parse_prompt_schedule("0 a paper boat\n1: the boat sinks\n");
+  VideoSession on_device(device_pipeline(Device::cpu()), o);
+  VideoSession on_cpu(tiny_t2v_f32(), o);
+  for (int k = 0; k < 3; ++k) {
+    const VideoChunk a = on_device.next(), b = on_cpu.next();
+    expect_identical(a.latents, b.latents, ("chunk " + std::to_string(k) + " latents").c_str());
+    EXPECT_TRUE(a.video.rgb == b.video.rgb) << "chunk " << k << " frames differ";
+  }
+}
+
+TEST(PipelineOnDevice, AskingForAMissingGpuSaysSo) {
+  if (cuda_device_count() > 0) GTEST_SKIP() << "this machine has a GPU";
+  try {
+    (void)Pipeline::load({.folder = tiny_t2v_model(), .device = Device::cuda(0)});
+    ADD_FAILURE() << "expected unsupported";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), StatusCode::unsupported) << e.what();
+    EXPECT_NE(std::string(e.what()).find("cuda"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace reel::test
