@@ -146,6 +146,41 @@ TEST(PipelineOnDevice, EndlessVideoChunksEqualTheCpuOnes) {
   }
 }
 
+// Loads `o` twice, on the CPU and on the emulated device, and generates `r` on both.
+void expect_same_on_device(PipelineLoadOptions o, const GenerateRequest& r, const char* what) {
+  EmulatedDevice::install();
+  o.threads = 2, o.precision = PipelinePrecision::f32;
+  const GenerateResult on_cpu = Pipeline::load(o).generate(r);
+  o.backend = std::make_shared<EmulatedDeviceBackend>(2);
+  const GenerateResult on_device = Pipeline::load(o).generate(r);
+  expect_identical(on_device.latents, on_cpu.latents, what);
+  EXPECT_TRUE(on_device.video.rgb == on_cpu.video.rgb) << what << ": frames differ";
+}
+
+TEST(PipelineOnDevice, ImageToVideoTi2vEqualsTheCpu) {  // VAE encode of the image, per-token timesteps
+  GenerateRequest r;
+  r.prompt_embeds = padded_embeds(fixture_tensor("ti2v.safetensors", "embeds"));
+  r.negative_embeds = padded_embeds(fixture_tensor("ti2v.safetensors", "negative_embeds"));
+  r.image = read_image(pipeline_fixtures() / "first_frame.png");
+  r.width = 64, r.height = 32, r.frames = 9, r.steps = 2, r.guidance = 5.0f, r.seed = 3;
+  expect_same_on_device({.folder = pipeline_fixtures() / "tiny-wan-ti2v"}, r, "ti2v");
+}
+
+TEST(PipelineOnDevice, ImageToVideoWan21I2vEqualsTheCpu) {  // image channels and CLIP context
+  const std::filesystem::path t2v = tiny_t2v_model();
+  const nlohmann::json c = read_fixture_json("i2v.json");
+  GenerateRequest r;
+  r.prompt = c["prompt"].get<std::string>();
+  r.negative_prompt = c["negative_prompt"].get<std::string>();
+  r.width = c["width"].get<int>(), r.height = c["height"].get<int>(), r.frames = c["frames"].get<int>();
+  r.steps = 2, r.guidance = c["guidance"].get<float>(), r.seed = 4;
+  r.image = read_image(pipeline_fixtures() / "i2v_first_frame.png");
+  r.image_context = fixture_tensor("i2v.safetensors", "image_embeds");
+  expect_same_on_device({.transformer = pipeline_fixtures() / "tiny-wan-i2v" / "transformer", .vae = t2v / "vae",
+                         .text_encoder = t2v / "text_encoder", .tokenizer = t2v / "tokenizer"},
+                        r, "i2v");
+}
+
 TEST(PipelineOnDevice, AskingForAMissingGpuSaysSo) {
   if (cuda_device_count() > 0) GTEST_SKIP() << "this machine has a GPU";
   try {
