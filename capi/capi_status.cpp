@@ -3,6 +3,7 @@
 #include <set>
 
 #include "capi_internal.hpp"
+#include "reel/backend.hpp"
 
 namespace reel::capi {
 
@@ -33,6 +34,8 @@ const char* intern(const std::string& text) {
 extern "C" {
 
 uint32_t reel_version_number(void) { return REEL_VERSION_NUMBER; }
+
+int32_t reel_cuda_device_count(void) { return reel::cuda_device_count(); }
 
 const char* reel_version_string(void) {
 #define REEL_STR2(x) #x

@@ -66,6 +66,9 @@ extern "C" {
 /* The version of the library actually linked (compare with REEL_VERSION_NUMBER). */
 REEL_C_API uint32_t reel_version_number(void);
 REEL_C_API const char* reel_version_string(void); /* "0.1.0" */
+/* Usable CUDA GPUs ("cuda:0" .. "cuda:N-1" for reel_model_params.device): 0 when the library
+ * was built without CUDA or the machine has no GPU or driver. Never fails. */
+REEL_C_API int32_t reel_cuda_device_count(void);
 
 /* ---------------------------------------------------------------- status and errors */
 

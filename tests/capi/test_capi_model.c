@@ -104,9 +104,24 @@ static void load_errors(void) {
   mp.path = capi_tiny_model();
   mp.device = "tpu";
   expect_load_fails(&mp, REEL_ERROR_INVALID_ARGUMENT, "tpu");
-  mp.device = "cuda:0";
-  expect_load_fails(&mp, REEL_ERROR_UNSUPPORTED, "cuda");
+  CHECK(reel_cuda_device_count() >= 0);
+  if (reel_cuda_device_count() == 0) {
+    mp.device = "cuda:0";
+    expect_load_fails(&mp, REEL_ERROR_UNSUPPORTED, "cuda");
+  }
+  mp.device = "cuda:999"; /* no such GPU: invalid with a GPU, unsupported without */
+  expect_load_fails(&mp, reel_cuda_device_count() > 0 ? REEL_ERROR_INVALID_ARGUMENT : REEL_ERROR_UNSUPPORTED, "cuda");
   mp.device = NULL; /* NULL: the CPU */
+  mp.text_encoder_device = "tpu";
+  expect_load_fails(&mp, REEL_ERROR_INVALID_ARGUMENT, "tpu");
+  mp.text_encoder_device = "cpu";
+  {
+    reel_model* model = NULL;
+    CHECK(reel_model_load(&mp, &model) == REEL_OK);
+    CHECK(strstr(reel_model_describe(model), "layers on cpu") != NULL);
+    reel_model_free(model);
+  }
+  mp.text_encoder_device = NULL;
   mp.threads = -3;
   expect_load_fails(&mp, REEL_ERROR_INVALID_ARGUMENT, "threads");
   mp.threads = 0;
