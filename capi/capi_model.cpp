@@ -63,6 +63,8 @@ reel_status reel_model_load(const reel_model_params* params, reel_model** model)
     if (has_field<const char*>(params, offsetof(reel_model_params, text_encoder_device)) &&
         params->text_encoder_device)
       o.text_encoder_device = Device::parse(params->text_encoder_device);
+    if (has_field<const char*>(params, offsetof(reel_model_params, attention_kernel)) && params->attention_kernel)
+      o.attention_kernel = params->attention_kernel;
     require(params->threads >= 0, StatusCode::invalid_argument,
             "params->threads must be >= 0 (0: all hardware threads), got " + std::to_string(params->threads));
     o.threads = params->threads;

@@ -117,6 +117,9 @@ typedef struct reel_model_params {
   /* Where the umT5 text encoder runs: NULL or "cpu" (default; keeps its weights, ~11 GB for
    * umT5-XXL in bf16, off the GPU), or a device as for `device`. */
   const char* text_encoder_device;
+  /* The transformer's attention kernel by name (see reel_attention_kernel_count / reel-cli
+   * kernels), e.g. "cudnn"; NULL: the best supported one for each call. */
+  const char* attention_kernel;
 } reel_model_params;
 
 REEL_C_API void reel_model_params_init(reel_model_params* params);

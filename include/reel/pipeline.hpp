@@ -63,6 +63,9 @@ struct PipelineLoadOptions {
   // Where the transformer, the VAE and the sampler's model calls run: Device::cpu() or
   // Device::cuda(i) (a build with the CUDA backend). Weights are uploaded once, at load.
   Device device = Device::cpu();
+  int threads = 0;  // CPU threads; 0: all hardware threads
+  PipelinePrecision precision = PipelinePrecision::bf16;
+  bool load_text_encoder = true;  // false: skip it (prompts must come as embeddings)
   // Where the umT5 text encoder runs. The CPU by default: umT5-XXL is ~11 GB in bf16, and it
   // runs once per request; the embeddings are then copied to `device`.
   Device text_encoder_device = Device::cpu();
@@ -70,9 +73,9 @@ struct PipelineLoadOptions {
   // backend, e.g. one that logs or times every op). The text encoder uses it too when it is
   // on the same device.
   std::shared_ptr<Backend> backend;
-  int threads = 0;  // CPU threads; 0: all hardware threads
-  PipelinePrecision precision = PipelinePrecision::bf16;
-  bool load_text_encoder = true;  // false: skip it (prompts must come as embeddings)
+  // The transformer's attention kernel by name (`reel-cli kernels`: e.g. "cuda_flash", "cudnn",
+  // "onednn"); empty: the best supported one for each call.
+  std::string attention_kernel;
 };
 
 // The values a generation uses for every request field left at 0 / empty.

@@ -77,6 +77,9 @@ struct WanLoadOptions {
   // released Wan model). The shapes cannot tell it: q/k norms span all heads.
   int64_t head_dim = 0;
   Device device = Device::cpu();  // where the weights live; forward() needs a backend there
+  // The attention kernel for every attention call (a name from reel::attention_kernels(),
+  // `reel-cli kernels`); empty: the selector's best for each call's device, dtype and shape.
+  std::string attention_kernel;
 };
 
 // What the loader found in the checkpoint.

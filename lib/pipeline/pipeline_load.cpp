@@ -71,7 +71,8 @@ Pipeline Pipeline::load(const PipelineLoadOptions& options) {
   const bool f32 = options.precision == PipelinePrecision::f32;
 
   const WanLoadOptions wan_options{.precision = f32 ? WanPrecision::f32 : WanPrecision::bf16,
-                                   .device = p->backend->device()};
+                                   .device = p->backend->device(),
+                                   .attention_kernel = options.attention_kernel};
   p->transformer = WanTransformer::load(files.transformer, wan_options);
   info.transformer = p->transformer->config();
   note_ignored(*p->transformer, "transformer", info.notes);

@@ -52,8 +52,8 @@ void layer_norm_modulate(Backend& be, const Tensor& x, const Tensor& table, int 
   }
 }
 
-Tensor attend(Backend& be, const Tensor& q, const Tensor& k, const Tensor& v) {
-  return ops::attention(be, q, k, v, 1.0f / std::sqrt(float(q.dim(3))));
+Tensor attend(Backend& be, const Tensor& q, const Tensor& k, const Tensor& v, std::string_view kernel) {
+  return ops::attention(be, q, k, v, 1.0f / std::sqrt(float(q.dim(3))), kernel);
 }
 
 Tensor block_forward(Backend& be, const WanConfig& cfg, const BlockWeights& blk, const Tensor& x,
@@ -78,7 +78,7 @@ Tensor block_forward(Backend& be, const WanConfig& cfg, const BlockWeights& blk,
   k = heads_of(k, heads);
   be.run(op::Rope{&q, &in.rope->cos, &in.rope->sin, &q});
   be.run(op::Rope{&k, &in.rope->cos, &in.rope->sin, &k});
-  const Tensor attn = attend(be, q, k, heads_of(v, heads)).reshape({batch, tokens, dim});
+  const Tensor attn = attend(be, q, k, heads_of(v, heads), in.attention_kernel).reshape({batch, tokens, dim});
   const Tensor attn_out = ops::linear(be, attn, blk.o.weight, &blk.o.bias);
   Tensor x1 = be.empty(x.shape(), act);
   gated_add(be, x, attn_out, mod, 2, in.segments, x1);
@@ -88,11 +88,11 @@ Tensor block_forward(Backend& be, const WanConfig& cfg, const BlockWeights& blk,
   const Tensor cq = heads_of(project_normed(be, n2, blk.cross_q, blk.cross_norm_q, eps), heads);
   const Tensor ck = project_normed(be, *in.context, blk.cross_k, blk.cross_norm_k, eps);
   const Tensor cv = ops::linear(be, *in.context, blk.cross_v.weight, &blk.cross_v.bias);
-  Tensor cross = attend(be, cq, heads_of(ck, heads), heads_of(cv, heads));
+  Tensor cross = attend(be, cq, heads_of(ck, heads), heads_of(cv, heads), in.attention_kernel);
   if (in.image_context) {
     const Tensor ik = project_normed(be, *in.image_context, blk.image_k, blk.image_norm_k, eps);
     const Tensor iv = ops::linear(be, *in.image_context, blk.image_v.weight, &blk.image_v.bias);
-    cross = ops::add(be, cross, attend(be, cq, heads_of(ik, heads), heads_of(iv, heads)));  // summed before to_out
+    cross = ops::add(be, cross, attend(be, cq, heads_of(ik, heads), heads_of(iv, heads), in.attention_kernel));  // summed before to_out
   }
   const Tensor cross_out = ops::linear(be, cross.reshape({batch, tokens, dim}), blk.cross_o.weight, &blk.cross_o.bias);
   const Tensor x2 = ops::add(be, x1, cross_out);  // plain add in the activation dtype

@@ -83,6 +83,7 @@ struct WanTransformer::Impl {
   Device device = Device::cpu();
   WanCheckpointInfo checkpoint;
   wan::WanWeights weights;
+  std::string attention_kernel;  // empty: the selector's choice
   std::shared_ptr<wan::RopeCache> rope_cache = std::make_shared<wan::RopeCache>();
 };
 
@@ -160,6 +161,7 @@ struct BlockInputs {
   const Tensor* projection;     // [U, 6·D] timestep projection
   const RopeTables* rope;
   std::span<const Segment> segments;
+  std::string_view attention_kernel;  // empty: the selector's choice
 };
 
 // out = x after block `blk` (x [B, L, D] activation dtype).

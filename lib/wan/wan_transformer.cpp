@@ -4,6 +4,7 @@
 #include <cmath>
 #include <unordered_map>
 
+#include "reel/attention.hpp"
 #include "reel/ops.hpp"
 #include "wan/wan_model.hpp"
 
@@ -77,6 +78,20 @@ WanTransformer WanTransformer::load(const WeightStore& store, const WanLoadOptio
   impl->config = wan::detect_config(store, names, options.head_dim, config_json);
   impl->precision = options.precision;
   impl->device = options.device;
+  if (!options.attention_kernel.empty()) {
+    const AttentionKernel* k = find_attention_kernel(options.attention_kernel);
+    if (!k) {
+      std::string names;
+      for (const AttentionKernel* a : attention_kernels()) names += (names.empty() ? "" : ", ") + std::string(a->name());
+      throw Error(StatusCode::not_found,
+                  "attention kernel \"" + options.attention_kernel + "\" does not exist (kernels: " + names + ")");
+    }
+    require(k->device_type() == options.device.type, StatusCode::invalid_argument,
+            "attention kernel \"" + options.attention_kernel + "\" runs on " +
+                (k->device_type() == DeviceType::cpu ? "the CPU" : "CUDA GPUs") + ", the weights are on " +
+                options.device.str());
+    impl->attention_kernel = options.attention_kernel;
+  }
   impl->weights = wan::load_weights(store, names, impl->config, options.precision, options.device, impl->checkpoint);
   return WanTransformer(std::move(impl));
 }
@@ -145,7 +160,8 @@ Tensor WanTransformer::forward(Backend& be, const Tensor& latents, std::span<con
   const wan::RopeTables rope = m.rope_cache->get(cfg, grid, m.device);  // uploaded once per grid
 
   // ---- blocks
-  const wan::BlockInputs in{&text, image.defined() ? &image : nullptr, &te.projection, &rope, plan.segments};
+  const wan::BlockInputs in{&text, image.defined() ? &image : nullptr, &te.projection, &rope, plan.segments,
+                            m.attention_kernel};
   for (const wan::BlockWeights& blk : w.blocks) x = wan::block_forward(be, cfg, blk, x, in);
 
   // ---- output head: shift, scale = head_modulation + temb (not the projection), then proj_out

@@ -122,6 +122,15 @@ static void load_errors(void) {
     reel_model_free(model);
   }
   mp.text_encoder_device = NULL;
+  mp.attention_kernel = "warp_drive";
+  expect_load_fails(&mp, REEL_ERROR_NOT_FOUND, "cpu_flash"); /* lists the kernels there are */
+  mp.attention_kernel = "onednn";
+  {
+    reel_model* model = NULL;
+    CHECK(reel_model_load(&mp, &model) == REEL_OK);
+    reel_model_free(model);
+  }
+  mp.attention_kernel = NULL;
   mp.threads = -3;
   expect_load_fails(&mp, REEL_ERROR_INVALID_ARGUMENT, "threads");
   mp.threads = 0;

@@ -242,5 +242,28 @@ TEST(PipelineBehaviour, TwoExpertsSwitchAtTheBoundary) {
   fs::remove_all(dir);
 }
 
+// The transformer's attention kernel can be named at load (for comparing kernels in the whole
+// pipeline): the same video within the kernels' f32 accuracy, and the named one really runs
+// (cpu_reference accumulates in double, so its result differs from cpu_flash's, slightly).
+TEST(PipelineBehaviour, AttentionKernelByName) {
+  const GenerateRequest r = quick_request();
+  const GenerateResult best = tiny_t2v_f32().generate(r);
+  for (const char* name : {"cpu_reference", "onednn"}) {
+    const Pipeline p = Pipeline::load(
+        {.folder = tiny_t2v_model(), .threads = 2, .precision = PipelinePrecision::f32, .attention_kernel = name});
+    const GenerateResult out = p.generate(r);
+    const double e = relative_l2(to_doubles(out.latents), to_doubles(best.latents));
+    std::printf("attention %s vs the default kernel: relative L2 %.3g\n", name, e);
+    EXPECT_LE(e, 1e-5) << name;
+    if (std::string(name) == "cpu_reference") EXPECT_GT(e, 0.0) << "the named kernel did not run";
+  }
+  expect_code(StatusCode::not_found, [] {
+    (void)Pipeline::load({.folder = tiny_t2v_model(), .attention_kernel = "warp_drive"});
+  }, "cpu_flash");  // the message lists the kernels there are
+  expect_code(StatusCode::invalid_argument, [] {
+    (void)Pipeline::load({.folder = tiny_t2v_model(), .attention_kernel = "cuda_flash"});
+  }, "runs on CUDA GPUs");
+}
+
 }  // namespace
 }  // namespace reel::test
