@@ -47,6 +47,8 @@
 //   REEL_BENCH_GPU_FRAMES=17      video frames, 4k + 1 (default 81; 21 latent frames)
 //   REEL_BENCH_GPU_ITERS=5        timed denoising steps per case (default 3; the VAE decodes once)
 //   REEL_BENCH_GPU_VAE_DTYPE=bf16 the VAE's compute dtype, f32 (default, the pipeline's) or bf16
+//   REEL_BENCH_GPU_ATTENTION=cudnn the transformer's attention kernel (default: the selector's
+//                                  choice; cuda_flash, cudnn or cublas to compare them in a step)
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -62,6 +64,7 @@
 
 #include "common/checks.hpp"
 #include "common/measure.hpp"
+#include "reel/attention.hpp"
 #include "reel/cuda_backend.hpp"
 #include "reel/ops.hpp"
 #include "reel/rng.hpp"
@@ -84,6 +87,7 @@ constexpr float kSigmas[2] = {0.95f, 0.90f};                          // one ste
 struct BenchOptions {
   int64_t layers = 30, frames = 81, iterations = 3;
   DType vae_dtype = DType::f32;
+  std::string attention;  // the GPU transformer's attention kernel; empty: the selector's
   int64_t latent_frames() const { return (frames - 1) / 4 + 1; }
 };
 BenchOptions g_options;
@@ -156,6 +160,7 @@ WanTransformer make_dit(const WanConfig& cfg, wan::WanWeights weights, Device de
   impl->precision = WanPrecision::bf16;
   impl->device = device;
   impl->weights = std::move(weights);
+  if (!(device == Device::cpu())) impl->attention_kernel = g_options.attention;
   return WanTransformer(std::move(impl));
 }
 
@@ -469,7 +474,16 @@ bool read_options() {
     std::fprintf(stderr, "REEL_BENCH_GPU_VAE_DTYPE=%s: expected f32 or bf16\n", vae_dtype.c_str());
     return false;
   }
-  g_options = {*layers, *frames, *iters, vae_dtype == "bf16" ? DType::bf16 : DType::f32};
+  const char* attention = std::getenv("REEL_BENCH_GPU_ATTENTION");
+  g_options = {*layers, *frames, *iters, vae_dtype == "bf16" ? DType::bf16 : DType::f32, attention ? attention : ""};
+  if (!g_options.attention.empty()) {
+    const AttentionKernel* k = find_attention_kernel(g_options.attention);
+    if (!k || k->device_type() != DeviceType::cuda) {
+      std::fprintf(stderr, "REEL_BENCH_GPU_ATTENTION=%s: not a CUDA attention kernel (reel-cli kernels)\n",
+                   g_options.attention.c_str());
+      return false;
+    }
+  }
   return true;
 }
 
