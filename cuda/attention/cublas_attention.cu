@@ -64,6 +64,13 @@ __global__ void __launch_bounds__(kSoftmaxThreads) softmax_rows(const float* s, 
   if (lse && threadIdx.x == 0) lse[(row / rows) * lse_head_stride + row % rows] = m + logf(sum);
 }
 
+// Whether this build holds the softmax kernel for the current device (kernel_image.hpp); the
+// GEMMs are cuBLAS's own code. All instantiations are in this file, so one answers for all.
+kernel_image::Probe probe_softmax() {
+  cudaFuncAttributes attr{};
+  return {int(cudaFuncGetAttributes(&attr, softmax_rows<float>)), REEL_CUDA_ARCH_LIST_STRING};
+}
+
 const char* cublas_error(cublasStatus_t s) {
   switch (s) {
     case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
@@ -114,11 +121,13 @@ class CublasAttention final : public AttentionKernel {
     if (size_t(p.heads) * size_t(p.seq_kv) * (4 + dtype_size(DType(p.dtype))) > kWorkspaceBytes)
       return Support::no("heads × seq_kv too large for one query row of workspace");
     if (Support s = cuda_checks::device_ok(p, 80); !s) return s;
+    if (Support s = cuda_checks::kernel_image_ok(p, probe_softmax); !s) return s;
     return cuda_checks::pointers_on_device(p);
   }
 
   void run(const AttentionParams& p) const override {
     cuda_checks::DeviceGuard guard(p.device_index);
+    cuda_checks::ReelStreamOrder order(p);
     auto stream = static_cast<cudaStream_t>(p.stream);
     cublasHandle_t handle = handle_for(p.device_index);
     check_cublas(cublasSetStream(handle, stream), "cublasSetStream");
@@ -170,6 +179,7 @@ class CublasAttention final : public AttentionKernel {
                                                 CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                      "P·V GEMM");
       }
+    order.finish();  // the workspace is the stream-ordered pool's, not reel's: no need to wait for its release
   }
 };
 

@@ -322,6 +322,7 @@ class CudnnAttention final : public AttentionKernel {
     Plan* plan = plan_for(p, &why);
     if (!plan) throw Error(StatusCode::unsupported, why);
     cuda_checks::DeviceGuard guard(p.device_index);
+    cuda_checks::ReelStreamOrder order(p);
     auto stream = static_cast<cudaStream_t>(p.stream);
     cudnnHandle_t handle = handle_for(p.device_index);
     check_cudnn(cudnnSetStream(handle, stream), "cudnnSetStream");
@@ -348,6 +349,7 @@ class CudnnAttention final : public AttentionKernel {
     const cudnnStatus_t s = cudnnBackendExecute(handle, plan->plan->get(), pack.get());
     if (s != CUDNN_STATUS_SUCCESS)
       throw Error(StatusCode::internal, std::string("cudnn attention: execute: ") + cudnnGetErrorString(s));
+    order.finish();
   }
 };
 

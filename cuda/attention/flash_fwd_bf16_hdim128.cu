@@ -5,5 +5,6 @@
 namespace reel::attn::flash {
 
 int launch_bf16_hdim128(const reel_attention_params& p) { return int(launch_flash_fwd<__nv_bfloat16, 128>(p)); }
+kernel_image::Probe probe_bf16_hdim128() { return probe_flash_fwd<__nv_bfloat16, 128>(); }
 
 }  // namespace reel::attn::flash

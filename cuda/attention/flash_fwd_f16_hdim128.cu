@@ -5,5 +5,6 @@
 namespace reel::attn::flash {
 
 int launch_f16_hdim128(const reel_attention_params& p) { return int(launch_flash_fwd<__half, 128>(p)); }
+kernel_image::Probe probe_f16_hdim128() { return probe_flash_fwd<__half, 128>(); }
 
 }  // namespace reel::attn::flash

@@ -17,6 +17,7 @@
 #include <cstdint>
 
 #include "attention/flash_fwd_launch.hpp"
+#include "attention/kernel_image.hpp"
 #include "reel/attention_params.h"
 
 namespace reel::attn::flash {
@@ -267,6 +268,13 @@ cudaError_t launch_flash_fwd(const reel_attention_params& p) {
   const dim3 grid(unsigned((p.seq_q + kBlockM - 1) / kBlockM), unsigned(p.heads), unsigned(p.batch));
   flash_fwd_kernel<T, D><<<grid, kThreads, bytes, static_cast<cudaStream_t>(p.stream)>>>(p);
   return cudaGetLastError();
+}
+
+// Whether this build holds flash_fwd_kernel<T, D> for the current device (kernel_image.hpp).
+template <class T, int D>
+kernel_image::Probe probe_flash_fwd() {
+  cudaFuncAttributes attr{};
+  return {int(cudaFuncGetAttributes(&attr, flash_fwd_kernel<T, D>)), REEL_CUDA_ARCH_LIST_STRING};
 }
 
 }  // namespace reel::attn::flash

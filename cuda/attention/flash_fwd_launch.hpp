@@ -1,6 +1,7 @@
 // The cuda_flash launchers, one explicit instantiation per (dtype, head_dim) in its own .cu file
 // (flash_fwd_<dtype>_hdim<D>.cu). Declared without CUDA types so host C++ can call them.
 #pragma once
+#include "attention/kernel_image.hpp"
 #include "reel/attention_params.h"
 
 namespace reel::attn::flash {
@@ -18,5 +19,12 @@ int launch_bf16_hdim64(const reel_attention_params& p);
 int launch_bf16_hdim128(const reel_attention_params& p);
 int launch_f16_hdim64(const reel_attention_params& p);
 int launch_f16_hdim128(const reel_attention_params& p);
+
+// Whether this build holds the instantiation for the current device (kernel_image.hpp); each
+// lives in its launcher's .cu file, so the answer is about the code that launch_* would run.
+kernel_image::Probe probe_bf16_hdim64();
+kernel_image::Probe probe_bf16_hdim128();
+kernel_image::Probe probe_f16_hdim64();
+kernel_image::Probe probe_f16_hdim128();
 
 }  // namespace reel::attn::flash

@@ -56,7 +56,8 @@ class REEL_API AttentionKernel {
   // Whether this kernel runs these params (validated ones), and why not. No side effects.
   virtual Support supports(const AttentionParams& p) const = 0;
   // Runs params that validate_attention_params() and supports() accepted; use run_attention(),
-  // which checks both. Safe to call from several threads at once.
+  // which checks both. Safe to call from several threads at once. reel's CUDA kernels order
+  // p.stream with reel's stream (reel/attention_params.h, "CUDA streams").
   virtual void run(const AttentionParams& p) const = 0;
 };
 
@@ -84,7 +85,9 @@ REEL_API AttentionSelection select_attention_kernel(const AttentionParams& p, st
 REEL_API const AttentionKernel& run_attention(const AttentionParams& p, std::string_view name = {});
 
 // out = softmax(scale · q·kᵀ)·v per batch and head, for [B, S, H, D] (or [S, H, D]) tensors;
-// `kernel` empty picks the best one. CUDA tensors run on the legacy default stream.
+// `kernel` empty picks the best one. CUDA tensors run on the legacy default stream, which
+// CUDA orders with reel's stream both ways (reel/attention_params.h, "CUDA streams"). For a
+// stream of your own, set it in attention_params(...).stream and call run_attention().
 REEL_API void attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, float scale,
                         std::string_view kernel = {});
 

@@ -15,6 +15,21 @@
  * h*q_head_stride + d, in elements (not bytes); the head dimension is always contiguous.
  * out[b, i, h, :] = Σ_j softmax_j(scale · q[b, i, h, :] · k[b, j, h, :]) · v[b, j, h, :].
  * The attention is non-causal: every query row sees every key row held in this call.
+ *
+ * CUDA streams. Buffers from reel Tensors come from reel's caching allocator, which gives a
+ * freed block to its next owner in the order of "reel's stream" (one per device; reel's CUDA
+ * backend, with no stream of its own, and Tensor copies run on it). reel's CUDA kernels
+ * (cuda_flash, cudnn, cublas) therefore order `stream` with reel's stream both ways: the
+ * kernel starts after the work already queued on reel's stream (the ops that wrote q, k, v;
+ * the last reader of out's block), and reel's stream waits for the kernel before anything
+ * queued on it after the call. So q, k, v and out may be released as soon as the call returns,
+ * and reel ops and copies may read out without a synchronize. NULL (the legacy default
+ * stream) is ordered with reel's stream by CUDA itself. What stays the caller's: work of its
+ * own on other streams (read out on `stream` or after synchronizing it; do not write q, k, v
+ * from another stream during the call), and, while `stream` is being captured into a CUDA
+ * graph (the kernels add no ordering then), keeping the buffers alive and unwritten until the
+ * graph's launches have finished. Kernels registered from outside reel order what they
+ * choose to.
  */
 #ifndef REEL_ATTENTION_PARAMS_H
 #define REEL_ATTENTION_PARAMS_H
@@ -43,7 +58,8 @@ typedef struct reel_attention_params {
   int32_t dtype;        /* element type of q, k, v and out (REEL_ATTENTION_F32/BF16/F16) */
   int32_t device_type;  /* where the four buffers live (REEL_ATTENTION_CPU/CUDA) */
   int32_t device_index; /* CUDA device ordinal; 0 on the CPU */
-  void* stream;         /* CUDA: the cudaStream_t to run on (NULL: the legacy default stream); CPU: unused */
+  void* stream;         /* CUDA: the cudaStream_t (of device_index) to run on, NULL: the legacy default stream;
+                           ordered with reel's stream (see "CUDA streams" above). CPU: unused */
 
   const void* q;   /* [batch, seq_q,  heads, head_dim] */
   const void* k;   /* [batch, seq_kv, heads, head_dim] */
