@@ -140,6 +140,9 @@ enum class ResizeMode : uint8_t {
 // weights, uint8 rounding between the passes; the horizontal pass first unless the height
 // shrinks by more than twice as many pixels as the width (then the vertical one).
 REEL_API Image resize_lanczos(const Image& image, int width, int height);
+// Pillow 13's Image.resize(size, Image.BICUBIC) for RGB, bit for bit: the same resampler with
+// Pillow's bicubic kernel (a = −0.5, support 2, widened when shrinking). CLIP's preprocessing.
+REEL_API Image resize_bicubic(const Image& image, int width, int height);
 // Resizes to exactly width × height with the given mode (Lanczos as above).
 REEL_API Image resize_image(const Image& image, int width, int height, ResizeMode mode = ResizeMode::cover);
 // [3, H, W] f32 in [-1, 1]: 2 · (v / 255) − 1 in float32, as diffusers' preprocess computes it.
