@@ -65,6 +65,8 @@ reel_status reel_model_load(const reel_model_params* params, reel_model** model)
       o.text_encoder_device = Device::parse(params->text_encoder_device);
     if (has_field<const char*>(params, offsetof(reel_model_params, attention_kernel)) && params->attention_kernel)
       o.attention_kernel = params->attention_kernel;
+    if (has_field<int32_t>(params, offsetof(reel_model_params, offload_transformer)))
+      o.offload_transformer = params->offload_transformer != 0;
     require(params->threads >= 0, StatusCode::invalid_argument,
             "params->threads must be >= 0 (0: all hardware threads), got " + std::to_string(params->threads));
     o.threads = params->threads;

@@ -120,6 +120,9 @@ typedef struct reel_model_params {
   /* The transformer's attention kernel by name (see reel_attention_kernel_count / reel-cli
    * kernels), e.g. "cudnn"; NULL: the best supported one for each call. */
   const char* attention_kernel;
+  /* Non-zero: on a GPU, keep the transformer in host memory and upload it for each request's
+   * denoising, freeing it before the VAE decodes (lower peak GPU memory, one upload per request). */
+  int32_t offload_transformer;
 } reel_model_params;
 
 REEL_C_API void reel_model_params_init(reel_model_params* params);

@@ -36,6 +36,7 @@ const char* const kGenerateHelp =
     "  --device cpu|cuda[:N]  where the transformer and the VAE run (default cpu)\n"
     "  --text-encoder-device D  where umT5 runs (default cpu: keeps ~11 GB off the GPU)\n"
     "  --attention KERNEL     the transformer's attention kernel (reel-cli kernels; default: best)\n"
+    "  --offload              GPU: upload the transformer per request, free it before the decode\n"
     "  --threads N            CPU threads (default: all)\n"
     "  --precision bf16|f32   bf16 (default, fast) or f32\n"
     "  -o, --output FILE      .mp4 / .webm (FFmpeg builds), .y4m, .png (1 frame), or DIR/ for PNGs\n"
@@ -65,14 +66,14 @@ void parse_size(const std::string& text, int& width, int& height) {
 }  // namespace
 
 int generate_command(const std::vector<std::string>& argv) {
-  const Args args(argv, {"--help", "-h"});
+  const Args args(argv, {"--help", "-h", "--offload"});
   if (args.has("--help") || args.has("-h")) {
     std::fputs(kGenerateHelp, stdout);
     return 0;
   }
   args.reject_unknown({"--model", "--transformer", "--transformer-2", "--vae", "--text-encoder", "--tokenizer",
                        "--prompt", "--negative", "--image", "--size", "--frames", "--steps", "--guidance",
-                       "--guidance-2", "--shift", "--sampler", "--schedule", "--seed", "--device", "--text-encoder-device", "--attention", "--threads",
+                       "--guidance-2", "--shift", "--sampler", "--schedule", "--seed", "--device", "--text-encoder-device", "--attention", "--offload", "--threads",
                        "--precision", "-o", "--output", "--chunks", "--duration", "--prompt-schedule",
                        "--context-frames", "--conditioning", "--continue"});
   if (!args.positionals().empty()) throw UsageError("unexpected argument \"" + args.positionals()[0] + "\"");
@@ -100,6 +101,7 @@ int generate_command(const std::vector<std::string>& argv) {
   load.device = reel::Device::parse(args.get_or("--device", "cpu"));
   load.text_encoder_device = reel::Device::parse(args.get_or("--text-encoder-device", "cpu"));
   load.attention_kernel = args.get_or("--attention", "");
+  load.offload_transformer = args.has("--offload");
   load.threads = args.get_int("--threads", 0);
   const std::string precision = args.get_or("--precision", "bf16");
   if (precision != "bf16" && precision != "f32") throw UsageError("--precision must be bf16 or f32");

@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -110,6 +111,11 @@ class REEL_API WanTransformer {
                                const std::filesystem::path& config_json = {});
 
   explicit WanTransformer(std::shared_ptr<const Impl> impl);
+
+  // A copy with the weights on `device` (uploaded once; the same weights when already there),
+  // e.g. loaded on the host and moved to a GPU for a while. `attention_kernel` replaces the
+  // kernel name (WanLoadOptions::attention_kernel) for the copy; "" selects per call.
+  WanTransformer to(Device device, std::optional<std::string> attention_kernel = std::nullopt) const;
 
   const WanConfig& config() const;
   WanPrecision precision() const;

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "pipeline/pipeline_impl.hpp"
+#include "pipeline/stage_models.hpp"
 #include "reel/ops.hpp"
 #include "reel/rng.hpp"
 #include "reel/sampler.hpp"
@@ -43,9 +44,9 @@ Tensor model_input(const Tensor& x, const ImageCondition& image) {
 
 class WanFlowModel {
  public:
-  WanFlowModel(const Pipeline::Impl& p, const GenerateRequest& r, const Resolved& rs, const TextContext& text,
-               const ImageCondition& image, Run& run)
-      : p_(p), r_(r), rs_(rs), text_(text), image_(image), run_(run) {
+  WanFlowModel(const Pipeline::Impl& p, const StageModels& models, const GenerateRequest& r, const Resolved& rs,
+               const TextContext& text, const ImageCondition& image, Run& run)
+      : p_(p), models_(models), r_(r), rs_(rs), text_(text), image_(image), run_(run) {
     if (image.image_context.defined() && text.batched.defined() && r.batch_cfg)
       image_batched_ = ops::concat(*p.backend, {&image.image_context, &image.image_context}, 0);
     boundary_ = p.info.defaults.boundary_ratio * float(p.info.defaults.num_train_timesteps);
@@ -54,8 +55,8 @@ class WanFlowModel {
   Tensor operator()(const Tensor& x, float t) {
     run_.check_cancel();
     // A14B: the high-noise expert while t >= boundary, the low-noise one after.
-    const bool high = !p_.transformer_2 || t >= boundary_;
-    const WanTransformer& model = high ? *p_.transformer : *p_.transformer_2;
+    const bool high = !models_.transformer_2 || t >= boundary_;
+    const WanTransformer& model = high ? models_.transformer : *models_.transformer_2;
     const float g = high ? rs_.guidance : rs_.guidance_2;
     const bool cfg = rs_.cfg && g != 1.0f;
     const Tensor in = model_input(x, image_);
@@ -100,6 +101,7 @@ class WanFlowModel {
   }
 
   const Pipeline::Impl& p_;
+  const StageModels& models_;
   const GenerateRequest& r_;
   const Resolved& rs_;
   const TextContext& text_;
@@ -136,7 +138,8 @@ Tensor denoise(const Pipeline::Impl& p, const GenerateRequest& r, const Resolved
   }
 
   auto sampler = make_sampler(rs.sampler);
-  WanFlowModel model(p, r, rs, text, image, run);
+  const StageModels models = stage_models(p);  // offload: uploaded for this stage, freed before the decode
+  WanFlowModel model(p, models, r, rs, text, image, run);
   FlowDenoiser denoiser([&model](const Tensor& x, float t) { return model(x, t); },
                         schedule_timesteps(rs.sigmas, p.info.defaults.num_train_timesteps));
   RunObserver observer(run);

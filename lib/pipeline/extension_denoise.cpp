@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "pipeline/extension_impl.hpp"
+#include "pipeline/stage_models.hpp"
 #include "reel/ops.hpp"
 #include "reel/rng.hpp"
 #include "reel/sampler.hpp"
@@ -21,9 +22,9 @@ Tensor to_cpu(const Tensor& t) { return t.is_cpu() ? t : t.to(Device::cpu()); }
 // in per_token mode.
 class WindowModel {
  public:
-  WindowModel(const Pipeline::Impl& p, const GenerateRequest& r, const Resolved& rs, const TextContext& text,
-              const WindowContext& context, Run& run)
-      : p_(p), r_(r), rs_(rs), text_(text), run_(run) {
+  WindowModel(const Pipeline::Impl& p, const StageModels& models, const GenerateRequest& r, const Resolved& rs,
+              const TextContext& text, const WindowContext& context, Run& run)
+      : p_(p), models_(models), r_(r), rs_(rs), text_(text), run_(run) {
     boundary_ = p.info.defaults.boundary_ratio * float(p.info.defaults.num_train_timesteps);
     const Patch& patch = p.info.transformer.patch;
     tokens_ = (rs.latent_frames / patch.t) * (rs.latent_height / patch.h) * (rs.latent_width / patch.w);
@@ -33,8 +34,8 @@ class WindowModel {
 
   Tensor operator()(const Tensor& x, float t) const {
     run_.check_cancel();
-    const bool high = !p_.transformer_2 || t >= boundary_;
-    const WanTransformer& model = high ? *p_.transformer : *p_.transformer_2;
+    const bool high = !models_.transformer_2 || t >= boundary_;
+    const WanTransformer& model = high ? models_.transformer : *models_.transformer_2;
     const float g = high ? rs_.guidance : rs_.guidance_2;
     const bool cfg = rs_.cfg && g != 1.0f;
     const Shape one{1, x.dim(0), x.dim(1), x.dim(2), x.dim(3)};
@@ -64,6 +65,7 @@ class WindowModel {
   }
 
   const Pipeline::Impl& p_;
+  const StageModels& models_;
   const GenerateRequest& r_;
   const Resolved& rs_;
   const TextContext& text_;
@@ -138,7 +140,8 @@ Tensor denoise_window(const Pipeline::Impl& p, const GenerateRequest& r, const R
   Rng rng(r.seed, stream);
   const Tensor noise = rng.normal(shape);  // this stream; the sampler's own draws follow
 
-  const WindowModel model(p, r, rs, text, context, run);
+  const StageModels models = stage_models(p);  // offload: uploaded for this window, freed after it
+  const WindowModel model(p, models, r, rs, text, context, run);
   FlowDenoiser flow([&model](const Tensor& x, float t) { return model(x, t); },
                     schedule_timesteps(rs.sigmas, p.info.defaults.num_train_timesteps));
   ContextDenoiser denoiser(flow, context, noise);

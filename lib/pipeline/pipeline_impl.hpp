@@ -20,6 +20,10 @@ struct Pipeline::Impl {
   std::shared_ptr<Backend> text_backend;  // the text encoder's (the same one when on the same device)
   std::optional<WanTransformer> transformer;
   std::optional<WanTransformer> transformer_2;  // A14B low-noise expert
+  // Offload: the transformer(s) stay on the host and are uploaded for each denoising stage
+  // (pipeline/stage_models.hpp), with this attention kernel ("" selects per call).
+  bool offload_transformer = false;
+  std::string attention_kernel;
   std::optional<WanVae> vae;
   std::filesystem::path vae_path;  // where the VAE was read (VideoSession loads its encoder from it when needed)
   std::optional<Umt5Tokenizer> tokenizer;

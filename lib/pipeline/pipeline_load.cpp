@@ -5,6 +5,7 @@
 #include "pipeline/model_files.hpp"
 #include "reel/cuda_backend.hpp"
 #include "pipeline/pipeline_impl.hpp"
+#include "wan/wan_model.hpp"
 
 namespace reel {
 
@@ -70,9 +71,14 @@ Pipeline Pipeline::load(const PipelineLoadOptions& options) {
   p->backend = make_pipeline_backend(options);
   const bool f32 = options.precision == PipelinePrecision::f32;
 
+  // Offload: the weights stay on the host; stage_models() uploads them for each denoising.
+  p->offload_transformer = options.offload_transformer && !(p->backend->device() == Device::cpu());
+  if (p->offload_transformer && !options.attention_kernel.empty())
+    wan::check_attention_kernel(options.attention_kernel, p->backend->device());
+  p->attention_kernel = options.attention_kernel;
   const WanLoadOptions wan_options{.precision = f32 ? WanPrecision::f32 : WanPrecision::bf16,
-                                   .device = p->backend->device(),
-                                   .attention_kernel = options.attention_kernel};
+                                   .device = p->offload_transformer ? Device::cpu() : p->backend->device(),
+                                   .attention_kernel = p->offload_transformer ? "" : options.attention_kernel};
   p->transformer = WanTransformer::load(files.transformer, wan_options);
   info.transformer = p->transformer->config();
   note_ignored(*p->transformer, "transformer", info.notes);

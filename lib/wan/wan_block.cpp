@@ -68,41 +68,68 @@ Tensor block_forward(Backend& be, const WanConfig& cfg, const BlockWeights& blk,
   Tensor mod = be.empty({unique, 6, dim}, DType::f32);
   be.run(op::Binary{op::BinaryKind::add, &blk.modulation, &proj, &mod});
 
+  // Each stage keeps only what later stages read: intermediates die in their scope (on a GPU
+  // that bounds the activations of a 480p step with CFG, see bench_device_memory).
+
   // 1. Self-attention with RoPE.
-  Tensor n = be.empty(x.shape(), act);
-  layer_norm_modulate(be, x, mod, 0, in.segments, eps, n);
-  Tensor q = project_normed(be, n, blk.q, blk.norm_q, eps);
-  Tensor k = project_normed(be, n, blk.k, blk.norm_k, eps);
-  const Tensor v = ops::linear(be, n, blk.v.weight, &blk.v.bias);
-  q = heads_of(q, heads);  // q and k are fresh tensors: rotated in place
-  k = heads_of(k, heads);
-  be.run(op::Rope{&q, &in.rope->cos, &in.rope->sin, &q});
-  be.run(op::Rope{&k, &in.rope->cos, &in.rope->sin, &k});
-  const Tensor attn = attend(be, q, k, heads_of(v, heads), in.attention_kernel).reshape({batch, tokens, dim});
-  const Tensor attn_out = ops::linear(be, attn, blk.o.weight, &blk.o.bias);
   Tensor x1 = be.empty(x.shape(), act);
-  gated_add(be, x, attn_out, mod, 2, in.segments, x1);
+  {
+    Tensor attn;
+    {
+      Tensor n = be.empty(x.shape(), act);
+      layer_norm_modulate(be, x, mod, 0, in.segments, eps, n);
+      Tensor q = heads_of(project_normed(be, n, blk.q, blk.norm_q, eps), heads);
+      Tensor k = heads_of(project_normed(be, n, blk.k, blk.norm_k, eps), heads);
+      const Tensor v = heads_of(ops::linear(be, n, blk.v.weight, &blk.v.bias), heads);
+      n = Tensor();
+      be.run(op::Rope{&q, &in.rope->cos, &in.rope->sin, &q});  // q and k are fresh: rotated in place
+      be.run(op::Rope{&k, &in.rope->cos, &in.rope->sin, &k});
+      attn = attend(be, q, k, v, in.attention_kernel).reshape({batch, tokens, dim});
+    }
+    const Tensor attn_out = ops::linear(be, attn, blk.o.weight, &blk.o.bias);
+    attn = Tensor();
+    gated_add(be, x, attn_out, mod, 2, in.segments, x1);
+  }
 
   // 2. Cross-attention to the text context (plus the image context, I2V), no RoPE, no mask.
-  const Tensor n2 = cfg.cross_attn_norm ? ops::layer_norm(be, x1, &blk.cross_norm.weight, &blk.cross_norm.bias, eps) : x1;
-  const Tensor cq = heads_of(project_normed(be, n2, blk.cross_q, blk.cross_norm_q, eps), heads);
-  const Tensor ck = project_normed(be, *in.context, blk.cross_k, blk.cross_norm_k, eps);
-  const Tensor cv = ops::linear(be, *in.context, blk.cross_v.weight, &blk.cross_v.bias);
-  Tensor cross = attend(be, cq, heads_of(ck, heads), heads_of(cv, heads), in.attention_kernel);
-  if (in.image_context) {
-    const Tensor ik = project_normed(be, *in.image_context, blk.image_k, blk.image_norm_k, eps);
-    const Tensor iv = ops::linear(be, *in.image_context, blk.image_v.weight, &blk.image_v.bias);
-    cross = ops::add(be, cross, attend(be, cq, heads_of(ik, heads), heads_of(iv, heads), in.attention_kernel));  // summed before to_out
+  Tensor x2;
+  {
+    Tensor cross;
+    {
+      Tensor cq;
+      {
+        const Tensor n2 =
+            cfg.cross_attn_norm ? ops::layer_norm(be, x1, &blk.cross_norm.weight, &blk.cross_norm.bias, eps) : x1;
+        cq = heads_of(project_normed(be, n2, blk.cross_q, blk.cross_norm_q, eps), heads);
+      }
+      const Tensor ck = project_normed(be, *in.context, blk.cross_k, blk.cross_norm_k, eps);
+      const Tensor cv = ops::linear(be, *in.context, blk.cross_v.weight, &blk.cross_v.bias);
+      cross = attend(be, cq, heads_of(ck, heads), heads_of(cv, heads), in.attention_kernel);
+      if (in.image_context) {
+        const Tensor ik = project_normed(be, *in.image_context, blk.image_k, blk.image_norm_k, eps);
+        const Tensor iv = ops::linear(be, *in.image_context, blk.image_v.weight, &blk.image_v.bias);
+        const Tensor image_attn = attend(be, cq, heads_of(ik, heads), heads_of(iv, heads), in.attention_kernel);
+        be.run(op::Binary{op::BinaryKind::add, &cross, &image_attn, &cross});  // summed before to_out
+      }
+    }
+    const Tensor cross_out = ops::linear(be, cross.reshape({batch, tokens, dim}), blk.cross_o.weight, &blk.cross_o.bias);
+    cross = Tensor();
+    x2 = ops::add(be, x1, cross_out);  // plain add in the activation dtype
   }
-  const Tensor cross_out = ops::linear(be, cross.reshape({batch, tokens, dim}), blk.cross_o.weight, &blk.cross_o.bias);
-  const Tensor x2 = ops::add(be, x1, cross_out);  // plain add in the activation dtype
+  x1 = Tensor();
 
   // 3. Feed-forward.
-  Tensor n3 = be.empty(x.shape(), act);
-  layer_norm_modulate(be, x2, mod, 3, in.segments, eps, n3);
-  Tensor h = ops::linear(be, n3, blk.ffn_in.weight, &blk.ffn_in.bias);
-  be.run(op::Unary{op::UnaryKind::gelu_tanh, &h, &h});
-  const Tensor ffn = ops::linear(be, h, blk.ffn_out.weight, &blk.ffn_out.bias);
+  Tensor ffn;
+  {
+    Tensor h;
+    {
+      Tensor n3 = be.empty(x.shape(), act);
+      layer_norm_modulate(be, x2, mod, 3, in.segments, eps, n3);
+      h = ops::linear(be, n3, blk.ffn_in.weight, &blk.ffn_in.bias);
+    }
+    be.run(op::Unary{op::UnaryKind::gelu_tanh, &h, &h});
+    ffn = ops::linear(be, h, blk.ffn_out.weight, &blk.ffn_out.bias);
+  }
   Tensor x3 = be.empty(x.shape(), act);
   gated_add(be, x2, ffn, mod, 5, in.segments, x3);
   return x3;

@@ -116,6 +116,10 @@ WanWeights load_weights(const WeightStore& store, const CheckpointNames& names, 
 // Random weights of the right shapes (values in ±1/sqrt(fan_in), norms near 1), for benchmarks
 // and shape tests; made in memory, nothing read from disk.
 WanWeights random_weights(const WanConfig& config, WanPrecision precision, uint64_t seed);
+// A copy of every weight on `device` (one upload each).
+WanWeights weights_on(const WanWeights& w, const WanConfig& config, Device device);
+// Throws not_found (listing the kernels) or invalid_argument (a kernel for another device type).
+void check_attention_kernel(const std::string& name, Device device);
 
 // ---------------------------------------------------------------- config (wan_config.cpp)
 

@@ -79,20 +79,39 @@ WanTransformer WanTransformer::load(const WeightStore& store, const WanLoadOptio
   impl->precision = options.precision;
   impl->device = options.device;
   if (!options.attention_kernel.empty()) {
-    const AttentionKernel* k = find_attention_kernel(options.attention_kernel);
-    if (!k) {
-      std::string names;
-      for (const AttentionKernel* a : attention_kernels()) names += (names.empty() ? "" : ", ") + std::string(a->name());
-      throw Error(StatusCode::not_found,
-                  "attention kernel \"" + options.attention_kernel + "\" does not exist (kernels: " + names + ")");
-    }
-    require(k->device_type() == options.device.type, StatusCode::invalid_argument,
-            "attention kernel \"" + options.attention_kernel + "\" runs on " +
-                (k->device_type() == DeviceType::cpu ? "the CPU" : "CUDA GPUs") + ", the weights are on " +
-                options.device.str());
+    wan::check_attention_kernel(options.attention_kernel, options.device);
     impl->attention_kernel = options.attention_kernel;
   }
   impl->weights = wan::load_weights(store, names, impl->config, options.precision, options.device, impl->checkpoint);
+  return WanTransformer(std::move(impl));
+}
+
+namespace wan {
+
+void check_attention_kernel(const std::string& name, Device device) {
+  const AttentionKernel* k = find_attention_kernel(name);
+  if (!k) {
+    std::string names;
+    for (const AttentionKernel* a : attention_kernels()) names += (names.empty() ? "" : ", ") + std::string(a->name());
+    throw Error(StatusCode::not_found, "attention kernel \"" + name + "\" does not exist (kernels: " + names + ")");
+  }
+  require(k->device_type() == device.type, StatusCode::invalid_argument,
+          "attention kernel \"" + name + "\" runs on " +
+              (k->device_type() == DeviceType::cpu ? "the CPU" : "CUDA GPUs") + ", the weights are on " + device.str());
+}
+
+}  // namespace wan
+
+WanTransformer WanTransformer::to(Device device, std::optional<std::string> attention_kernel) const {
+  const std::string kernel = attention_kernel.value_or(impl_->attention_kernel);
+  if (!kernel.empty()) wan::check_attention_kernel(kernel, device);
+  auto impl = std::make_shared<Impl>();
+  impl->config = impl_->config;
+  impl->precision = impl_->precision;
+  impl->device = device;
+  impl->checkpoint = impl_->checkpoint;
+  impl->attention_kernel = kernel;
+  impl->weights = device == impl_->device ? impl_->weights : wan::weights_on(impl_->weights, impl_->config, device);
   return WanTransformer(std::move(impl));
 }
 

@@ -274,6 +274,20 @@ WanWeights load_weights(const WeightStore& store, const CheckpointNames& names, 
   return w;
 }
 
+WanWeights weights_on(const WanWeights& w, const WanConfig& config, Device device) {
+  WanWeights out = w;  // shares every tensor; each slot is replaced by its copy below
+  auto& src = const_cast<WanWeights&>(w);  // slot() hands out pointers; nothing is written through them
+  for (const Entry& e : kTable) {
+    if (!applies(e.when, config)) continue;
+    const int64_t count = e.per_block() ? config.layers : 1;
+    for (int64_t i = 0; i < count; ++i) {
+      const Tensor& t = *e.slot(src, i);
+      *e.slot(out, i) = t.device() == device ? t : t.to(device);
+    }
+  }
+  return out;
+}
+
 WanWeights random_weights(const WanConfig& config, WanPrecision precision, uint64_t seed) {
   WanWeights w;
   w.blocks.resize(size_t(config.layers));

@@ -181,6 +181,37 @@ TEST(PipelineOnDevice, ImageToVideoWan21I2vEqualsTheCpu) {  // image channels an
                         r, "i2v");
 }
 
+// Offload: the transformer is uploaded for each request's denoising and freed before the
+// decode; same video, the weights cross once per request, and nothing of it stays resident.
+TEST(PipelineOnDevice, OffloadedTransformerUploadsPerRequestAndFreesBeforeTheDecode) {
+  EmulatedDevice& emu = EmulatedDevice::install();
+  const int64_t before = emu.ledger().live_bytes;
+  PipelineLoadOptions o{.folder = tiny_t2v_model(), .threads = 2, .precision = PipelinePrecision::f32};
+  o.backend = std::make_shared<EmulatedDeviceBackend>(2);
+  o.offload_transformer = true;
+  const Pipeline offloaded = Pipeline::load(o);
+  const int64_t resident = emu.ledger().live_bytes - before;
+  const uint64_t transformer = file_bytes(tiny_t2v_model() / "transformer" / "diffusion_pytorch_model.safetensors");
+  const uint64_t vae = file_bytes(tiny_t2v_model() / "vae" / "diffusion_pytorch_model.safetensors");
+  std::printf("offload: %lld bytes resident after load (VAE file %llu)\n", (long long)resident, (unsigned long long)vae);
+  EXPECT_LT(resident, int64_t(vae)) << "only the VAE (decoder) is resident";
+
+  const GenerateRequest r = small_request();
+  for (int round = 0; round < 2; ++round) {
+    emu.ledger().reset_transfers();
+    const GenerateResult out = offloaded.generate(r);
+    const uint64_t h2d = emu.ledger().h2d_bytes;
+    std::printf("offload request %d: up %llu bytes, peak %lld, resident after %lld\n", round, (unsigned long long)h2d,
+                (long long)emu.ledger().peak_bytes.load(), (long long)(emu.ledger().live_bytes - before));
+    EXPECT_GE(h2d, transformer * 9 / 10) << "the weights cross for each request";
+    EXPECT_LT(h2d, transformer * 2) << "...once";
+    EXPECT_EQ(emu.ledger().live_bytes - before, resident) << "the uploaded weights are freed after the request";
+    const GenerateResult cpu = tiny_t2v_f32().generate(r);
+    expect_identical(out.latents, cpu.latents, "offloaded");
+    EXPECT_TRUE(out.video.rgb == cpu.video.rgb);
+  }
+}
+
 TEST(PipelineOnDevice, AskingForAMissingGpuSaysSo) {
   if (cuda_device_count() > 0) GTEST_SKIP() << "this machine has a GPU";
   try {
