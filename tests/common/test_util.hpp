@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -14,9 +15,15 @@
 
 namespace reel::test {
 
-inline std::filesystem::path fixtures_dir() { return REEL_FIXTURES_DIR; }
+// The environment variable `name` when set and non-empty, else the compiled-in `fallback`: lets
+// a build run from another checkout (scripts/gpu-run.sh on a GPU machine) find its fixtures.
+inline std::filesystem::path env_path_or(const char* name, const char* fallback) {
+  const char* value = std::getenv(name);
+  return value && *value ? value : fallback;
+}
+inline std::filesystem::path fixtures_dir() { return env_path_or("REEL_FIXTURES_DIR", REEL_FIXTURES_DIR); }
 inline std::filesystem::path tmp_dir() {
-  std::filesystem::path p = REEL_TEST_TMP_DIR;
+  std::filesystem::path p = env_path_or("REEL_TEST_TMP_DIR", REEL_TEST_TMP_DIR);
   std::filesystem::create_directories(p);
   return p;
 }
