@@ -50,7 +50,6 @@
 //   bench_device_memory --benchmark_filter=t2v_1.3b
 //   REEL_BENCH_MEMORY_TOP=40 bench_device_memory    (list 40 blocks at each peak; default 10)
 #include <benchmark/benchmark.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -62,13 +61,14 @@
 
 #include "common/accounting_device.hpp"
 #include "common/checks.hpp"
+#include "common/wan_shapes.hpp"
+#include "common/wan_vae_file.hpp"
 #include "reel/ops.hpp"
 #include "reel/rng.hpp"
 #include "reel/vae.hpp"
 #include "reel/wan_transformer.hpp"
 #include "reel/weights.hpp"
 #include "tests/common/emulated_device.hpp"
-#include "vae/vae_model.hpp"
 #include "wan/wan_model.hpp"
 
 namespace {
@@ -84,22 +84,9 @@ constexpr double kGB = 1e9;
 
 // ---------------------------------------------------------------- models
 
-WanConfig wan_config(int64_t dim, int64_t heads, int64_t layers, int64_t ffn) {
-  WanConfig c;
-  c.dim = dim;
-  c.heads = heads;
-  c.head_dim = dim / heads;
-  c.layers = layers;
-  c.ffn_dim = ffn;
-  c.in_channels = 16;
-  c.out_channels = 16;
-  c.text_dim = kTextDim;
-  return c;
-}
-WanConfig t2v_1_3b() { return wan_config(1536, 12, 30, 8960); }
-WanConfig t2v_14b() { return wan_config(5120, 40, 40, 13824); }
-
-// Calls fn(tensor) for every weight slot of w (undefined ones included).
+// Calls fn(tensor) for every weight slot of w (undefined ones included). For empty_transformer,
+// whose device tensors must stay unwritten (untouched memory costs nothing here), so they cannot
+// come from an upload (WanTransformer::to).
 template <class Fn>
 void for_each_weight(wan::WanWeights& w, Fn&& fn) {
   for (wan::Linear* l :
@@ -116,15 +103,6 @@ void for_each_weight(wan::WanWeights& w, Fn&& fn) {
   }
 }
 
-WanTransformer transformer_on(const WanConfig& cfg, wan::WanWeights weights) {
-  auto impl = std::make_shared<WanTransformer::Impl>();
-  impl->config = cfg;
-  impl->precision = WanPrecision::bf16;
-  impl->device = Device::cuda(0);
-  impl->weights = std::move(weights);
-  return WanTransformer(std::move(impl));
-}
-
 // The transformer with bf16 weights allocated on the device and never written: the shapes and
 // dtypes of wan::random_weights (made for one layer on the host, then dropped), one device
 // tensor per weight, as the loader uploads them.
@@ -136,21 +114,14 @@ WanTransformer empty_transformer(const WanConfig& cfg) {
   for_each_weight(w, [](Tensor& t) {
     if (t.defined()) t = Tensor::empty(t.shape(), t.dtype(), Device::cuda(0));
   });
-  return transformer_on(cfg, std::move(w));
+  return bench::wan_transformer(cfg, std::move(w), WanPrecision::bf16, Device::cuda(0));
 }
 
 // The same random weights on the host (for the CPU reference) and on the device.
 std::pair<WanTransformer, WanTransformer> random_transformers(const WanConfig& cfg) {
-  wan::WanWeights host = wan::random_weights(cfg, WanPrecision::bf16, /*seed=*/7);
-  wan::WanWeights device = host;
-  for_each_weight(device, [](Tensor& t) {
-    if (t.defined()) t = t.to(Device::cuda(0));
-  });
-  auto impl = std::make_shared<WanTransformer::Impl>();
-  impl->config = cfg;
-  impl->precision = WanPrecision::bf16;
-  impl->weights = std::move(host);
-  return {WanTransformer(std::move(impl)), transformer_on(cfg, std::move(device))};
+  WanTransformer host = bench::random_wan_transformer(cfg, WanPrecision::bf16, /*seed=*/7);
+  WanTransformer device = host.to(Device::cuda(0));
+  return {std::move(host), std::move(device)};
 }
 
 // A bf16 safetensors file of the Wan 2.1 VAE decoder's weights (zeros), written once to the
@@ -158,16 +129,7 @@ std::pair<WanTransformer, WanTransformer> random_transformers(const WanConfig& c
 const std::filesystem::path& vae_file() {
   struct File {
     std::filesystem::path path;
-    File() {
-      VaeModel shapes;
-      shapes.config = VaeConfig::wan21();
-      std::vector<std::pair<std::string, Tensor>> tensors;
-      for (const auto& p : vae::build_vae_table(shapes, false, true))
-        tensors.emplace_back(p.diffusers, Tensor::zeros(p.file_shape, DType::bf16));
-      path = std::filesystem::temp_directory_path() /
-             ("reel_bench_device_memory_vae_" + std::to_string(::getpid()) + ".safetensors");
-      save_safetensors(path, tensors);
-    }
+    File() : path(bench::write_wan21_vae_decoder("device_memory_vae", bench::VaeWeightValues::zeros)) {}
     ~File() {
       std::error_code ec;
       std::filesystem::remove(path, ec);
@@ -338,7 +300,7 @@ struct Setup {
   static std::string check_transformer() {
     Devices& d = devices();
     d.memory.set_tag("check");
-    const WanConfig cfg = wan_config(256, 2, 2, 512);
+    const WanConfig cfg = bench::wan_t2v_config(256, 2, 2, 512);
     auto [on_cpu, on_device] = random_transformers(cfg);
     const Tensor x = Rng(11).normal({16, 3, 16, 16});  // 3·8·8 = 192 tokens
     const int64_t tokens = 192, text_tokens = 16;
@@ -522,10 +484,10 @@ int main(int argc, char** argv) {
                               "pipeline runs it; vae_bf16: bf16) one latent frame per chunk, CFG in one batch of 2, "
                               "512 text tokens");
   static const Case cases[] = {
-      {"t2v_1.3b", t2v_1_3b(), 480, 832, 81},
-      {"t2v_1.3b", t2v_1_3b(), 480, 832, 81, DType::bf16},
-      {"t2v_14b", t2v_14b(), 480, 832, 81},
-      {"t2v_14b", t2v_14b(), 720, 1280, 81},
+      {"t2v_1.3b", bench::wan_t2v_1_3b(), 480, 832, 81},
+      {"t2v_1.3b", bench::wan_t2v_1_3b(), 480, 832, 81, DType::bf16},
+      {"t2v_14b", bench::wan_t2v_14b(), 480, 832, 81},
+      {"t2v_14b", bench::wan_t2v_14b(), 720, 1280, 81},
   };
   for (const Case& c : cases)
     benchmark::RegisterBenchmark(

@@ -21,33 +21,11 @@
 
 #include "common/checks.hpp"
 #include "common/measure.hpp"
-#include "reel/wan_transformer.hpp"
-#include "wan/wan_model.hpp"
+#include "common/wan_shapes.hpp"
 
 namespace {
 
 using namespace reel;
-
-WanConfig t2v_1_3b(int64_t layers) {
-  WanConfig c;
-  c.dim = 1536;
-  c.heads = 12;
-  c.head_dim = 128;
-  c.layers = layers;
-  c.ffn_dim = 8960;
-  c.in_channels = 16;
-  c.out_channels = 16;
-  c.text_dim = 4096;
-  return c;
-}
-
-WanTransformer random_model(const WanConfig& cfg, WanPrecision precision) {
-  auto impl = std::make_shared<WanTransformer::Impl>();
-  impl->config = cfg;
-  impl->precision = precision;
-  impl->weights = wan::random_weights(cfg, precision, /*seed=*/7);
-  return WanTransformer(std::move(impl));
-}
 
 Tensor random(const Shape& s, uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -55,21 +33,6 @@ Tensor random(const Shape& s, uint64_t seed) {
   std::vector<float> v(size_t(s.numel()));
   for (auto& x : v) x = d(rng);
   return Tensor::from_floats(s, v, DType::bf16);
-}
-
-// Analytic FLOPs of one forward (2 per multiply-add; attention 4·B·H·Sq·Skv·hd).
-double forward_flops(const WanConfig& c, int64_t batch, int64_t tokens, int64_t text) {
-  const double L = double(tokens), T = double(text), D = double(c.dim), F = double(c.ffn_dim);
-  double block = 2 * L * D * D * 4                   // self-attention q, k, v, o
-                 + 4 * L * L * D                     // self-attention core
-                 + 2 * L * D * D * 2 + 2 * T * D * D * 2  // cross-attention q, o and k, v
-                 + 4 * L * T * D                     // cross-attention core
-                 + 2 * L * D * F * 2;                // FFN
-  double rest = 2 * L * double(c.in_channels * c.patch.volume()) * D      // patch embedding
-                + 2 * T * (double(c.text_dim) * D + D * D)               // text embedder
-                + 2 * (double(c.freq_dim) * D + D * D + 6 * D * D)       // time embedder, projection
-                + 2 * L * D * double(c.out_channels * c.patch.volume()); // proj_out
-  return double(batch) * (double(c.layers) * block + rest);
 }
 
 void bench_dit_forward(benchmark::State& state) {
@@ -83,8 +46,11 @@ void bench_dit_forward(benchmark::State& state) {
   // ~5e-3 (relative L2) after 2 blocks (tests/fixtures/dit); we allow 4× that, 2e-2, for the
   // 10× wider model. A broken kernel or layout gives O(1).
   {
-    const Tensor ref = random_model(t2v_1_3b(2), WanPrecision::f32).forward(*be, latents, t, text);
-    const Tensor got = random_model(t2v_1_3b(2), WanPrecision::bf16).forward(*be, latents, t, text);
+    const WanConfig two_layers = bench::wan_t2v_1_3b(2);
+    const Tensor ref =
+        bench::random_wan_transformer(two_layers, WanPrecision::f32, /*seed=*/7).forward(*be, latents, t, text);
+    const Tensor got =
+        bench::random_wan_transformer(two_layers, WanPrecision::bf16, /*seed=*/7).forward(*be, latents, t, text);
     const double err = bench::relative_l2(got.to_floats(), ref.to_floats());
     state.counters["check_rel_l2"] = err;
     if (!(err <= 2e-2)) {
@@ -94,10 +60,10 @@ void bench_dit_forward(benchmark::State& state) {
   }
 
   const char* layers_env = std::getenv("REEL_BENCH_DIT_LAYERS");
-  const WanConfig cfg = t2v_1_3b(layers_env ? std::max(1, std::atoi(layers_env)) : 30);
-  const WanTransformer dit = random_model(cfg, WanPrecision::bf16);
+  const WanConfig cfg = bench::wan_t2v_1_3b(layers_env ? std::max(1, std::atoi(layers_env)) : 30);
+  const WanTransformer dit = bench::random_wan_transformer(cfg, WanPrecision::bf16, /*seed=*/7);
   const int64_t tokens = frames * (height / 2) * (width / 2);
-  const double flops = forward_flops(cfg, 1, tokens, text_len);
+  const double flops = bench::wan_forward_flops(cfg, 1, tokens, text_len);
   const bench::LoopTimes times = bench::time_iterations(state, [&] { return dit.forward(*be, latents, t, text); });
   const double n = double(state.iterations()), total = times.wall_s;
   // On a machine shared with other jobs, wall time overstates the cost: process_cpu_s / threads

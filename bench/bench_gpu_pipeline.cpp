@@ -58,12 +58,12 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
-#include <random>
 #include <string>
-#include <unistd.h>
 
 #include "common/checks.hpp"
 #include "common/measure.hpp"
+#include "common/wan_shapes.hpp"
+#include "common/wan_vae_file.hpp"
 #include "reel/attention.hpp"
 #include "reel/cuda_backend.hpp"
 #include "reel/ops.hpp"
@@ -72,8 +72,6 @@
 #include "reel/vae.hpp"
 #include "reel/wan_transformer.hpp"
 #include "reel/weights.hpp"
-#include "vae/vae_model.hpp"
-#include "wan/wan_model.hpp"
 
 namespace {
 
@@ -91,106 +89,6 @@ struct BenchOptions {
   int64_t latent_frames() const { return (frames - 1) / 4 + 1; }
 };
 BenchOptions g_options;
-
-// ---------------------------------------------------------------- models
-
-WanConfig t2v_1_3b(int64_t layers) {
-  WanConfig c;
-  c.dim = 1536;
-  c.heads = 12;
-  c.head_dim = 128;
-  c.layers = layers;
-  c.ffn_dim = 8960;
-  c.in_channels = 16;
-  c.out_channels = 16;
-  c.text_dim = 4096;
-  return c;
-}
-
-// Analytic FLOPs of one forward (2 per multiply-add; attention 4·B·H·Sq·Skv·hd), as bench_dit.
-double forward_flops(const WanConfig& c, int64_t batch, int64_t tokens, int64_t text) {
-  const double L = double(tokens), T = double(text), D = double(c.dim), F = double(c.ffn_dim);
-  double block = 2 * L * D * D * 4                        // self-attention q, k, v, o
-                 + 4 * L * L * D                          // self-attention core
-                 + 2 * L * D * D * 2 + 2 * T * D * D * 2  // cross-attention q, o and k, v
-                 + 4 * L * T * D                          // cross-attention core
-                 + 2 * L * D * F * 2;                     // FFN
-  double rest = 2 * L * double(c.in_channels * c.patch.volume()) * D      // patch embedding
-                + 2 * T * (double(c.text_dim) * D + D * D)               // text embedder
-                + 2 * (double(c.freq_dim) * D + D * D + 6 * D * D)       // time embedder, projection
-                + 2 * L * D * double(c.out_channels * c.patch.volume()); // proj_out
-  return double(batch) * (double(c.layers) * block + rest);
-}
-
-void upload(Tensor& t, Device d) {
-  if (t.defined()) t = t.to(d);
-}
-void upload(wan::Linear& l, Device d) {
-  upload(l.weight, d);
-  upload(l.bias, d);
-}
-void upload(wan::Affine& a, Device d) {
-  upload(a.weight, d);
-  upload(a.bias, d);
-}
-
-// Every tensor of `w` copied to `d`; the host copies are released as they go (unless shared).
-void upload(wan::WanWeights& w, Device d) {
-  for (wan::Linear* l : {&w.patch, &w.time_in, &w.time_out, &w.time_proj, &w.text_in, &w.text_out, &w.image_in,
-                         &w.image_out, &w.head})
-    upload(*l, d);
-  upload(w.image_norm_in, d);
-  upload(w.image_norm_out, d);
-  upload(w.head_modulation, d);
-  for (wan::BlockWeights& b : w.blocks) {
-    for (wan::Linear* l : {&b.q, &b.k, &b.v, &b.o, &b.cross_q, &b.cross_k, &b.cross_v, &b.cross_o, &b.image_k,
-                           &b.image_v, &b.ffn_in, &b.ffn_out})
-      upload(*l, d);
-    for (Tensor* t : {&b.modulation, &b.norm_q, &b.norm_k, &b.cross_norm_q, &b.cross_norm_k, &b.image_norm_k})
-      upload(*t, d);
-    upload(b.cross_norm, d);
-  }
-}
-
-// A bf16 transformer over `weights` on `device` (uploaded there when it is not the CPU).
-WanTransformer make_dit(const WanConfig& cfg, wan::WanWeights weights, Device device) {
-  if (!(device == Device::cpu())) upload(weights, device);
-  auto impl = std::make_shared<WanTransformer::Impl>();
-  impl->config = cfg;
-  impl->precision = WanPrecision::bf16;
-  impl->device = device;
-  impl->weights = std::move(weights);
-  if (!(device == Device::cpu())) impl->attention_kernel = g_options.attention;
-  return WanTransformer(std::move(impl));
-}
-
-// The Wan 2.1 VAE's decoder with random weights (as bench_vae: conv weights uniform
-// ±1/sqrt(fan_in), gammas 1 ± 0.1, biases ±0.02), written once as a bf16 safetensors file.
-std::filesystem::path write_random_vae() {
-  VaeModel shapes;
-  shapes.config = VaeConfig::wan21();
-  std::vector<std::pair<std::string, Tensor>> tensors;
-  std::mt19937_64 rng(2024);
-  for (const auto& p : vae::build_vae_table(shapes, false, true)) {
-    const Shape& s = p.file_shape;
-    float lo = -0.02f, hi = 0.02f;
-    if (p.diffusers.find("gamma") != std::string::npos) {
-      lo = 0.9f;
-      hi = 1.1f;
-    } else if (s.rank() >= 4) {
-      hi = float(1.0 / std::sqrt(double(s.numel() / s[0])));
-      lo = -hi;
-    }
-    std::uniform_real_distribution<float> d(lo, hi);
-    std::vector<float> v(size_t(s.numel()));
-    for (float& x : v) x = d(rng);
-    tensors.emplace_back(p.diffusers, Tensor::from_floats(s, v, DType::bf16));
-  }
-  const auto path = std::filesystem::temp_directory_path() /
-                    ("reel_bench_gpu_vae_" + std::to_string(::getpid()) + ".safetensors");
-  save_safetensors(path, tensors);
-  return path;
-}
 
 // ---------------------------------------------------------------- one denoising step
 
@@ -273,7 +171,7 @@ struct Setup {
     dit_error = guarded("DiT check", [&] { return check_dit(); });
     std::filesystem::path vae_file;
     vae_error = guarded("VAE check", [&] {
-      vae_file = write_random_vae();
+      vae_file = bench::write_wan21_vae_decoder("gpu_vae", bench::VaeWeightValues::random);
       const WeightStore store = WeightStore::open(vae_file);
       vae.emplace(WanVae::from_store(store, *gpu, {.compute = g_options.vae_dtype, .encoder = false}));
       const WanVae reference = WanVae::from_store(store, *cpu, {.encoder = false});
@@ -283,8 +181,9 @@ struct Setup {
     if (!vae_file.empty()) std::filesystem::remove(vae_file, ec);
     if (!dit_error.empty()) return;
     dit_error = guarded("DiT setup", [&] {
-      const WanConfig cfg = t2v_1_3b(g_options.layers);
-      dit.emplace(make_dit(cfg, wan::random_weights(cfg, WanPrecision::bf16, /*seed=*/7), gpu->device()));
+      const WanConfig cfg = bench::wan_t2v_1_3b(g_options.layers);
+      dit.emplace(bench::random_wan_transformer(cfg, WanPrecision::bf16, /*seed=*/7)
+                      .to(gpu->device(), g_options.attention));
       text = bench::random_signed_tensor({2, kTextTokens, 4096}, 2, DType::bf16).to(gpu->device());
       return std::string();
     });
@@ -301,10 +200,9 @@ struct Setup {
   }
 
   std::string check_dit() {
-    const WanConfig cfg = t2v_1_3b(2);
-    const wan::WanWeights weights = wan::random_weights(cfg, WanPrecision::bf16, /*seed=*/7);
-    const WanTransformer on_cpu = make_dit(cfg, weights, Device::cpu());
-    const WanTransformer on_gpu = make_dit(cfg, weights, gpu->device());
+    const WanConfig cfg = bench::wan_t2v_1_3b(2);
+    const WanTransformer on_cpu = bench::random_wan_transformer(cfg, WanPrecision::bf16, /*seed=*/7);
+    const WanTransformer on_gpu = on_cpu.to(gpu->device(), g_options.attention);  // the same weights
     const Tensor x = Rng(11).normal({1, 16, 3, 16, 16});
     const Tensor text_cpu = bench::random_signed_tensor({2, kTextTokens, 4096}, 12, DType::bf16);
     const Tensor text_gpu = text_cpu.to(gpu->device());
@@ -388,7 +286,7 @@ void bench_denoise_step(benchmark::State& state, bool cfg) {
   }
   const WanConfig& c = s.dit->config();
   const int64_t tokens = s.latents.dim(2) * (kLatentH / 2) * (kLatentW / 2);
-  const double flops = forward_flops(c, cfg ? 2 : 1, tokens, kTextTokens);
+  const double flops = bench::wan_forward_flops(c, cfg ? 2 : 1, tokens, kTextTokens);
   const double per_step = times.wall_s / double(state.iterations());
   state.counters["s_per_step"] = per_step;
   state.counters["tflops"] = flops / per_step / 1e12;
@@ -499,12 +397,13 @@ int main(int argc, char** argv) {
   }
   const BenchOptions& o = g_options;
   const std::string size = "480x832x" + std::to_string(o.frames);
-  const WanConfig cfg = t2v_1_3b(o.layers);
+  const WanConfig cfg = bench::wan_t2v_1_3b(o.layers);
   const int64_t tokens = o.latent_frames() * (kLatentH / 2) * (kLatentW / 2);
   benchmark::AddCustomContext("model", "Wan2.1-T2V-1.3B shapes (" + std::to_string(o.layers) +
                                            " layers), random bf16 weights; Wan 2.1 VAE decoder, random weights, " +
                                            (o.vae_dtype == DType::f32 ? "f32" : "bf16"));
-  benchmark::AddCustomContext("cfg_step_tflop", std::to_string(forward_flops(cfg, 2, tokens, kTextTokens) / 1e12));
+  benchmark::AddCustomContext("cfg_step_tflop",
+                              std::to_string(bench::wan_forward_flops(cfg, 2, tokens, kTextTokens) / 1e12));
   for (bool cfg_batch : {true, false})
     benchmark::RegisterBenchmark(((cfg_batch ? "denoise_step_cfg/" : "denoise_step/") + std::string("t2v_1.3b/bf16/") + size).c_str(),
                                  [cfg_batch](benchmark::State& s) { bench_denoise_step(s, cfg_batch); })

@@ -27,17 +27,16 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstdio>
+#include <filesystem>
 #include <random>
 #include <string>
 #include <malloc.h>
-#include <unistd.h>
 
 #include "common/ceiling.hpp"
 #include "common/measure.hpp"
+#include "common/wan_vae_file.hpp"
 #include "reel/ops.hpp"
 #include "reel/vae.hpp"
-#include "reel/weights.hpp"
-#include "vae/vae_model.hpp"
 
 namespace {
 
@@ -67,33 +66,11 @@ class CountingBackend final : public Backend {
   std::unique_ptr<Backend> inner_;
 };
 
-// The Wan 2.1 decoder with random weights: conv weights uniform ±1/sqrt(fan_in) (PyTorch's
-// default), gammas 1 ± 0.1, biases ±0.02; written as bf16 and read back as f32.
+// The Wan 2.1 decoder with random weights (bench/common/wan_vae_file.hpp: conv weights uniform
+// ±1/sqrt(fan_in), PyTorch's default; gammas 1 ± 0.1, biases ±0.02); written as bf16 and read
+// back as f32.
 WanVae make_vae(Backend& be) {
-  VaeModel shapes;
-  shapes.config = VaeConfig::wan21();
-  std::vector<std::pair<std::string, Tensor>> tensors;
-  std::mt19937_64 rng(2024);
-  for (const auto& p : vae::build_vae_table(shapes, false, true)) {
-    const Shape& s = p.file_shape;
-    float lo = -0.02f, hi = 0.02f;
-    if (p.diffusers.find("gamma") != std::string::npos) {
-      lo = 0.9f;
-      hi = 1.1f;
-    } else if (s.rank() >= 4) {
-      const float bound = float(1.0 / std::sqrt(double(s.numel() / s[0])));
-      lo = -bound;
-      hi = bound;
-    }
-    std::uniform_real_distribution<float> d(lo, hi);
-    std::vector<float> v(size_t(s.numel()));
-    for (float& x : v) x = d(rng);
-    tensors.emplace_back(p.diffusers, Tensor::from_floats(s, v, DType::bf16));
-  }
-  const auto path = std::filesystem::temp_directory_path() /
-                    ("reel_bench_vae_" + std::to_string(::getpid()) + ".safetensors");
-  save_safetensors(path, tensors);
-  tensors.clear();
+  const std::filesystem::path path = bench::write_wan21_vae_decoder("vae", bench::VaeWeightValues::random);
   WanVae vae = WanVae::load(path, be, {.encoder = false});  // bf16 -> f32 copies: the file can go
   std::filesystem::remove(path);
   return vae;
