@@ -187,7 +187,7 @@ void sync_device() {}
 
 // ---------------------------------------------------------------- one case
 
-void bench_case(benchmark::State& state, const AttentionKernel* kernel, Case c) {
+void bench_case_body(benchmark::State& state, const AttentionKernel* kernel, const Case& c) {
   const bool gpu = kernel->device_type() == DeviceType::cuda;
   const Device dev = gpu ? Device::cuda() : Device::cpu();
   Tensor q = make_input(0, {c.batch, c.seq_q, c.heads, c.head_dim}, c.dtype);
@@ -230,6 +230,16 @@ void bench_case(benchmark::State& state, const AttentionKernel* kernel, Case c) 
     state.counters["tflops_cpu_time"] = cpu_rate;
     state.counters["of_ceiling_cpu_time"] = cpu_rate / bench::bf16_gemm_ceiling_cpu_time_tflops();
     state.counters["threads"] = num_threads();
+  }
+}
+
+// One case; an error (no GPU, out of memory, a kernel failure) skips it with the message
+// instead of ending the whole run.
+void bench_case(benchmark::State& state, const AttentionKernel* kernel, Case c) {
+  try {
+    bench_case_body(state, kernel, c);
+  } catch (const std::exception& e) {
+    state.SkipWithError((std::string("error: ") + e.what()).c_str());
   }
 }
 
