@@ -123,6 +123,11 @@ typedef struct reel_model_params {
   /* Non-zero: on a GPU, keep the transformer in host memory and upload it for each request's
    * denoising, freeing it before the VAE decodes (lower peak GPU memory, one upload per request). */
   int32_t offload_transformer;
+  /* Wan 2.1 I2V: the CLIP image encoder (folder or safetensors file; its preprocessing is the
+   * preprocessor_config.json inside that folder or the image_processor/ beside it, else CLIP's
+   * defaults); NULL: the folder's image_encoder/ and image_processor/. Without one, such models
+   * cannot generate through this API (it has no CLIP feature input). */
+  const char* image_encoder_path;
 } reel_model_params;
 
 REEL_C_API void reel_model_params_init(reel_model_params* params);
@@ -198,7 +203,7 @@ typedef struct reel_video reel_video;
 
 REEL_C_API void reel_generate_params_init(reel_generate_params* params);
 /* Runs one generation. Errors: INVALID_ARGUMENT (the message names the field), UNSUPPORTED
- * (e.g. a Wan 2.1 I2V model: its CLIP image encoder is not in reel yet; a first frame for a
+ * (e.g. a Wan 2.1 I2V model loaded without its CLIP image encoder; a first frame for a
  * text-only model), NOT_FOUND (unknown sampler or schedule, missing image file), CANCELLED,
  * OUT_OF_MEMORY. Sizes and frame counts the model cannot use are rounded; the video's notices
  * say so (reel_video_notice). */

@@ -21,6 +21,7 @@ const char* const kGenerateHelp =
     "  --transformer PATH     explicit components instead of (or over) the folder's:\n"
     "  --transformer-2 PATH     safetensors files or folders (ComfyUI-style files work)\n"
     "  --vae PATH --text-encoder PATH --tokenizer PATH\n"
+    "  --image-encoder PATH   Wan 2.1 I2V: the CLIP image encoder (default: the folder's image_encoder/)\n"
     "  --prompt TEXT          what to generate\n"
     "  --negative TEXT        negative prompt (default: empty)\n"
     "  --image FILE           first frame (PNG/JPEG) for image-to-video models\n"
@@ -71,7 +72,7 @@ int generate_command(const std::vector<std::string>& argv) {
     std::fputs(kGenerateHelp, stdout);
     return 0;
   }
-  args.reject_unknown({"--model", "--transformer", "--transformer-2", "--vae", "--text-encoder", "--tokenizer",
+  args.reject_unknown({"--model", "--transformer", "--transformer-2", "--vae", "--text-encoder", "--tokenizer", "--image-encoder",
                        "--prompt", "--negative", "--image", "--size", "--frames", "--steps", "--guidance",
                        "--guidance-2", "--shift", "--sampler", "--schedule", "--seed", "--device", "--text-encoder-device", "--attention", "--offload", "--threads",
                        "--precision", "-o", "--output", "--chunks", "--duration", "--prompt-schedule",
@@ -98,6 +99,7 @@ int generate_command(const std::vector<std::string>& argv) {
   load.vae = args.get_or("--vae", "");
   load.text_encoder = args.get_or("--text-encoder", "");
   load.tokenizer = args.get_or("--tokenizer", "");
+  load.image_encoder = args.get_or("--image-encoder", "");
   load.device = reel::Device::parse(args.get_or("--device", "cpu"));
   load.text_encoder_device = reel::Device::parse(args.get_or("--text-encoder-device", "cpu"));
   load.attention_kernel = args.get_or("--attention", "");

@@ -118,6 +118,8 @@ class REEL_API ClipVisionEncoder {
   // needs is loaded: the last layer, post_layernorm and the projection are skipped (ignored()).
   // Throws not_found / bad_format naming the file and tensor, unsupported (activation).
   static ClipVisionEncoder load(const std::filesystem::path& path, const ClipVisionLoadOptions& options = {});
+  // The same checks as load, without reading tensor data (reel-cli inspect).
+  static ClipVisionConfig read_config(const std::filesystem::path& path);
 
   const ClipVisionConfig& config() const;
   DType dtype() const;

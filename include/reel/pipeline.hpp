@@ -60,12 +60,19 @@ struct PipelineLoadOptions {
   // the folder's. A text encoder without a tokenizer (or none at all) means prompts must come
   // as embeddings.
   std::filesystem::path transformer, transformer_2, vae, text_encoder, tokenizer;
+  // Wan 2.1 I2V: the CLIP image encoder (image_encoder/ folder, or a safetensors file such as
+  // ComfyUI's clip_vision_h.safetensors) and its preprocessor_config.json (or a folder holding
+  // it). An encoder folder given without a processor uses the preprocessor_config.json inside
+  // it or the image_processor/ beside it; with neither, CLIP's defaults (Wan's). Without an
+  // encoder, Wan 2.1 I2V requests must carry image_context.
+  std::filesystem::path image_encoder, image_processor;
   // Where the transformer, the VAE and the sampler's model calls run: Device::cpu() or
   // Device::cuda(i) (a build with the CUDA backend). Weights are uploaded once, at load.
   Device device = Device::cpu();
   int threads = 0;  // CPU threads; 0: all hardware threads
   PipelinePrecision precision = PipelinePrecision::bf16;
   bool load_text_encoder = true;  // false: skip it (prompts must come as embeddings)
+  bool load_image_encoder = true;  // false: skip it (Wan 2.1 I2V requests must carry image_context)
   // Where the umT5 text encoder runs. The CPU by default: umT5-XXL is ~11 GB in bf16, and it
   // runs once per request; the embeddings are then copied to `device`.
   Device text_encoder_device = Device::cpu();
@@ -108,6 +115,7 @@ struct PipelineInfo {
   bool needs_image = false;        // i2v: a first frame is required
   bool needs_image_context = false;  // Wan 2.1 I2V: CLIP image features are required
   bool can_encode_prompts = false;   // a text encoder and a tokenizer were loaded
+  bool can_encode_images = false;    // Wan 2.1 I2V: a CLIP image encoder was loaded
   PipelineDefaults defaults;
   std::vector<std::string> notes;  // what loading noticed (ignored tensors, absent components)
 };
@@ -164,8 +172,10 @@ struct GenerateRequest {
   // Image-to-video: the first frame, resized to width × height.
   std::optional<Image> image;
   ResizeMode image_resize = ResizeMode::cover;
-  // Wan 2.1 I2V: CLIP image features [N, image_dim] or [1, N, image_dim] (reel has no CLIP
-  // encoder yet: without these, such models fail with unsupported).
+  // Wan 2.1 I2V: CLIP image features [N, image_dim] or [1, N, image_dim], used as given.
+  // Undefined: the model's CLIP image encoder computes them from `image` (hidden_states[-2] of
+  // the unresized image, as diffusers' encode_image); a model loaded without one fails with
+  // unsupported.
   Tensor image_context;
 
   bool batch_cfg = true;           // conditional + unconditional in one batch of 2
@@ -204,7 +214,8 @@ class REEL_API Pipeline {
   const PipelineInfo& info() const;
 
   // Runs one generation. Throws invalid_argument naming the field that cannot work,
-  // unsupported (e.g. Wan 2.1 I2V without image_context), cancelled, out_of_memory.
+  // unsupported (e.g. Wan 2.1 I2V without image_context or an image encoder), cancelled,
+  // out_of_memory.
   GenerateResult generate(const GenerateRequest& request, GenerateObserver* observer = nullptr) const;
 
   // The text encoder's prompt embeddings, [B, 512, text_dim] f32, rows past each prompt zero.

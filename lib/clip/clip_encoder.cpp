@@ -118,16 +118,28 @@ Tensor ClipVisionEncoder::encode(Backend& be, const ClipImageProcessor& processo
   return forward(be, pixels);
 }
 
-ClipVisionEncoder ClipVisionEncoder::load(const std::filesystem::path& path, const ClipVisionLoadOptions& options) {
+namespace {
+
+// config.json in the folder, or beside the file.
+std::optional<clip::ClipConfigJson> config_json_of(const std::filesystem::path& path) {
   std::error_code ec;
   const bool folder = std::filesystem::is_directory(path, ec);
   const std::filesystem::path config = (folder ? path : path.parent_path()) / "config.json";
-  std::optional<clip::ClipConfigJson> json;
-  if (std::filesystem::is_regular_file(config, ec)) json = clip::read_clip_config_json(config);
+  if (!std::filesystem::is_regular_file(config, ec)) return std::nullopt;
+  return clip::read_clip_config_json(config);
+}
+
+}  // namespace
+
+ClipVisionEncoder ClipVisionEncoder::load(const std::filesystem::path& path, const ClipVisionLoadOptions& options) {
   const WeightStore store = WeightStore::open(path);
   auto impl = std::make_shared<Impl>();
-  impl->w = clip::load_clip_weights(store, json, options, path.string());
+  impl->w = clip::load_clip_weights(store, config_json_of(path), options, path.string());
   return ClipVisionEncoder(std::move(impl));
+}
+
+ClipVisionConfig ClipVisionEncoder::read_config(const std::filesystem::path& path) {
+  return clip::check_clip_checkpoint(WeightStore::open(path), config_json_of(path), path.string());
 }
 
 }  // namespace reel

@@ -44,6 +44,11 @@ struct ClipConfigJson {
 // Throws bad_format (malformed JSON, bad values) and unsupported (hidden_act), naming the path.
 ClipConfigJson read_clip_config_json(const std::filesystem::path& path);
 
+// The config from the shapes and config.json, every needed tensor's shape checked; reads no
+// tensor data. Throws as load_clip_weights.
+ClipVisionConfig check_clip_checkpoint(const WeightStore& store, const std::optional<ClipConfigJson>& json,
+                                       const std::string& where);
+
 // Checks every needed tensor's shape against the architecture and config.json (or, without
 // one, the known OpenCLIP ViT-H/14) and loads them. `where` labels error messages.
 ClipWeights load_clip_weights(const WeightStore& store, const std::optional<ClipConfigJson>& json,

@@ -274,15 +274,23 @@ ClipConfigJson read_clip_config_json(const std::filesystem::path& path) {
   return c;
 }
 
+ClipVisionConfig check_clip_checkpoint(const WeightStore& store, const std::optional<ClipConfigJson>& json,
+                                       const std::string& where) {
+  const Layout layout = find_layout(store, where);
+  const Checker c(store, layout, where);
+  const ClipVisionConfig config = deduce_config(c, layout, json);
+  check_shapes(c, config);
+  return config;
+}
+
 ClipWeights load_clip_weights(const WeightStore& store, const std::optional<ClipConfigJson>& json,
                               const ClipVisionLoadOptions& options, const std::string& where) {
   require(options.dtype == DType::f32 || options.dtype == DType::bf16, StatusCode::invalid_argument,
           "CLIP vision encoder dtype must be f32 or bf16, got " + std::string(dtype_name(options.dtype)));
+  ClipWeights w;
+  w.config = check_clip_checkpoint(store, json, where);
   const Layout layout = find_layout(store, where);
   const Checker c(store, layout, where);
-  ClipWeights w;
-  w.config = deduce_config(c, layout, json);
-  check_shapes(c, w.config);
   w.dtype = options.dtype;
   w.device = options.device;
   const ClipVisionConfig& cfg = w.config;

@@ -1,28 +1,46 @@
 // Image-to-video conditioning (wan.md §4.4): the first frame through the VAE encoder, as Wan 2.2
-// TI2V's replacement latent or as Wan 2.1/2.2 I2V's mask + condition channels; CLIP features
-// for Wan 2.1 I2V come from the caller.
+// TI2V's replacement latent or as Wan 2.1/2.2 I2V's mask + condition channels; Wan 2.1 I2V's
+// CLIP features from the caller, or from the model's CLIP image encoder run on the image as the
+// caller gave it (diffusers' encode_image sees the unresized image).
 #include <chrono>
 #include <cstring>
 
 #include "pipeline/pipeline_impl.hpp"
+#include "reel/ops.hpp"
 
 namespace reel::pipeline {
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
 
 ImageCondition image_condition(const Pipeline::Impl& p, const GenerateRequest& r, const Resolved& rs, Run& run) {
   Backend& be = *p.backend;
   ImageCondition c;
+  const DType act = p.transformer->activation_dtype();
   if (r.image_context.defined()) {
     const Tensor& t = r.image_context;
     Tensor x = t.rank() == 2 ? t.reshape({1, t.dim(0), t.dim(1)}) : t;
-    const DType act = p.transformer->activation_dtype();
     if (x.dtype() != act) x = x.to(act);
     c.image_context = x.device() == be.device() ? x : x.to(be.device());
   }
   if (!r.image) return c;
 
-  run.begin_stage("encode", 1);
-  const auto start = std::chrono::steady_clock::now();
+  // Wan 2.1 I2V without caller features: CLIP first (one more step of the encode stage).
+  const bool clip = !c.image_context.defined() && p.info.needs_image_context && p.image_encoder;
+  run.begin_stage("encode", clip ? 2 : 1);
   const Image& src = *r.image;
+  if (clip) {
+    const auto clip_start = std::chrono::steady_clock::now();
+    const Tensor features = p.image_encoder->encode(be, p.image_processor, {&src, 1});  // [1, N, image_dim] f32
+    c.image_context = features.dtype() == act ? features : ops::convert(be, features, act);
+    run.step_done(1, seconds_since(clip_start));
+  }
+  const auto start = std::chrono::steady_clock::now();
   const Image sized = src.width == rs.width && src.height == rs.height
                           ? src
                           : resize_image(src, rs.width, rs.height, r.image_resize);
@@ -53,7 +71,7 @@ ImageCondition image_condition(const Pipeline::Impl& p, const GenerateRequest& r
     for (int64_t m = 0; m < mask_channels; ++m) std::fill_n(dst + m * lf * lplane, lplane, 1.0f);
     std::memcpy(dst + mask_channels * lf * lplane, cond.data<float>(), size_t(cond.numel()) * sizeof(float));
   }
-  run.step_done(1, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  run.step_done(clip ? 2 : 1, seconds_since(start));
   run.end_stage();
   return c;
 }

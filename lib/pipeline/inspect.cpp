@@ -88,7 +88,7 @@ void inspect_file(const fs::path& path, ModelInspection& out) {
       out.lines.push_back("transformer: " + c.str());
       out.lines.push_back("parameters: " + std::to_string(c.parameter_count()));
       const char* v = c.in_channels == 48 ? "Wan 2.2 TI2V (with the z 48 VAE)"
-                      : c.in_channels == 36 ? (c.has_image_context() ? "Wan 2.1 I2V (needs CLIP features)" : "Wan 2.2 I2V-A14B expert")
+                      : c.in_channels == 36 ? (c.has_image_context() ? "Wan 2.1 I2V (needs a CLIP image encoder or CLIP features)" : "Wan 2.2 I2V-A14B expert")
                       : c.in_channels == 16 ? "text-to-video" : "unknown";
       out.lines.push_back("variant: " + std::string(v));
       if (c.in_channels == 48) out.variant = WanVariant::ti2v;
@@ -150,6 +150,21 @@ void inspect_folder(const fs::path& folder, ModelInspection& out) {
       const Umt5Tokenizer tok = Umt5Tokenizer::open(files.tokenizer);
       out.lines.push_back("tokenizer: SentencePiece, " + std::to_string(tok.vocab_size()) + " ids");
     });
+  if (!files.image_encoder.empty())
+    attempt(out, "image encoder", [&] {
+      const ClipVisionConfig c = ClipVisionEncoder::read_config(files.image_encoder);
+      out.lines.push_back("image encoder: CLIP vision, hidden " + std::to_string(c.hidden_size) + ", " +
+                          std::to_string(c.num_layers) + " layers, " + std::to_string(c.num_heads) + " heads, " +
+                          std::to_string(c.image_size) + " px / patch " + std::to_string(c.patch_size) + " (" +
+                          std::to_string(c.tokens()) + " tokens; hidden_states[-2] is the image context)");
+    });
+  if (!files.image_processor.empty())
+    attempt(out, "image processor", [&] {
+      const ClipImageProcessorConfig c = ClipImageProcessor::open(files.image_processor).config();
+      out.lines.push_back("image processor: shortest edge " + std::to_string(c.shortest_edge) + ", crop " +
+                          std::to_string(c.crop_width) + "x" + std::to_string(c.crop_height) + ", " +
+                          (c.resample == ClipResample::bicubic ? "bicubic" : "lanczos"));
+    });
   pipeline::SchedulerSettings sched;
   if (!files.scheduler_config.empty())
     attempt(out, "scheduler", [&] { sched = pipeline::read_scheduler_config(files.scheduler_config); });
@@ -161,7 +176,10 @@ void inspect_folder(const fs::path& folder, ModelInspection& out) {
       const PipelineDefaults d = pipeline::variant_defaults(variant, !files.transformer_2.empty(), files.index, sched);
       out.lines.push_back("variant: " + std::string(wan_variant_name(variant)) + " (" +
                           std::string(pipeline::variant_label(variant)) + ")" +
-                          (t->has_image_context() ? ", needs CLIP image features (not built into reel yet)" : ""));
+                          (!t->has_image_context()        ? ""
+                           : files.image_encoder.empty() ? ", needs CLIP image features: no image_encoder/ "
+                                                           "(requests must carry image_context)"
+                                                         : ", CLIP image features from image_encoder/"));
       std::ostringstream s;
       s << "defaults: " << d.width << "x" << d.height << ", " << d.frames << " frames, " << d.steps << " steps, guidance "
         << d.guidance << ", sampler " << d.sampler << ", schedule " << d.schedule << " (shift " << d.shift << "), "

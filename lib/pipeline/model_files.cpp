@@ -233,6 +233,20 @@ ModelFiles locate_model_files(const PipelineLoadOptions& o) {
   f.vae = component(o.vae, "vae", "VAE");
   f.text_encoder = o.load_text_encoder ? component(o.text_encoder, "text_encoder", "text encoder") : fs::path();
   f.tokenizer = component(o.tokenizer, "tokenizer", "tokenizer");
+  if (o.load_image_encoder) {
+    f.image_encoder = component(o.image_encoder, "image_encoder", "image encoder");
+    f.image_processor = component(o.image_processor, "image_processor", "image processor");
+    // A given encoder folder brings its preprocessing: preprocessor_config.json inside it (as
+    // CLIP repositories ship it) or an image_processor/ beside it (a Wan repository's layout).
+    if (!o.image_encoder.empty() && o.image_processor.empty() && is_folder(o.image_encoder)) {
+      for (const fs::path& p : {o.image_encoder / "preprocessor_config.json",
+                                o.image_encoder.parent_path() / "image_processor" / "preprocessor_config.json"})
+        if (path_exists(p)) {
+          f.image_processor = p;
+          break;
+        }
+    }
+  }
 
   if (o.folder.empty() && (o.transformer.empty() || o.vae.empty()))
     throw Error(StatusCode::invalid_argument,

@@ -32,6 +32,7 @@ struct SchedulerSettings {
 struct ModelFiles {
   std::filesystem::path folder;
   std::filesystem::path transformer, transformer_2, vae, text_encoder, tokenizer;  // empty: absent
+  std::filesystem::path image_encoder, image_processor;  // Wan 2.1 I2V's CLIP; empty: absent
   std::filesystem::path scheduler_config;  // empty: absent
   ModelIndex index;
   std::vector<std::string> notes;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "reel/backend.hpp"
+#include "reel/image_encoder.hpp"
 #include "reel/pipeline.hpp"
 #include "reel/schedule.hpp"
 #include "reel/text_encoder.hpp"
@@ -28,6 +29,8 @@ struct Pipeline::Impl {
   std::filesystem::path vae_path;  // where the VAE was read (VideoSession loads its encoder from it when needed)
   std::optional<Umt5Tokenizer> tokenizer;
   std::optional<Umt5Encoder> text_encoder;
+  std::optional<ClipVisionEncoder> image_encoder;  // Wan 2.1 I2V, on `backend`'s device, f32
+  ClipImageProcessor image_processor;              // its preprocessing (CLIP's defaults if no config)
   PipelineInfo info;
 };
 
@@ -82,7 +85,7 @@ TextContext text_context(const Pipeline::Impl& p, const GenerateRequest& r, cons
 struct ImageCondition {
   Tensor channels;       // Wan 2.1/2.2 I2V: [4 + z, F, h, w] (mask, condition latents), f32
   Tensor first_latent;   // TI2V: the normalised latent of the first frame [z, 1, h, w], f32
-  Tensor image_context;  // Wan 2.1 I2V: CLIP features [1, N, image_dim], activation dtype
+  Tensor image_context;  // Wan 2.1 I2V: CLIP features [1, N, image_dim] (given or encoded), activation dtype
 };
 ImageCondition image_condition(const Pipeline::Impl& p, const GenerateRequest& r, const Resolved& rs, Run& run);
 

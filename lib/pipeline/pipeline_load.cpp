@@ -36,8 +36,45 @@ std::string describe(const Pipeline::Impl& p, PipelinePrecision precision) {
     s << "; umT5 d_model " << p.text_encoder->config().d_model << " × " << p.text_encoder->config().num_layers
       << " layers on " << p.text_backend->device().str();
   else s << "; no text encoder";
+  if (p.image_encoder)
+    s << "; CLIP image encoder " << p.image_encoder->config().hidden_size << " × "
+      << p.image_encoder->config().num_layers << " layers (" << p.image_encoder->config().image_size << " px)";
   s << "; " << (precision == PipelinePrecision::bf16 ? "bf16" : "f32") << " on " << p.backend->device().str();
   return s.str();
+}
+
+// Wan 2.1 I2V's CLIP image encoder, in f32 whatever the precision (diffusers' Wan I2V example
+// loads it with torch_dtype=float32), on the pipeline's device, with its preprocessing.
+void load_image_encoder(const pipeline::ModelFiles& files, Pipeline::Impl& p) {
+  PipelineInfo& info = p.info;
+  if (files.image_encoder.empty()) {
+    if (info.transformer.has_image_context())
+      info.notes.push_back("no CLIP image encoder (image_encoder/): Wan 2.1 I2V requests must carry image_context");
+    return;
+  }
+  if (!info.transformer.has_image_context()) {
+    info.notes.push_back(files.image_encoder.string() + ": not loaded, the transformer has no image-context path");
+    return;
+  }
+  p.image_encoder = ClipVisionEncoder::load(files.image_encoder, {.dtype = DType::f32, .device = p.backend->device()});
+  const ClipVisionConfig& c = p.image_encoder->config();
+  if (c.hidden_size != info.transformer.image_dim)
+    throw Error(StatusCode::bad_format, files.image_encoder.string() + ": the image encoder's width (hidden_size " +
+                                            std::to_string(c.hidden_size) + ") is not the transformer's image_dim " +
+                                            std::to_string(info.transformer.image_dim));
+  if (!files.image_processor.empty()) p.image_processor = ClipImageProcessor::open(files.image_processor);
+  else info.notes.push_back("no image_processor/preprocessor_config.json: CLIP's defaults (224 px, bicubic)");
+  const ClipImageProcessorConfig& pc = p.image_processor.config();
+  if (!pc.do_center_crop || pc.crop_width != c.image_size || pc.crop_height != c.image_size)
+    throw Error(StatusCode::bad_format,
+                (files.image_processor.empty() ? std::string("CLIP's default preprocessing") : files.image_processor.string()) +
+                    ": crops to " + (pc.do_center_crop ? std::to_string(pc.crop_width) + "x" + std::to_string(pc.crop_height)
+                                                       : std::string("no fixed size")) +
+                    " but the image encoder takes " + std::to_string(c.image_size) + "x" + std::to_string(c.image_size));
+  if (!p.image_encoder->ignored().empty())
+    info.notes.push_back("image encoder: " + std::to_string(p.image_encoder->ignored().size()) +
+                         " tensor(s) that hidden_states[-2] does not use were skipped (first: " +
+                         p.image_encoder->ignored().front() + ")");
 }
 
 void note_ignored(const WanTransformer& t, const char* which, std::vector<std::string>& notes) {
@@ -123,6 +160,8 @@ Pipeline Pipeline::load(const PipelineLoadOptions& options) {
                                               std::to_string(p->text_encoder->config().vocab_size) + " rows");
   }
 
+  load_image_encoder(files, *p);
+
   SchedulerSettings scheduler;
   if (!files.scheduler_config.empty()) scheduler = read_scheduler_config(files.scheduler_config);
   for (const std::string& n : scheduler.notes) info.notes.push_back(n);
@@ -133,6 +172,7 @@ Pipeline Pipeline::load(const PipelineLoadOptions& options) {
   info.needs_image = info.variant == WanVariant::i2v;
   info.needs_image_context = info.transformer.has_image_context();
   info.can_encode_prompts = p->text_encoder.has_value() && p->tokenizer.has_value();
+  info.can_encode_images = p->image_encoder.has_value();
   info.defaults = variant_defaults(info.variant, info.two_experts, files.index, scheduler);
   if (info.two_experts && !files.index.boundary_ratio)
     info.notes.push_back("two experts but no boundary_ratio in model_index.json: using " +

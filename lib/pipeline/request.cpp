@@ -144,14 +144,17 @@ Resolved resolve_request(const Pipeline::Impl& p, const GenerateRequest& r) {
     require(!info.needs_image, StatusCode::invalid_argument, "this image-to-video model needs a first frame (image)");
   }
   if (info.needs_image_context) {
-    require(r.image_context.defined(), StatusCode::unsupported,
-            "Wan 2.1 I2V models condition on CLIP image features, and reel has no CLIP image encoder yet: pass the "
-            "features (image_context [257, 1280], CLIP ViT-H/14 penultimate layer) through the C++ API");
+    require(r.image_context.defined() || info.can_encode_images, StatusCode::unsupported,
+            "Wan 2.1 I2V models condition on CLIP image features, and this model was loaded without a CLIP image "
+            "encoder: add its image_encoder/ (and image_processor/) to the model folder, pass one "
+            "(PipelineLoadOptions::image_encoder, reel-cli --image-encoder), or pass the features (image_context "
+            "[257, 1280], CLIP ViT-H/14 penultimate layer)");
     const Tensor& c = r.image_context;
-    require((c.rank() == 2 || (c.rank() == 3 && c.dim(0) == 1)) && c.dim(-1) == t.image_dim && c.dim(-2) >= 1 &&
-                c.is_cpu() && c.dtype() != DType::i32,
-            StatusCode::invalid_argument,
-            "image_context " + c.shape().str() + " must be a CPU float tensor [N, " + std::to_string(t.image_dim) + "]");
+    if (c.defined())
+      require((c.rank() == 2 || (c.rank() == 3 && c.dim(0) == 1)) && c.dim(-1) == t.image_dim && c.dim(-2) >= 1 &&
+                  c.is_cpu() && c.dtype() != DType::i32,
+              StatusCode::invalid_argument,
+              "image_context " + c.shape().str() + " must be a CPU float tensor [N, " + std::to_string(t.image_dim) + "]");
   } else {
     require(!r.image_context.defined(), StatusCode::invalid_argument,
             "image_context is given, but this model has no image-context path (only Wan 2.1 I2V has)");

@@ -1,7 +1,7 @@
 /* C API generation on the repository's tiny model, compiled as C99: a run with progress,
  * float frames and saving; rounding notices; a cancelled run; caller noise and embeddings;
- * and every bad field (NULLs, zero/negative/huge sizes, unknown names, wrong counts) giving
- * the right status and a message that names it. */
+ * every bad field (NULLs, zero/negative/huge sizes, unknown names, wrong counts) giving the
+ * right status and a message that names it; Wan 2.1 I2V with its CLIP image encoder. */
 #include <math.h>
 
 #include "capi_test.h"
@@ -220,6 +220,49 @@ static void bad_fields(reel_model* model) {
   CHECK(video == (reel_video*)0x1);
 }
 
+/* Wan 2.1 I2V through the C API: the first frame's CLIP features come from the model's image
+ * encoder (the API has no feature input), given by image_encoder_path or found in the folder. */
+static void wan21_i2v_encodes_its_first_frame(void) {
+  char i2v[1024], transformer[1024], encoder[1024], vae[1024], text_encoder[1024], tokenizer[1024], image[1024];
+  reel_model_params mp;
+  reel_model* model = NULL;
+  reel_generate_params gp;
+  reel_video* video = NULL;
+  snprintf(i2v, sizeof i2v, "%s/pipeline/tiny-wan-i2v", REEL_FIXTURES_DIR);
+  snprintf(image, sizeof image, "%s/pipeline/i2v_clip_first_frame.png", REEL_FIXTURES_DIR);
+  reel_model_params_init(&mp);
+  mp.transformer_path = capi_path(transformer, sizeof transformer, i2v, "transformer");
+  mp.vae_path = capi_path(vae, sizeof vae, capi_tiny_model(), "vae");
+  mp.text_encoder_path = capi_path(text_encoder, sizeof text_encoder, capi_tiny_model(), "text_encoder");
+  mp.tokenizer_path = capi_path(tokenizer, sizeof tokenizer, capi_tiny_model(), "tokenizer");
+  mp.threads = 2;
+  reel_generate_params_init(&gp);
+  gp.prompt = "a bird flies over the city at night";
+  gp.image_path = image;
+  gp.width = 32;
+  gp.height = 32;
+  gp.frames = 5;
+  gp.steps = 2;
+  gp.seed = 7;
+
+  CHECK_STATUS(reel_model_load(&mp, &model), REEL_OK, NULL);
+  if (model) CHECK_STATUS(reel_generate(model, &gp, &video), REEL_ERROR_UNSUPPORTED, "image_encoder");
+  reel_model_free(model);
+  model = NULL;
+
+  mp.image_encoder_path = capi_path(encoder, sizeof encoder, i2v, "image_encoder");
+  CHECK_STATUS(reel_model_load(&mp, &model), REEL_OK, NULL);
+  if (model) {
+    CHECK(strstr(reel_model_describe(model), "CLIP image encoder") != NULL);
+    CHECK_STATUS(reel_generate(model, &gp, &video), REEL_OK, NULL);
+    if (video) {
+      CHECK(reel_video_width(video) == 32 && reel_video_height(video) == 32 && reel_video_frame_count(video) == 5);
+      reel_video_free(video);
+    }
+  }
+  reel_model_free(model);
+}
+
 int main(void) {
   reel_model_params mp;
   reel_model* model = NULL;
@@ -235,5 +278,6 @@ int main(void) {
     bad_fields(model);
   }
   reel_model_free(model);
+  wan21_i2v_encodes_its_first_frame();
   return capi_finish("test_capi_generate");
 }

@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "pipeline/model_files.hpp"
+#include "pipeline/pipeline_impl.hpp"
 #include "pipeline/pipeline_test_util.hpp"
 
 namespace reel::test {
@@ -209,6 +210,77 @@ TEST(LoadErrors, NameTheComponent) {
   EXPECT_NE(msg.find("text_dim"), std::string::npos) << msg;
   // CUDA is not a pipeline device yet.
   EXPECT_EQ(code_of([&] { Pipeline::load({.folder = tiny, .device = Device::cuda(0)}); }), StatusCode::unsupported);
+}
+
+// Wan 2.1 I2V's CLIP image encoder: found in the folder or given, loaded on demand, checked
+// against the transformer (width) and its preprocessing (crop size).
+TEST(ImageEncoderFiles, LocatedLoadedOrRefused) {
+  const fs::path i2v = pipeline_fixtures() / "tiny-wan-i2v", t2v = tiny_t2v_model();
+  ModelFiles f = locate_model_files({.folder = i2v, .vae = t2v / "vae"});
+  EXPECT_EQ(f.image_encoder, i2v / "image_encoder");
+  EXPECT_EQ(f.image_processor, i2v / "image_processor");
+  f = locate_model_files({.folder = i2v, .vae = t2v / "vae", .load_image_encoder = false});
+  EXPECT_TRUE(f.image_encoder.empty());
+  // A given encoder folder finds its processor beside it (image_processor/) or inside it.
+  f = locate_model_files({.transformer = i2v / "transformer", .vae = t2v / "vae", .image_encoder = i2v / "image_encoder"});
+  EXPECT_EQ(f.image_encoder, i2v / "image_encoder");
+  EXPECT_EQ(f.image_processor, i2v / "image_processor" / "preprocessor_config.json");
+  const fs::path alone = scratch("clip_alone");
+  fs::copy(i2v / "image_encoder", alone / "image_encoder", fs::copy_options::recursive);
+  f = locate_model_files({.transformer = i2v / "transformer", .vae = t2v / "vae", .image_encoder = alone / "image_encoder"});
+  EXPECT_TRUE(f.image_processor.empty());
+  fs::copy(i2v / "image_processor" / "preprocessor_config.json", alone / "image_encoder");
+  f = locate_model_files({.transformer = i2v / "transformer", .vae = t2v / "vae", .image_encoder = alone / "image_encoder"});
+  EXPECT_EQ(f.image_processor, alone / "image_encoder" / "preprocessor_config.json");
+  fs::remove(alone / "image_encoder" / "preprocessor_config.json");
+  std::string msg;
+  EXPECT_EQ(code_of([&] {
+              locate_model_files({.transformer = i2v / "transformer", .vae = t2v / "vae", .image_encoder = i2v / "nope"});
+            }, &msg),
+            StatusCode::not_found);
+  EXPECT_NE(msg.find("image encoder"), std::string::npos) << msg;
+
+  // Given with its processor: loaded (f32), and the request may leave image_context out.
+  const Pipeline pipe = Pipeline::load({.transformer = i2v / "transformer", .vae = t2v / "vae",
+                                        .image_encoder = i2v / "image_encoder", .image_processor = i2v / "image_processor",
+                                        .load_text_encoder = false});
+  EXPECT_TRUE(pipe.info().can_encode_images);
+  EXPECT_TRUE(pipe.impl().image_encoder.has_value());
+  EXPECT_EQ(pipe.impl().image_encoder->dtype(), DType::f32);  // also in the default bf16 precision
+  // Without its processor: CLIP's defaults crop 224x224, the tiny encoder takes 24x24.
+  EXPECT_EQ(code_of([&] {
+              Pipeline::load({.transformer = i2v / "transformer", .vae = t2v / "vae",
+                              .image_encoder = alone / "image_encoder", .load_text_encoder = false});
+            }, &msg),
+            StatusCode::bad_format);
+  EXPECT_NE(msg.find("224x224"), std::string::npos) << msg;
+  // An encoder of another width than the transformer's image_dim.
+  EXPECT_EQ(code_of([&] {
+              Pipeline::load({.transformer = i2v / "transformer", .vae = t2v / "vae",
+                              .image_encoder = fixtures_dir() / "clip" / "image_encoder", .load_text_encoder = false});
+            }, &msg),
+            StatusCode::bad_format);
+  EXPECT_NE(msg.find("image_dim"), std::string::npos) << msg;
+  // A text-to-video model does not load one (and says so).
+  const Pipeline plain = Pipeline::load({.folder = t2v, .image_encoder = i2v / "image_encoder", .load_text_encoder = false});
+  EXPECT_FALSE(plain.info().can_encode_images);
+  bool noted = false;
+  for (const std::string& n : plain.info().notes) noted |= n.find("no image-context path") != std::string::npos;
+  EXPECT_TRUE(noted);
+
+  // inspect_model on a complete Wan 2.1 I2V-style folder lists the encoder and its processor.
+  const fs::path folder = scratch("i2v_folder");
+  fs::copy(t2v, folder, fs::copy_options::recursive);
+  fs::remove_all(folder / "transformer");
+  for (const char* sub : {"transformer", "image_encoder", "image_processor"})
+    fs::copy(i2v / sub, folder / sub, fs::copy_options::recursive);
+  const ModelInspection m = inspect_model(folder);
+  EXPECT_EQ(m.variant, WanVariant::i2v);
+  std::string lines;
+  for (const std::string& l : m.lines) lines += l + "\n";
+  EXPECT_NE(lines.find("image encoder: CLIP vision, hidden 8, 3 layers, 2 heads, 24 px"), std::string::npos) << lines;
+  EXPECT_NE(lines.find("image processor: shortest edge 24, crop 24x24, bicubic"), std::string::npos) << lines;
+  EXPECT_NE(lines.find("CLIP image features from image_encoder/"), std::string::npos) << lines;
 }
 
 TEST(Inspect, FoldersAndFiles) {

@@ -181,6 +181,17 @@ TEST(PipelineOnDevice, ImageToVideoWan21I2vEqualsTheCpu) {  // image channels an
                         r, "i2v");
 }
 
+TEST(PipelineOnDevice, ImageToVideoWan21I2vWithItsClipEncoderEqualsTheCpu) {  // CLIP on the device
+  const std::filesystem::path t2v = tiny_t2v_model();
+  GenerateRequest r;
+  r.prompt = "a bird flies over the city at night";
+  r.width = 32, r.height = 32, r.frames = 5, r.steps = 2, r.guidance = 3.0f, r.seed = 5;
+  r.image = read_image(pipeline_fixtures() / "i2v_clip_first_frame.png");
+  expect_same_on_device({.folder = pipeline_fixtures() / "tiny-wan-i2v", .vae = t2v / "vae",
+                         .text_encoder = t2v / "text_encoder", .tokenizer = t2v / "tokenizer"},
+                        r, "i2v with CLIP");
+}
+
 // Offload: the transformer is uploaded for each request's denoising and freed before the
 // decode; same video, the weights cross once per request, and nothing of it stays resident.
 TEST(PipelineOnDevice, OffloadedTransformerUploadsPerRequestAndFreesBeforeTheDecode) {

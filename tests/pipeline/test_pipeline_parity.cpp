@@ -1,13 +1,15 @@
 // The whole pipeline against diffusers (fixtures from tools/reference/make_tiny_model.py):
 // WanPipeline text-to-video on the shipped tiny model, WanImageToVideoPipeline for a Wan 2.2
 // TI2V-style model (first-latent replacement, per-token timesteps) and a Wan 2.1 I2V model
-// (36 channels, caller-given CLIP features), all in f32 with fixed initial noise.
+// (36 channels; CLIP features given by the caller, or from its own CLIP image encoder), all in
+// f32 with fixed initial noise.
 //
 // Tolerance: DESIGN.md's bound for a whole f32 pipeline run, relative L2 ≤ 1e-3 on the decoded
 // frames. Both sides compute in f32 but in different orders (oneDNN vs torch GEMM blocking,
 // batched vs separate CFG passes); each op differs by ~1e-7 relative, a few steps of a random
 // model amplify that by at most a few hundred, far inside 1e-3 (measured: printed below).
 #include "pipeline/pipeline_test_util.hpp"
+#include "reel/image_encoder.hpp"
 
 namespace reel::test {
 namespace {
@@ -153,15 +155,70 @@ TEST(PipelineParity, Wan21I2vWithCallerClipFeaturesMatchesDiffusers) {
   EXPECT_LE(e.frames, kPipelineTol);
   EXPECT_LE(e.latents, kPipelineTol);
 
-  // Without the CLIP features: reel has no CLIP encoder, and says so.
+  // Without the CLIP features: this pipeline was loaded without an image encoder, and says so.
+  EXPECT_FALSE(pipe.info().can_encode_images);
   r.image_context = Tensor();
   try {
     (void)pipe.generate(r);
     ADD_FAILURE() << "expected unsupported";
   } catch (const Error& err) {
     EXPECT_EQ(err.code(), StatusCode::unsupported);
-    EXPECT_NE(std::string(err.what()).find("CLIP"), std::string::npos) << err.what();
+    EXPECT_NE(std::string(err.what()).find("image_encoder"), std::string::npos) << err.what();
   }
+}
+
+TEST(PipelineParity, Wan21I2vWithItsClipImageEncoderMatchesDiffusers) {
+  // The I2V folder as the Wan 2.1 I2V repositories lay it out: transformer/, image_encoder/
+  // (CLIPVisionModelWithProjection names), image_processor/; the VAE, text encoder and
+  // tokenizer come from the t2v model. diffusers ran its CLIP encoder on the 48x40 first frame
+  // (encode_image: hidden_states[-2]) and stretched the frame to 32x32 for the VAE; reel does
+  // both itself.
+  const std::filesystem::path t2v = tiny_t2v_model();
+  const std::filesystem::path folder = pipeline_fixtures() / "tiny-wan-i2v";
+  const Pipeline& pipe = shared_pipeline(
+      "i2v_clip_f32", {.folder = folder, .vae = t2v / "vae", .text_encoder = t2v / "text_encoder",
+                       .tokenizer = t2v / "tokenizer", .threads = 2, .precision = PipelinePrecision::f32});
+  EXPECT_TRUE(pipe.info().can_encode_images);
+  EXPECT_NE(pipe.info().description.find("CLIP image encoder"), std::string::npos) << pipe.info().description;
+  const nlohmann::json c = read_fixture_json("i2v.json");
+  GenerateRequest r;
+  r.prompt = c["prompt"].get<std::string>();
+  r.negative_prompt = c["negative_prompt"].get<std::string>();
+  r.width = 32, r.height = 32, r.frames = 5, r.steps = 3, r.guidance = 3.0f;
+  r.image = read_image(pipeline_fixtures() / "i2v_clip_first_frame.png");
+  r.image_resize = ResizeMode::stretch;  // diffusers' VideoProcessor.preprocess
+  r.initial_noise = fixture_tensor("i2v_clip.safetensors", "noise");
+  r.keep_float_frames = true;
+  Recorder rec;
+  const GenerateResult out = pipe.generate(r, &rec);
+  const Compared e =
+      compare(out, fixture_tensor("i2v_clip.safetensors", "frames"), fixture_tensor("i2v_clip.safetensors", "latents"));
+  std::printf("i2v with CLIP: relative L2 frames %.3g, latents %.3g\n", e.frames, e.latents);
+  EXPECT_LE(e.frames, kPipelineTol);
+  EXPECT_LE(e.latents, kPipelineTol);
+  int encode_steps = 0;  // CLIP, then the VAE encode
+  for (const auto& ev : rec.events)
+    if (ev.stage == "encode") encode_steps = ev.total;
+  EXPECT_EQ(encode_steps, 2);
+
+  // The features alone: the image encoder's bound (relative L2 ≤ 1e-5, tests/clip).
+  const ClipVisionEncoder clip = ClipVisionEncoder::load(folder / "image_encoder");
+  const auto cpu = make_cpu_backend({.threads = 2});
+  const Tensor features =
+      clip.encode(*cpu, ClipImageProcessor::open(folder / "image_processor"), {&*r.image, 1});
+  const Tensor want = fixture_tensor("i2v_clip.safetensors", "image_embeds");
+  EXPECT_LE(relative_l2(to_doubles(features), to_doubles(want)), 1e-5);
+
+  // Caller-given features win over the encoder: the reference's own features give the same video.
+  r.image_context = want;
+  const GenerateResult given = pipe.generate(r);
+  EXPECT_LE(relative_l2(to_doubles(given.frames), to_doubles(out.frames)), 1e-5);
+  // ... and the comparison sees the features: another image's move the frames well past the bound.
+  const Image other = read_image(pipeline_fixtures() / "i2v_first_frame.png");
+  r.image_context = clip.encode(*cpu, ClipImageProcessor::open(folder / "image_processor"), {&other, 1});
+  const double moved = relative_l2(to_doubles(pipe.generate(r).frames), to_doubles(out.frames));
+  std::printf("i2v with another image's CLIP features: frames moved by %.3g\n", moved);
+  EXPECT_GT(moved, 10 * kPipelineTol);
 }
 
 }  // namespace

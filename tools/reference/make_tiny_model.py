@@ -37,13 +37,25 @@ What it builds, all from fixed seeds, everything in f32:
     channels, image_dim 8, added_kv_proj_dim 32) that uses the t2v model's VAE; i2v.safetensors:
     WanImageToVideoPipeline outputs with caller-given CLIP features (`image_embeds`, [4, 8]),
     the first frame i2v_first_frame.png (32x32), 5 frames, 3 steps, guidance 3.
+  * tests/fixtures/pipeline/tiny-wan-i2v/image_encoder/ and image_processor/: a tiny CLIP image
+    encoder as the Wan 2.1 I2V repositories ship it (CLIPVisionModelWithProjection: names under
+    `vision_model.` plus visual_projection; hidden 8 = the transformer's image_dim, 3 layers,
+    2 heads, image 24, patch 8 -> 10 tokens, hidden_act "gelu") and its CLIPImageProcessor
+    (shortest edge 24, crop 24, bicubic). i2v_clip.safetensors: WanImageToVideoPipeline with
+    that encoder running inside diffusers (encode_image: hidden_states[-2]) on
+    i2v_clip_first_frame.png (48x40, stretched to 32x32 for the VAE, 48x40 -> 28x24 -> 24x24
+    for CLIP), otherwise as i2v: noise, latents, frames, image_embeds (what encode_image gave).
+    `--only i2v_clip` makes just these (from the saved t2v model and I2V transformer) and
+    leaves every other fixture as it is.
 
 Random weights give non-degenerate frames: the script prints the fraction of decoded values
 that the VAE clamps to [-1, 1] and the spread of the frames.
 """
+import argparse
 import json
 import os
 import shutil
+import sys
 
 import numpy as np
 import torch
@@ -51,7 +63,8 @@ from PIL import Image
 from diffusers import (AutoencoderKLWan, UniPCMultistepScheduler, WanImageToVideoPipeline, WanPipeline,
                        WanTransformer3DModel)
 from safetensors.torch import save_file
-from transformers import T5Tokenizer, UMT5Config, UMT5EncoderModel
+from transformers import CLIPVisionModelWithProjection, T5Tokenizer, UMT5Config, UMT5EncoderModel
+from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODEL = os.path.join(ROOT, "models", "tiny-wan-t2v")
@@ -327,12 +340,54 @@ def make_i2v_fixtures(t2v):
         f.write("\n")
 
 
+def make_i2v_clip_fixtures(t2v):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from make_clip_fixtures import clip_processor, tiny_clip_vision
+    folder = os.path.join(FIX, "tiny-wan-i2v")
+    for sub in ("image_encoder", "image_processor"):
+        if os.path.isdir(os.path.join(folder, sub)):
+            shutil.rmtree(os.path.join(folder, sub))
+    clip = tiny_clip_vision(hidden=8, layers=3, heads=2, intermediate=32, image_size=24, patch=8, seed=61,
+                            with_projection=True)
+    clip.save_pretrained(os.path.join(folder, "image_encoder"), safe_serialization=True)
+    clip_processor(24).save_pretrained(os.path.join(folder, "image_processor"))
+    transformer = WanTransformer3DModel.from_pretrained(os.path.join(folder, "transformer"), torch_dtype=torch.float32)
+    image_encoder = CLIPVisionModelWithProjection.from_pretrained(os.path.join(folder, "image_encoder"),
+                                                                  torch_dtype=torch.float32).eval()
+    for a, b in zip(clip.state_dict().values(), image_encoder.state_dict().values()):
+        assert torch.equal(a, b), "the saved image encoder does not load back"
+    image_processor = CLIPImageProcessorPil.from_pretrained(os.path.join(folder, "image_processor"))
+    pipe = WanImageToVideoPipeline(tokenizer=t2v.tokenizer, text_encoder=t2v.text_encoder, vae=t2v.vae,
+                                   scheduler=t2v.scheduler, transformer=transformer, image_encoder=image_encoder,
+                                   image_processor=image_processor)
+    width, height, frames = 32, 32, 5
+    image = first_frame(48, 40, seed=71)
+    image.save(os.path.join(FIX, "i2v_clip_first_frame.png"))
+    lat = noise((1, 16, (frames - 1) // 4 + 1, height // 8, width // 8), 300)
+    common = dict(image=image, prompt="a bird flies over the city at night", negative_prompt="low quality",
+                  height=height, width=width, num_frames=frames, num_inference_steps=3, guidance_scale=3.0)
+    with torch.no_grad():
+        clip_features = pipe.encode_image(image)
+        out = pipe(**common, latents=lat.clone(), output_type="np").frames[0]
+        latents = pipe(**common, latents=lat.clone(), output_type="latent").frames
+    assert clip_features.shape == (1, 10, 8)
+    frames_t = torch.from_numpy(out)
+    describe("i2v with CLIP", frames_t, latents, pipe.vae, denormalizer(pipe.vae))
+    save_file({"noise": lat[0].contiguous(), "latents": latents[0].contiguous(), "frames": frames_t.contiguous(),
+               "image_embeds": clip_features[0].contiguous()}, os.path.join(FIX, "i2v_clip.safetensors"))
+
+
 def size_of(path):
     return sum(os.path.getsize(os.path.join(d, n)) for d, _, ns in os.walk(path) for n in ns)
 
 
 def main():
     torch.set_num_threads(2)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", choices=["i2v_clip"], help="make only these fixtures, keep the others")
+    if parser.parse_args().only == "i2v_clip":
+        make_i2v_clip_fixtures(WanPipeline.from_pretrained(MODEL, torch_dtype=torch.float32))
+        return
     if os.path.isdir(FIX):
         shutil.rmtree(FIX)
     os.makedirs(FIX)
@@ -340,6 +395,7 @@ def main():
     make_t2v_fixtures(t2v)
     make_ti2v_fixtures()
     make_i2v_fixtures(t2v)
+    make_i2v_clip_fixtures(t2v)
     print(f"{MODEL}: {size_of(MODEL) / 1024:.0f} KiB; {FIX}: {size_of(FIX) / 1024:.0f} KiB")
     assert size_of(MODEL) < 3 * 1024 * 1024
 
