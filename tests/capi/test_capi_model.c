@@ -125,12 +125,14 @@ static void load_errors(void) {
   mp.attention_kernel = "warp_drive";
   expect_load_fails(&mp, REEL_ERROR_NOT_FOUND, "cpu_flash"); /* lists the kernels there are */
   mp.attention_kernel = "onednn";
+  mp.offload_transformer = 1; /* no effect on the CPU; accepted */
   {
     reel_model* model = NULL;
     CHECK(reel_model_load(&mp, &model) == REEL_OK);
     reel_model_free(model);
   }
   mp.attention_kernel = NULL;
+  mp.offload_transformer = 0;
   mp.threads = -3;
   expect_load_fails(&mp, REEL_ERROR_INVALID_ARGUMENT, "threads");
   mp.threads = 0;

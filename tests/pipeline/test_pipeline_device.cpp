@@ -223,6 +223,36 @@ TEST(PipelineOnDevice, OffloadedTransformerUploadsPerRequestAndFreesBeforeTheDec
   }
 }
 
+TEST(PipelineOnDevice, OffloadedEndlessVideoEqualsTheCpu) {  // each window uploads and frees the transformer
+  EmulatedDevice& emu = EmulatedDevice::install();
+  PipelineLoadOptions o{.folder = tiny_t2v_model(), .threads = 2, .precision = PipelinePrecision::f32};
+  o.backend = std::make_shared<EmulatedDeviceBackend>(2);
+  o.offload_transformer = true;
+  const Pipeline offloaded = Pipeline::load(o);
+  VideoSessionOptions so;
+  so.request = small_request();
+  so.request.height = 32;
+  so.context_frames = 1;
+  // Device memory a session holds between chunks (text contexts, the decoder's causal cache):
+  // no more with offload than without (less by the resident model's RoPE table cache), so the
+  // offloaded weights are never left behind.
+  const auto held_after_two_chunks = [&](const Pipeline& p, std::vector<Tensor>* latents) {
+    VideoSession session(p, so);
+    const int64_t before = emu.ledger().live_bytes;
+    for (int k = 0; k < 2; ++k) latents->push_back(session.next().latents);
+    return emu.ledger().live_bytes - before;
+  };
+  std::vector<Tensor> resident_latents, offloaded_latents;
+  const int64_t resident_held = held_after_two_chunks(device_pipeline(Device::cpu()), &resident_latents);
+  const int64_t offloaded_held = held_after_two_chunks(offloaded, &offloaded_latents);
+  std::printf("device memory a session holds after 2 chunks: %lld resident, %lld offloaded\n",
+              (long long)resident_held, (long long)offloaded_held);
+  EXPECT_LE(offloaded_held, resident_held);
+  VideoSession on_cpu(tiny_t2v_f32(), so);
+  for (int k = 0; k < 2; ++k)
+    expect_identical(offloaded_latents[size_t(k)], on_cpu.next().latents, ("offloaded chunk " + std::to_string(k)).c_str());
+}
+
 TEST(PipelineOnDevice, AskingForAMissingGpuSaysSo) {
   if (cuda_device_count() > 0) GTEST_SKIP() << "this machine has a GPU";
   try {
