@@ -85,7 +85,7 @@ struct PipelineLoadOptions {
   std::string attention_kernel;
   // Keep the transformer(s) in host memory and upload them to `device` for the denoising of
   // each request, freeing them before the VAE decodes: a lower peak of device memory (Wan 2.1
-  // 1.3B at 480×832×81: 10.4 → 7.5 GB, bench_device_memory) for one upload of the weights per
+  // 1.3B at 480×832×81: 10.0 → 7.2 GB, bench_device_memory) for one upload of the weights per
   // request (2.8 GB for 1.3B in bf16). No effect on the CPU.
   bool offload_transformer = false;
 };

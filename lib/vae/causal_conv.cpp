@@ -15,7 +15,7 @@ Tensor concat_frames(Backend& be, const Tensor& a, const Tensor& b) { return ops
 // Every cached conv keeps the last 2 frames of its input (CACHE_T = 2). A one-frame chunk keeps
 // the previous chunk's last frame in front of it, so the next chunk still sees two frames; the
 // first one-frame chunk keeps just itself (the zero padding makes up the rest).
-Tensor causal_conv(Backend& be, const CausalConv& conv, const Tensor& x, FeatureCache* cache) {
+Tensor causal_conv(Backend& be, const CausalConv& conv, Tensor x, FeatureCache* cache) {
   const int64_t frames = x.dim(2);
   const int front = 2 * conv.pad_t;
   Tensor input = x;
@@ -48,6 +48,10 @@ Tensor causal_conv(Backend& be, const CausalConv& conv, const Tensor& x, Feature
     }
     parts.push_back(&x);
     input = ops::concat(be, parts, 2);
+    parts.clear();  // the parts are in `input` now: free them before the conv (when no one else holds them)
+    x = Tensor();
+    previous = Tensor();
+    zero_frames = Tensor();
   }
   return ops::conv3d(be, input, conv.weight, conv.bias.defined() ? &conv.bias : nullptr, {conv.stride_t, 1, 1},
                      {0, conv.pad_h, conv.pad_w});

@@ -91,11 +91,16 @@ Tensor rms_norm_silu(Backend& be, const Tensor& x, const Tensor& gamma) {
   return silu_inplace(be, ops::channel_l2_norm(be, x, gamma));
 }
 
+Tensor rms_norm_silu_inplace(Backend& be, Tensor x, const Tensor& gamma) {
+  be.run(op::ChannelL2Norm{&x, &gamma, nullptr, &x});
+  return silu_inplace(be, std::move(x));
+}
+
 Tensor res_block(Backend& be, const ResBlock& b, const Tensor& x, FeatureCache* cache) {
-  Tensor a = rms_norm_silu(be, x, b.norm1);
-  a = causal_conv(be, b.conv1, a, cache);
-  a = rms_norm_silu(be, a, b.norm2);
-  a = causal_conv(be, b.conv2, a, cache);
+  // Each intermediate is handed on (moved), so at most x, one concatenated input and one output
+  // are live during a conv; the second norm writes over the first conv's output.
+  Tensor a = causal_conv(be, b.conv1, rms_norm_silu(be, x, b.norm1), cache);
+  a = causal_conv(be, b.conv2, rms_norm_silu_inplace(be, std::move(a), b.norm2), cache);
   // The shortcut last: its output is not held during the two 3×3×3 convs.
   if (!b.has_shortcut) return add_into(be, std::move(a), x);
   return add_into(be, std::move(a), causal_conv(be, b.shortcut, x, nullptr));

@@ -13,7 +13,7 @@ Tensor decode_chunk(const VaeModel& m, const Tensor& z, FeatureCache& cache, boo
   Backend& be = *m.backend;
   const Coder& d = m.decoder;
   Tensor x = causal_conv(be, m.post_quant_conv, z, nullptr);
-  x = causal_conv(be, d.conv_in, x, &cache);
+  x = causal_conv(be, d.conv_in, std::move(x), &cache);
   x = mid_block(be, d.mid, x, &cache);
   for (const Level& level : d.levels) {
     const Tensor in = x;
@@ -22,7 +22,7 @@ Tensor decode_chunk(const VaeModel& m, const Tensor& z, FeatureCache& cache, boo
     if (level.shortcut)
       x = add_into(be, std::move(x), dup_up_3d(be, in, level.shortcut_out, level.factor_t, level.factor_s, cache.first));
   }
-  x = causal_conv(be, d.conv_out, rms_norm_silu(be, x, d.norm_out), &cache);
+  x = causal_conv(be, d.conv_out, rms_norm_silu_inplace(be, std::move(x), d.norm_out), &cache);
   if (unpatchify && m.config.patch_size > 1) x = vae_unpatchify(be, x, m.config.patch_size);
   return x;
 }

@@ -98,7 +98,9 @@ namespace vae {
 // ---- causal_conv.cpp
 // Runs conv over x [1, C, T, H, W]. With a slot (conv.slot >= 0) the cached frames of the
 // previous chunk stand in for the front padding, and the slot is updated (§2.4).
-Tensor causal_conv(Backend& be, const CausalConv& conv, const Tensor& x, FeatureCache* cache);
+// Takes x by value: pass a temporary or std::move it, and its memory is free before the conv runs
+// (only the cache-and-chunk concatenation and the output are live then).
+Tensor causal_conv(Backend& be, const CausalConv& conv, Tensor x, FeatureCache* cache);
 // x[:, :, begin:end] of a 5-D tensor.
 Tensor frames_of(Backend& be, const Tensor& x, int64_t begin, int64_t end);
 Tensor concat_frames(Backend& be, const Tensor& a, const Tensor& b);
@@ -106,6 +108,8 @@ Tensor concat_frames(Backend& be, const Tensor& a, const Tensor& b);
 // ---- vae_blocks.cpp
 Tensor add_into(Backend& be, Tensor a, const Tensor& b);  // a + b, written into a
 Tensor rms_norm_silu(Backend& be, const Tensor& x, const Tensor& gamma);  // SiLU(WanRMS_norm(x))
+// The same, written over x (an activation no one else holds): one tensor less in memory.
+Tensor rms_norm_silu_inplace(Backend& be, Tensor x, const Tensor& gamma);
 Tensor res_block(Backend& be, const ResBlock& b, const Tensor& x, FeatureCache* cache);
 Tensor attn_block(Backend& be, const AttnBlock& b, const Tensor& x);
 Tensor mid_block(Backend& be, const MidBlock& b, const Tensor& x, FeatureCache* cache);
