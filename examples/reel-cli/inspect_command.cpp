@@ -10,7 +10,7 @@ namespace reel_cli {
 const char* const kInspectHelp =
     "usage: reel-cli inspect FILE_OR_DIR\n"
     "  a diffusers model folder: detected variant, components, configuration, defaults;\n"
-    "  a safetensors file (transformer, VAE or umT5): configuration, tensors and dtypes.\n"
+    "  a safetensors or GGUF file (transformer, VAE or umT5): configuration, tensors and dtypes.\n"
     "  Exit status 1 when a problem was found.\n";
 
 int inspect_command(const std::vector<std::string>& argv) {

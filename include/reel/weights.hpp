@@ -1,5 +1,7 @@
 // Model weights from safetensors files: one file, a sharded set (*.safetensors.index.json),
-// or a folder holding either (a diffusers component folder such as transformer/).
+// or a folder holding either (a diffusers component folder such as transformer/); or one GGUF
+// file (v2/v3, recognised by its "GGUF" magic: F32/F16/BF16 and the ggml quantisations listed
+// below, dequantised by load()).
 //
 // Files are memory-mapped read-only and fully validated (../shared/reference/formats.md)
 // before any pointer is exposed; every error names the file and the tensor.
@@ -22,13 +24,17 @@
 
 namespace reel {
 
-// Element types a checkpoint may store (safetensors names in comments).
+// Element types a checkpoint may store (safetensors / ggml names in comments).
 enum class FileDType : uint8_t {
   f32,      // F32
   f16,      // F16
   bf16,     // BF16
   f8_e4m3,  // F8_E4M3 (e4m3fn: no infinities, 0x7f/0xff are NaN)
   f8_e5m2,  // F8_E5M2
+  // GGUF only: ggml block quantisations (blocks of 32 or, for the K types, 256 elements along
+  // the fastest-varying dimension). load() dequantises them; view() refuses them.
+  q4_0, q4_1, q5_0, q5_1, q8_0,  // Q4_0 Q4_1 Q5_0 Q5_1 Q8_0
+  q2_k, q3_k, q4_k, q5_k, q6_k,  // Q2_K Q3_K Q4_K Q5_K Q6_K
 };
 REEL_API std::string_view file_dtype_name(FileDType t);
 
@@ -38,7 +44,7 @@ struct TensorInfo {
   Shape shape;
   std::filesystem::path file;
   uint64_t offset = 0;  // of the first byte, from the start of the file
-  uint64_t bytes = 0;
+  uint64_t bytes = 0;  // quantised types: whole blocks
 };
 
 // Thread safety: immutable after open(); any number of threads may call the const members of
@@ -63,7 +69,8 @@ class REEL_API WeightStore {
   // save_safetensors or the reference writer), the view is a read-only aligned copy instead.
   Tensor view(std::string_view name) const;
 
-  // __metadata__ of the (first) file.
+  // __metadata__ of the (first) file. GGUF: every key-value pair, numbers and strings as text,
+  // arrays of up to 16 numbers as "[a, b, ...]", longer arrays as "[N values of TYPE]".
   const std::map<std::string, std::string>& metadata() const;
   std::vector<std::filesystem::path> files() const;
 

@@ -20,6 +20,16 @@ std::string_view file_dtype_name(FileDType t) {
     case FileDType::bf16: return "BF16";
     case FileDType::f8_e4m3: return "F8_E4M3";
     case FileDType::f8_e5m2: return "F8_E5M2";
+    case FileDType::q4_0: return "Q4_0";
+    case FileDType::q4_1: return "Q4_1";
+    case FileDType::q5_0: return "Q5_0";
+    case FileDType::q5_1: return "Q5_1";
+    case FileDType::q8_0: return "Q8_0";
+    case FileDType::q2_k: return "Q2_K";
+    case FileDType::q3_k: return "Q3_K";
+    case FileDType::q4_k: return "Q4_K";
+    case FileDType::q5_k: return "Q5_K";
+    case FileDType::q6_k: return "Q6_K";
   }
   return "?";
 }
@@ -33,8 +43,8 @@ size_t file_dtype_size(FileDType t) {
     case FileDType::bf16: return 2;
     case FileDType::f8_e4m3: return 1;
     case FileDType::f8_e5m2: return 1;
+    default: return 0;  // the GGUF block types have no per-element size (see gguf_dequant.hpp)
   }
-  return 0;
 }
 
 std::optional<FileDType> parse_file_dtype(std::string_view s) {

@@ -6,6 +6,8 @@
 
 #include "reel/weights.hpp"
 #include "weights/fp8.hpp"
+#include "weights/gguf_dequant.hpp"
+#include "weights/gguf_reader.hpp"
 #include "weights/mapped_file.hpp"
 #include "weights/safetensors_header.hpp"
 #include "weights/weight_files.hpp"
@@ -102,6 +104,18 @@ WeightStore WeightStore::open(const fs::path& path) {
       throw Error(StatusCode::not_found, wf.index.string() + ": shard " + quote_name(shard) + " (listed for tensor " +
                                              quote_name(first_tensor_in(wf, shard)) + ") does not exist: " + file.string());
     }
+    if (!sharded && detail::has_gguf_magic(mapped->bytes())) {  // GGUF: one file, recognised by its magic
+      detail::GgufLayout g = detail::parse_gguf(mapped->bytes(), file.string());
+      impl->metadata = std::move(g.metadata);
+      for (detail::GgufTensor& t : g.tensors) {
+        TensorInfo info{t.name, t.dtype, t.shape, file, t.offset, t.bytes};
+        impl->tensors.emplace(std::move(t.name), Impl::Entry{std::move(info), mapped});
+      }
+      impl->files.push_back(std::move(mapped));
+      continue;
+    }
+    if (file.extension() == ".gguf")
+      throw Error(StatusCode::bad_format, file.string() + ": named .gguf but does not start with the GGUF magic");
     detail::SafetensorsLayout layout = detail::parse_safetensors(mapped->bytes(), file.string());
     if (i == 0) impl->metadata = std::move(layout.metadata);
     for (detail::SafetensorsTensor& t : layout.tensors) {
@@ -149,6 +163,16 @@ Tensor WeightStore::load(std::string_view name, DType dtype) const {
   const size_t n = size_t(info.shape.numel());
   Tensor out = Tensor::empty(info.shape, dtype);
 
+  if (!float_dtype(info.dtype) && detail::gguf_block(info.dtype).elements) {  // a GGUF quantisation
+    if (dtype == DType::f32) {
+      detail::dequantize_gguf(info.dtype, src, out.data<float>(), n);
+    } else {
+      Tensor f = Tensor::empty(info.shape, DType::f32);
+      detail::dequantize_gguf(info.dtype, src, f.data<float>(), n);
+      convert_elements(f.raw(), DType::f32, out.raw(), dtype, n);
+    }
+    return out;
+  }
   if (info.dtype == FileDType::f8_e4m3 || info.dtype == FileDType::f8_e5m2) {
     detail::convert_fp8(reinterpret_cast<const uint8_t*>(src), info.dtype == FileDType::f8_e5m2, out.raw(), dtype, n);
     return out;

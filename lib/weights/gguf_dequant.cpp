@@ -1,0 +1,235 @@
+// ggml block dequantisation, one plain loop per type. The layouts (byte order within a block,
+// which bits of which byte hold element e) follow ggml's block_* structs; each value is the same
+// f32 expression ggml and gguf-py evaluate, in the same order (e.g. Q4_K: (d·sc)·q − dmin·m), so
+// results are bit-identical. Scales are f16, widened exactly.
+#include "weights/gguf_dequant.hpp"
+
+#include <cstring>
+
+#include "parallel.hpp"
+#include "reel/dtype.hpp"
+#include "reel/status.hpp"
+
+namespace reel::detail {
+
+namespace {
+
+constexpr uint32_t kQK = 32;    // elements per block of the legacy types (Q4_0 ... Q8_0)
+constexpr uint32_t kQKK = 256;  // elements per K-quant super-block
+
+float f16_at(const uint8_t* p) {
+  uint16_t bits;
+  std::memcpy(&bits, p, 2);
+  f16 h;
+  h.bits = bits;
+  return h.to_float();
+}
+
+// The 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K block, from its 12 packed bytes:
+// bytes 0-3 hold scales 0-3 (low 6 bits) and the top 2 bits of scales 4-7; bytes 4-7 the same
+// for the mins; bytes 8-11 the low 4 bits of scales 4-7 (low nibble) and mins 4-7 (high nibble).
+void k_scale_min(const uint8_t* s, int j, uint8_t& scale, uint8_t& min) {
+  if (j < 4) {
+    scale = s[j] & 63;
+    min = s[j + 4] & 63;
+  } else {
+    scale = uint8_t((s[j + 4] & 0x0f) | ((s[j - 4] >> 2) & 0x30));
+    min = uint8_t((s[j + 4] >> 4) | ((s[j] >> 2) & 0x30));
+  }
+}
+
+// block_q4_0: f16 d; 16 bytes: element l in the low nibble of byte l, element l+16 in the high.
+void q4_0(const uint8_t* b, float* y) {
+  const float d = f16_at(b);
+  for (uint32_t l = 0; l < kQK / 2; ++l) {
+    y[l] = d * float(int(b[2 + l] & 0x0f) - 8);
+    y[l + 16] = d * float(int(b[2 + l] >> 4) - 8);
+  }
+}
+
+// block_q4_1: f16 d, f16 m; nibbles as Q4_0; y = d·q + m.
+void q4_1(const uint8_t* b, float* y) {
+  const float d = f16_at(b), m = f16_at(b + 2);
+  for (uint32_t l = 0; l < kQK / 2; ++l) {
+    y[l] = d * float(b[4 + l] & 0x0f) + m;
+    y[l + 16] = d * float(b[4 + l] >> 4) + m;
+  }
+}
+
+// block_q5_0: f16 d; uint32 qh (bit e = 5th bit of element e); nibbles as Q4_0; q − 16.
+void q5_0(const uint8_t* b, float* y) {
+  const float d = f16_at(b);
+  uint32_t qh;
+  std::memcpy(&qh, b + 2, 4);
+  for (uint32_t l = 0; l < kQK / 2; ++l) {
+    const int lo = (b[6 + l] & 0x0f) | int(((qh >> l) & 1) << 4);
+    const int hi = (b[6 + l] >> 4) | int(((qh >> (l + 16)) & 1) << 4);
+    y[l] = d * float(lo - 16);
+    y[l + 16] = d * float(hi - 16);
+  }
+}
+
+// block_q5_1: f16 d, f16 m, uint32 qh, nibbles; y = d·q + m.
+void q5_1(const uint8_t* b, float* y) {
+  const float d = f16_at(b), m = f16_at(b + 2);
+  uint32_t qh;
+  std::memcpy(&qh, b + 4, 4);
+  for (uint32_t l = 0; l < kQK / 2; ++l) {
+    const int lo = (b[8 + l] & 0x0f) | int(((qh >> l) & 1) << 4);
+    const int hi = (b[8 + l] >> 4) | int(((qh >> (l + 16)) & 1) << 4);
+    y[l] = d * float(lo) + m;
+    y[l + 16] = d * float(hi) + m;
+  }
+}
+
+// block_q8_0: f16 d; 32 int8.
+void q8_0(const uint8_t* b, float* y) {
+  const float d = f16_at(b);
+  for (uint32_t l = 0; l < kQK; ++l) y[l] = float(int8_t(b[2 + l])) * d;
+}
+
+// block_q2_K: 16 scale bytes (low nibble scale, high nibble min, per 16 elements), 64 bytes of
+// 2-bit values, f16 d, f16 dmin. Element e: half h = e/128, shift 2·((e%128)/32), byte h·32 + e%32.
+void q2_k(const uint8_t* b, float* y) {
+  const uint8_t* scales = b;
+  const uint8_t* qs = b + 16;
+  const float d = f16_at(b + 80), dmin = f16_at(b + 82);
+  for (uint32_t e = 0; e < kQKK; ++e) {
+    const uint8_t sc = scales[e / 16];
+    const float dl = d * float(sc & 0x0f), ml = dmin * float(sc >> 4);
+    const int q = (qs[(e / 128) * 32 + e % 32] >> (2 * ((e % 128) / 32))) & 3;
+    y[e] = dl * float(q) - ml;
+  }
+}
+
+// block_q3_K: 32 bytes hmask (bit e/32 of byte e%32: set means no −4), 64 bytes of 2-bit values
+// (as Q2_K), 12 bytes of 6-bit signed scales (offset 32), f16 d.
+void q3_k(const uint8_t* b, float* y) {
+  const uint8_t* hmask = b;
+  const uint8_t* qs = b + 32;
+  const uint8_t* sb = b + 96;
+  const float d = f16_at(b + 108);
+  float dl[16];
+  for (int i = 0; i < 16; ++i) {
+    const int low = (i < 8 ? sb[i] : sb[i - 8] >> 4) & 0x0f;
+    const int high = (sb[8 + i % 4] >> (2 * (i / 4))) & 3;
+    dl[i] = d * float((low | (high << 4)) - 32);
+  }
+  for (uint32_t e = 0; e < kQKK; ++e) {
+    const int low = (qs[(e / 128) * 32 + e % 32] >> (2 * ((e % 128) / 32))) & 3;
+    const int minus4 = ((hmask[e % 32] >> (e / 32)) & 1) ? 0 : 4;
+    y[e] = dl[e / 16] * float(low - minus4);
+  }
+}
+
+// block_q4_K: f16 d, f16 dmin, 12 bytes of packed 6-bit scales/mins (k_scale_min), 128 bytes:
+// sub-block j (32 elements) in the low (j even) or high (j odd) nibbles of bytes 32·(j/2)...
+void q4_k(const uint8_t* b, float* y) {
+  const float d = f16_at(b), dmin = f16_at(b + 2);
+  const uint8_t* qs = b + 16;
+  for (int j = 0; j < 8; ++j) {
+    uint8_t sc, m;
+    k_scale_min(b + 4, j, sc, m);
+    const float dj = d * float(sc), mj = dmin * float(m);
+    for (int l = 0; l < 32; ++l) y[j * 32 + l] = dj * float((qs[(j / 2) * 32 + l] >> (4 * (j % 2))) & 0x0f) - mj;
+  }
+}
+
+// block_q5_K: as Q4_K plus 32 bytes qh before the nibbles: bit j of byte l is the 5th bit of
+// element 32·j + l.
+void q5_k(const uint8_t* b, float* y) {
+  const float d = f16_at(b), dmin = f16_at(b + 2);
+  const uint8_t* qh = b + 16;
+  const uint8_t* qs = b + 48;
+  for (int j = 0; j < 8; ++j) {
+    uint8_t sc, m;
+    k_scale_min(b + 4, j, sc, m);
+    const float dj = d * float(sc), mj = dmin * float(m);
+    for (int l = 0; l < 32; ++l) {
+      const int q = ((qs[(j / 2) * 32 + l] >> (4 * (j % 2))) & 0x0f) | (((qh[l] >> j) & 1) << 4);
+      y[j * 32 + l] = dj * float(q) - mj;
+    }
+  }
+}
+
+// block_q6_K: 128 bytes low nibbles, 64 bytes of 2-bit highs, 16 int8 scales, f16 d; q − 32.
+// Element e: half h = e/128; low nibble of byte h·64 + e%64 (shift 4 when (e%128) ≥ 64); high
+// bits at shift 2·((e%128)/32) of byte h·32 + e%32.
+void q6_k(const uint8_t* b, float* y) {
+  const uint8_t* ql = b;
+  const uint8_t* qh = b + 128;
+  const uint8_t* scales = b + 192;
+  const float d = f16_at(b + 208);
+  for (uint32_t e = 0; e < kQKK; ++e) {
+    const uint32_t h = e / 128, r = e % 128;
+    const int low = (ql[h * 64 + e % 64] >> (4 * (r / 64))) & 0x0f;
+    const int high = (qh[h * 32 + e % 32] >> (2 * (r / 32))) & 3;
+    const float ds = d * float(int8_t(scales[e / 16]));
+    y[e] = ds * float((low | (high << 4)) - 32);
+  }
+}
+
+void f32_block(const uint8_t* b, float* y) { std::memcpy(y, b, 4); }
+void f16_block(const uint8_t* b, float* y) { *y = f16_at(b); }
+void bf16_block(const uint8_t* b, float* y) {
+  uint16_t bits;
+  std::memcpy(&bits, b, 2);
+  *y = std::bit_cast<float>(uint32_t(bits) << 16);
+}
+
+using BlockFn = void (*)(const uint8_t*, float*);
+
+BlockFn block_fn(FileDType t) {
+  switch (t) {
+    case FileDType::f32: return f32_block;
+    case FileDType::f16: return f16_block;
+    case FileDType::bf16: return bf16_block;
+    case FileDType::q4_0: return q4_0;
+    case FileDType::q4_1: return q4_1;
+    case FileDType::q5_0: return q5_0;
+    case FileDType::q5_1: return q5_1;
+    case FileDType::q8_0: return q8_0;
+    case FileDType::q2_k: return q2_k;
+    case FileDType::q3_k: return q3_k;
+    case FileDType::q4_k: return q4_k;
+    case FileDType::q5_k: return q5_k;
+    case FileDType::q6_k: return q6_k;
+    default: return nullptr;
+  }
+}
+
+}  // namespace
+
+GgufBlock gguf_block(FileDType t) {
+  switch (t) {
+    case FileDType::f32: return {1, 4};
+    case FileDType::f16: return {1, 2};
+    case FileDType::bf16: return {1, 2};
+    case FileDType::q4_0: return {kQK, 18};
+    case FileDType::q4_1: return {kQK, 20};
+    case FileDType::q5_0: return {kQK, 22};
+    case FileDType::q5_1: return {kQK, 24};
+    case FileDType::q8_0: return {kQK, 34};
+    case FileDType::q2_k: return {kQKK, 84};
+    case FileDType::q3_k: return {kQKK, 110};
+    case FileDType::q4_k: return {kQKK, 144};
+    case FileDType::q5_k: return {kQKK, 176};
+    case FileDType::q6_k: return {kQKK, 210};
+    default: return {};
+  }
+}
+
+void dequantize_gguf(FileDType t, const std::byte* src, float* dst, size_t n) {
+  const GgufBlock blk = gguf_block(t);
+  const BlockFn fn = block_fn(t);
+  if (!fn || blk.elements == 0 || n % blk.elements != 0)
+    throw Error(StatusCode::internal, "dequantize_gguf: " + std::string(file_dtype_name(t)) + " cannot decode " +
+                                          std::to_string(n) + " elements");
+  const auto* bytes = reinterpret_cast<const uint8_t*>(src);
+  const int64_t blocks = int64_t(n / blk.elements);
+  parallel_for(blocks, std::max<int64_t>(1, 65536 / blk.elements), [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) fn(bytes + size_t(i) * blk.bytes, dst + size_t(i) * blk.elements);
+  });
+}
+
+}  // namespace reel::detail
