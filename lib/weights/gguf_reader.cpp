@@ -213,10 +213,12 @@ Shape shape_of(const std::string& name, const std::vector<uint64_t>& ne, uint64_
                const std::map<std::string, std::vector<int64_t>>& orig_shapes, const std::string& label) {
   if (const auto it = orig_shapes.find("comfy.gguf.orig_shape." + name); it != orig_shapes.end()) {
     const std::vector<int64_t>& dims = it->second;
-    uint64_t product = 1;
+    uint64_t product = 1, nonzero = 1;
     bool ok = !dims.empty() && dims.size() <= size_t(kMaxRank);
-    for (size_t i = 0; ok && i < dims.size(); ++i)
-      ok = dims[i] >= 0 && uint64_t(dims[i]) <= kMaxElements && !mul_overflows(product, uint64_t(dims[i]), &product);
+    for (size_t i = 0; ok && i < dims.size(); ++i) {
+      ok = dims[i] >= 0 && (dims[i] == 0 || (!mul_overflows(nonzero, uint64_t(dims[i]), &nonzero) && nonzero <= kMaxElements));
+      product = dims[i] == 0 ? 0 : product * uint64_t(dims[i]);
+    }
     if (!ok || product != numel) {
       std::string s = "[";
       for (size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
@@ -286,11 +288,14 @@ GgufLayout parse_gguf(std::span<const std::byte> file, const std::string& label)
     if (n_dims == 0 || n_dims > kMaxDims)
       c.fail("tensor " + quote_name(name) + " has " + std::to_string(n_dims) + " dimensions (1 to 4 allowed)");
     std::vector<uint64_t> ne(n_dims);
-    uint64_t numel = 1;
+    // The product of the non-zero dimensions must fit (as reel::Shape requires of every prefix,
+    // even when a later dimension is 0).
+    uint64_t numel = 1, nonzero = 1;
     bool too_big = false;
     for (uint32_t d = 0; d < n_dims; ++d) {
       ne[d] = c.read<uint64_t>("a tensor's dimensions");
-      too_big = too_big || ne[d] > kMaxElements || mul_overflows(numel, ne[d], &numel) || numel > kMaxElements;
+      too_big = too_big || (ne[d] && (mul_overflows(nonzero, ne[d], &nonzero) || nonzero > kMaxElements));
+      numel = ne[d] == 0 ? 0 : numel * ne[d];  // ≤ nonzero: no overflow once too_big is false
     }
     if (too_big) c.fail("tensor " + quote_name(name) + ": the product of its dimensions overflows (more than 2^62 elements)");
     const uint32_t type_id = c.read<uint32_t>("a tensor's type");

@@ -281,6 +281,8 @@ TEST(GgufHostile, BadTensorInfos) {
   expect_refused(one("t", {uint64_t(1) << 32, uint64_t(1) << 32, 4}, 0, 0, 64), StatusCode::bad_format,
                  "product of its dimensions overflows");
   expect_refused(one("t", {uint64_t(1) << 62, 2}, 0, 0, 64), StatusCode::bad_format, "overflows");
+  // 0 elements, but reel::Shape still needs the other dimensions' product to fit (found by fuzz_gguf).
+  expect_refused(one("t", {0, uint64_t(1) << 58, 32}, 0, 0, 64), StatusCode::bad_format, "overflows");
   expect_refused(one("t", {uint64_t(1) << 60}, 0, 0, 64), StatusCode::bad_format, "run past its end");  // bytes = 2^62
   expect_refused(one("t", {33}, 8, 0, 64), StatusCode::bad_format, "not a multiple of Q8_0's block of 32");
   expect_refused(one("t", {1, 1, 1, 1, 1}, 0, 0, 64), StatusCode::bad_format, "5 dimensions");
