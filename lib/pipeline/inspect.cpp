@@ -1,5 +1,6 @@
 // inspect_model: what a model folder or a checkpoint file holds (variant, configuration,
 // tensors and dtypes), read from headers and shapes only, with every problem found listed.
+#include <fstream>
 #include <map>
 #include <sstream>
 
@@ -66,6 +67,13 @@ bool attempt(ModelInspection& out, const std::string& what, F&& fn) {
   return false;
 }
 
+// GGUF files are recognised by their magic, whatever they are called (as WeightStore does).
+bool has_gguf_magic(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[4] = {};
+  return in.read(magic, 4) && std::string_view(magic, 4) == "GGUF";
+}
+
 void inspect_file(const fs::path& path, ModelInspection& out) {
   out.kind = "file";
   if (path.filename() == "spiece.model") {
@@ -79,7 +87,7 @@ void inspect_file(const fs::path& path, ModelInspection& out) {
   }
   std::optional<WeightStore> store;
   if (!attempt(out, path.filename().string(), [&] { store = WeightStore::open(path); })) return;
-  out.kind = "safetensors file";
+  out.kind = has_gguf_magic(path) ? "GGUF file" : "safetensors file";
   const Kind kind = classify(*store);
   if (kind == Kind::transformer) {
     out.kind = "transformer";

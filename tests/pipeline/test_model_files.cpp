@@ -302,6 +302,12 @@ TEST(Inspect, FoldersAndFiles) {
   EXPECT_EQ(m.kind, "text encoder");
   m = inspect_model(tiny_t2v_model() / "tokenizer" / "spiece.model");
   EXPECT_EQ(m.kind, "tokenizer");
+  m = inspect_model(fixtures_dir() / "gguf" / "types.gguf");  // not a model: named by its format
+  EXPECT_EQ(m.kind, "GGUF file");
+  m = inspect_model(fixtures_dir() / "gguf" / "wan_i2v.gguf");  // a bare file: no config.json for its head_dim 32
+  EXPECT_EQ(m.kind, "transformer");
+  ASSERT_EQ(m.problems.size(), 1u);
+  EXPECT_NE(m.problems[0].find("head_dim 128 does not divide the model width 64"), std::string::npos) << m.problems[0];
   m = inspect_model(tiny_t2v_model() / "model_index.json");
   EXPECT_FALSE(m.problems.empty());
   EXPECT_EQ(code_of([&] { inspect_model(tmp_dir() / "nothing_here"); }), StatusCode::not_found);
