@@ -52,6 +52,42 @@ inline AttnInputs make_attention_inputs(const AttnShape& s, DType dtype, uint64_
   return in;
 }
 
+// The strided layout of the layout tests: q (and out) with rows of H·D + pad elements (the
+// padding filled with 9), k and v head-major [B, H, Skv, D]; host values of the inputs.
+struct StridedAttnValues {
+  std::vector<float> q, k, v;
+};
+inline StridedAttnValues strided_attention_values(const AttnInputs& in, const AttnShape& s, int64_t pad) {
+  const int64_t hd = s.heads * s.head_dim;
+  const std::vector<float> qv = in.q.to_floats(), kv = in.k.to_floats(), vv = in.v.to_floats();
+  StridedAttnValues out{std::vector<float>(size_t(s.batch * s.seq_q * (hd + pad)), 9.0f),
+                        std::vector<float>(kv.size()), std::vector<float>(vv.size())};
+  for (int64_t r = 0; r < s.batch * s.seq_q; ++r)
+    for (int64_t c = 0; c < hd; ++c) out.q[size_t(r * (hd + pad) + c)] = qv[size_t(r * hd + c)];
+  for (int64_t b = 0; b < s.batch; ++b)
+    for (int64_t j = 0; j < s.seq_kv; ++j)
+      for (int64_t h = 0; h < s.heads; ++h)
+        for (int64_t c = 0; c < s.head_dim; ++c) {
+          const size_t src = size_t(((b * s.seq_kv + j) * s.heads + h) * s.head_dim + c);
+          const size_t dst = size_t(((b * s.heads + h) * s.seq_kv + j) * s.head_dim + c);
+          out.k[dst] = kv[src];
+          out.v[dst] = vv[src];
+        }
+  return out;
+}
+
+// Sizes and strides (in elements) of that layout; pointers, dtype, device and scale are the caller's.
+inline void set_strided_layout(AttentionParams& p, const AttnShape& s, int64_t pad) {
+  const int64_t hd = s.heads * s.head_dim;
+  p.batch = s.batch, p.heads = s.heads, p.head_dim = s.head_dim, p.seq_q = s.seq_q, p.seq_kv = s.seq_kv;
+  p.q_row_stride = p.out_row_stride = hd + pad;
+  p.q_head_stride = p.out_head_stride = s.head_dim;
+  p.q_batch_stride = p.out_batch_stride = s.seq_q * (hd + pad);
+  p.k_row_stride = p.v_row_stride = s.head_dim;
+  p.k_head_stride = p.v_head_stride = s.seq_kv * s.head_dim;
+  p.k_batch_stride = p.v_batch_stride = s.heads * s.seq_kv * s.head_dim;
+}
+
 // Exact attention of (q, k, v) [B, S, H, D] CPU tensors, as doubles in out's [B, Sq, H, D]
 // order; lse (optional) gets [B, H, Sq].
 inline std::vector<double> exact_attention(const Tensor& q, const Tensor& k, const Tensor& v, float scale,

@@ -116,20 +116,8 @@ TEST(CpuAttentionLayout, StridedBuffersMatchContiguous) {
     const Tolerance tol = attention_tolerance(in, dtype);
     const int64_t hd = s.heads * s.head_dim, pad = 8;
     // q and out: rows of hd + pad elements. k and v: [B, H, Skv, D].
-    std::vector<float> qv = in.q.to_floats(), kv = in.k.to_floats(), vv = in.v.to_floats();
-    std::vector<float> qs(size_t(s.batch * s.seq_q * (hd + pad)), 9.0f), ks(kv.size()), vs(vv.size());
-    for (int64_t b = 0; b < s.batch; ++b)
-      for (int64_t i = 0; i < s.seq_q; ++i)
-        for (int64_t c = 0; c < hd; ++c) qs[size_t((b * s.seq_q + i) * (hd + pad) + c)] = qv[size_t((b * s.seq_q + i) * hd + c)];
-    for (int64_t b = 0; b < s.batch; ++b)
-      for (int64_t j = 0; j < s.seq_kv; ++j)
-        for (int64_t h = 0; h < s.heads; ++h)
-          for (int64_t c = 0; c < s.head_dim; ++c) {
-            const size_t src = size_t(((b * s.seq_kv + j) * s.heads + h) * s.head_dim + c);
-            const size_t dst = size_t(((b * s.heads + h) * s.seq_kv + j) * s.head_dim + c);
-            ks[dst] = kv[src];
-            vs[dst] = vv[src];
-          }
+    const StridedAttnValues strided = strided_attention_values(in, s, pad);
+    const std::vector<float>&qs = strided.q, &ks = strided.k, &vs = strided.v;
     Tensor q = Tensor::from_floats({int64_t(qs.size())}, qs, dtype);
     Tensor k = Tensor::from_floats({int64_t(ks.size())}, ks, dtype);
     Tensor v = Tensor::from_floats({int64_t(vs.size())}, vs, dtype);
@@ -141,13 +129,7 @@ TEST(CpuAttentionLayout, StridedBuffersMatchContiguous) {
       p.k = k.raw();
       p.v = v.raw();
       p.out = out.raw();
-      p.batch = s.batch, p.heads = s.heads, p.head_dim = s.head_dim, p.seq_q = s.seq_q, p.seq_kv = s.seq_kv;
-      p.q_row_stride = p.out_row_stride = hd + pad;
-      p.q_head_stride = p.out_head_stride = s.head_dim;
-      p.q_batch_stride = p.out_batch_stride = s.seq_q * (hd + pad);
-      p.k_row_stride = p.v_row_stride = s.head_dim;
-      p.k_head_stride = p.v_head_stride = s.seq_kv * s.head_dim;
-      p.k_batch_stride = p.v_batch_stride = s.heads * s.seq_kv * s.head_dim;
+      set_strided_layout(p, s, pad);
       p.scale = in.scale;
       EXPECT_EQ(run_attention(p, kernel).name(), kernel);
       const std::vector<float> o = out.to_floats();

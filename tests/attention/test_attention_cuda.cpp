@@ -110,19 +110,8 @@ TEST(CudaAttentionLayout, StridedBuffersOnACallersStream) {
   for (DType dtype : {DType::bf16, DType::f16, DType::f32}) {
     const AttnInputs in = make_attention_inputs(s, dtype, 91);
     const Tolerance tol = attention_tolerance(in, dtype);
-    std::vector<float> qv = in.q.to_floats(), kv = in.k.to_floats(), vv = in.v.to_floats();
-    std::vector<float> qs(size_t(s.batch * s.seq_q * (hd + pad)), 9.0f), ks(kv.size()), vs(vv.size());
-    for (int64_t r = 0; r < s.batch * s.seq_q; ++r)
-      for (int64_t c = 0; c < hd; ++c) qs[size_t(r * (hd + pad) + c)] = qv[size_t(r * hd + c)];
-    for (int64_t b = 0; b < s.batch; ++b)
-      for (int64_t j = 0; j < s.seq_kv; ++j)
-        for (int64_t h = 0; h < s.heads; ++h)
-          for (int64_t c = 0; c < s.head_dim; ++c) {
-            const size_t src = size_t(((b * s.seq_kv + j) * s.heads + h) * s.head_dim + c);
-            const size_t dst = size_t(((b * s.heads + h) * s.seq_kv + j) * s.head_dim + c);
-            ks[dst] = kv[src];
-            vs[dst] = vv[src];
-          }
+    const StridedAttnValues strided = strided_attention_values(in, s, pad);
+    const std::vector<float>&qs = strided.q, &ks = strided.k, &vs = strided.v;
     const Device gpu = Device::cuda();
     const Tensor q = Tensor::from_floats({int64_t(qs.size())}, qs, dtype).to(gpu);
     const Tensor k = Tensor::from_floats({int64_t(ks.size())}, ks, dtype).to(gpu);
@@ -138,13 +127,7 @@ TEST(CudaAttentionLayout, StridedBuffersOnACallersStream) {
       p.k = k.raw();
       p.v = v.raw();
       p.out = out.raw();
-      p.batch = s.batch, p.heads = s.heads, p.head_dim = s.head_dim, p.seq_q = s.seq_q, p.seq_kv = s.seq_kv;
-      p.q_row_stride = p.out_row_stride = hd + pad;
-      p.q_head_stride = p.out_head_stride = s.head_dim;
-      p.q_batch_stride = p.out_batch_stride = s.seq_q * (hd + pad);
-      p.k_row_stride = p.v_row_stride = s.head_dim;
-      p.k_head_stride = p.v_head_stride = s.seq_kv * s.head_dim;
-      p.k_batch_stride = p.v_batch_stride = s.heads * s.seq_kv * s.head_dim;
+      set_strided_layout(p, s, pad);
       p.scale = in.scale;
       const Support ok = find_attention_kernel(name)->supports(p);
       if (!ok) {

@@ -16,14 +16,6 @@ namespace {
 
 bool have_gpu() { return cuda_device_count() > 0; }
 
-GenerateRequest small_request() {
-  GenerateRequest r;
-  r.prompt = "a paper boat drifts down a rainy street";
-  r.negative_prompt = "blurred";
-  r.width = 64, r.height = 48, r.frames = 9, r.steps = 3, r.guidance = 4.0f, r.seed = 11;
-  return r;
-}
-
 const Pipeline& loaded(Device device, PipelinePrecision precision) {
   static std::map<std::string, std::unique_ptr<Pipeline>> pipelines;
   const std::string key = device.str() + (precision == PipelinePrecision::f32 ? "/f32" : "/bf16");
@@ -38,7 +30,7 @@ double rel(const Tensor& a, const Tensor& b) { return relative_l2(to_doubles(a),
 
 TEST(PipelineCuda, F32OnTheGpuMatchesTheCpu) {
   REEL_SKIP_WITHOUT_GPU(have_gpu());
-  const GenerateRequest r = small_request();
+  const GenerateRequest r = device_test_request();
   const GenerateResult gpu = loaded(Device::cuda(0), PipelinePrecision::f32).generate(r);
   const GenerateResult cpu = loaded(Device::cpu(), PipelinePrecision::f32).generate(r);
   ASSERT_TRUE(gpu.latents.is_cpu());
@@ -53,7 +45,7 @@ TEST(PipelineCuda, F32OnTheGpuMatchesTheCpu) {
 
 TEST(PipelineCuda, Bf16OnTheGpuIsAsCloseToF32AsTheCpu) {
   REEL_SKIP_WITHOUT_GPU(have_gpu());
-  const GenerateRequest r = small_request();
+  const GenerateRequest r = device_test_request();
   const Tensor reference = loaded(Device::cpu(), PipelinePrecision::f32).generate(r).latents;
   const Tensor cpu = loaded(Device::cpu(), PipelinePrecision::bf16).generate(r).latents;
   const Tensor gpu = loaded(Device::cuda(0), PipelinePrecision::bf16).generate(r).latents;
@@ -66,9 +58,9 @@ TEST(PipelineCuda, Bf16OnTheGpuIsAsCloseToF32AsTheCpu) {
 TEST(PipelineCuda, RepeatedRequestsHoldNoMoreDeviceMemory) {
   REEL_SKIP_WITHOUT_GPU(have_gpu());
   const Pipeline& p = loaded(Device::cuda(0), PipelinePrecision::bf16);
-  (void)p.generate(small_request());
+  (void)p.generate(device_test_request());
   const uint64_t after_one = cuda_memory_stats(0).in_use_bytes;
-  for (int i = 0; i < 3; ++i) (void)p.generate(small_request());
+  for (int i = 0; i < 3; ++i) (void)p.generate(device_test_request());
   const CudaMemoryStats s = cuda_memory_stats(0);
   std::printf("in use after 1 request %llu, after 4 %llu, peak %llu bytes\n", (unsigned long long)after_one,
               (unsigned long long)s.in_use_bytes, (unsigned long long)s.peak_in_use_bytes);
@@ -98,7 +90,7 @@ TEST(PipelineCuda, AttentionOpRunsOnTheBackendStream) {
 TEST(PipelineCuda, EndlessVideoOnTheGpuMatchesTheCpu) {
   REEL_SKIP_WITHOUT_GPU(have_gpu());
   VideoSessionOptions o;
-  o.request = small_request();
+  o.request = device_test_request();
   o.request.height = 32;
   o.context_frames = 1;
   VideoSession gpu(loaded(Device::cuda(0), PipelinePrecision::f32), o);

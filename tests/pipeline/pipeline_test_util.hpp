@@ -48,6 +48,16 @@ inline const Pipeline& shared_pipeline(const std::string& key, const PipelineLoa
   return *slot;
 }
 
+// The request the device tests run on the tiny model (emulated device and real GPU alike):
+// 64×48, 9 frames, 3 steps with guidance.
+inline GenerateRequest device_test_request() {
+  GenerateRequest r;
+  r.prompt = "a paper boat drifts down a rainy street";
+  r.negative_prompt = "blurred";
+  r.width = 64, r.height = 48, r.frames = 9, r.steps = 3, r.guidance = 4.0f, r.seed = 11;
+  return r;
+}
+
 inline const Pipeline& tiny_t2v_f32() {
   return shared_pipeline("t2v_f32", {.folder = tiny_t2v_model(), .threads = 2, .precision = PipelinePrecision::f32});
 }

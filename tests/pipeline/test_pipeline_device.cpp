@@ -11,14 +11,6 @@
 namespace reel::test {
 namespace {
 
-GenerateRequest small_request() {
-  GenerateRequest r;
-  r.prompt = "a paper boat drifts down a rainy street";
-  r.negative_prompt = "blurred";
-  r.width = 64, r.height = 48, r.frames = 9, r.steps = 3, r.guidance = 4.0f, r.seed = 11;
-  return r;
-}
-
 uint64_t file_bytes(const std::filesystem::path& p) { return std::filesystem::file_size(p); }
 
 // The emulated-device pipeline (f32; the umT5 on `text_device`), loaded once per placement.
@@ -49,7 +41,7 @@ TEST(PipelineOnDevice, GeneratesExactlyWhatTheCpuGenerates) {
   EXPECT_NE(dev.info().description.find("f32 on cuda:0"), std::string::npos) << dev.info().description;
   EXPECT_NE(dev.info().description.find("layers on cpu"), std::string::npos) << dev.info().description;
   for (bool batch_cfg : {true, false}) {
-    GenerateRequest r = small_request();
+    GenerateRequest r = device_test_request();
     r.batch_cfg = batch_cfg;
     const GenerateResult on_device = dev.generate(r);
     const GenerateResult on_cpu = tiny_t2v_f32().generate(r);
@@ -79,7 +71,7 @@ TEST(PipelineOnDevice, WeightsCrossOnceAndRequestsMoveOnlyActivations) {
   EXPECT_GE(resident, int64_t(transformer * 9 / 10));
   EXPECT_EQ(emu.ledger().d2h_bytes, 0u) << "loading downloads nothing";
 
-  const GenerateRequest r = small_request();  // batched CFG: one forward of 2 per step
+  const GenerateRequest r = device_test_request();  // batched CFG: one forward of 2 per step
   for (int round = 0; round < 2; ++round) {
     emu.ledger().reset_transfers();
     const GenerateResult out = p.generate(r);
@@ -125,7 +117,7 @@ TEST(PipelineOnDevice, TextEncoderStaysOnTheHostUnlessAsked) {
   const uint64_t transformer = file_bytes(tiny_t2v_model() / "transformer" / "diffusion_pytorch_model.safetensors");
   EXPECT_GE(with_device_text - with_host_text, int64_t(transformer + encoder * 9 / 10));
   // Both placements give the same video (same kernels, same order).
-  const GenerateRequest r = small_request();
+  const GenerateRequest r = device_test_request();
   const GenerateResult a = device_pipeline(Device::cpu()).generate(r);
   const GenerateResult b = device_text.generate(r);
   expect_identical(a.latents, b.latents, "umT5 on the host vs on the device");
@@ -133,7 +125,7 @@ TEST(PipelineOnDevice, TextEncoderStaysOnTheHostUnlessAsked) {
 
 TEST(PipelineOnDevice, EndlessVideoChunksEqualTheCpuOnes) {
   VideoSessionOptions o;
-  o.request = small_request();
+  o.request = device_test_request();
   o.request.height = 32;
   o.context_frames = 1;
   o.prompts = parse_prompt_schedule("0 a paper boat\n1: the boat sinks\n");
@@ -207,7 +199,7 @@ TEST(PipelineOnDevice, OffloadedTransformerUploadsPerRequestAndFreesBeforeTheDec
   std::printf("offload: %lld bytes resident after load (VAE file %llu)\n", (long long)resident, (unsigned long long)vae);
   EXPECT_LT(resident, int64_t(vae)) << "only the VAE (decoder) is resident";
 
-  const GenerateRequest r = small_request();
+  const GenerateRequest r = device_test_request();
   for (int round = 0; round < 2; ++round) {
     emu.ledger().reset_transfers();
     const GenerateResult out = offloaded.generate(r);
@@ -230,7 +222,7 @@ TEST(PipelineOnDevice, OffloadedEndlessVideoEqualsTheCpu) {  // each window uplo
   o.offload_transformer = true;
   const Pipeline offloaded = Pipeline::load(o);
   VideoSessionOptions so;
-  so.request = small_request();
+  so.request = device_test_request();
   so.request.height = 32;
   so.context_frames = 1;
   // Device memory a session holds between chunks (text contexts, the decoder's causal cache):
