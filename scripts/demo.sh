@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The README's demo, from a fresh clone on Debian 12 (as root): installs the dependencies,
-# builds reel-cli (nothing else), and generates a short clip with the tiny Wan model shipped
-# in models/tiny-wan-t2v. Its weights are random, so the clip is coloured noise that moves:
-# it shows every stage (umT5 text encoder, Wan transformer with UniPC and guidance, the causal
-# VAE decoder, the video writer) running end to end. docs/pipeline.md shows real models.
+# builds reel-cli (nothing else), and generates a clip with the project's own trained model,
+# models/reel-wan-demo (a small Wan 2.2 TI2V-style model trained by tools/train/ on synthetic
+# scenes): 256x160, 33 frames, 20 UniPC steps with guidance, at the settings in the model's
+# reel_defaults.json. Its README lists the prompts it understands. docs/pipeline.md shows
+# real models.
 #
 #   bash scripts/demo.sh                      # writes demo.mp4 (demo.y4m without FFmpeg)
-#   PROMPT="a red fox in the snow" bash scripts/demo.sh
+#   PROMPT="a yellow triangle bouncing on a purple background" bash scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,10 +19,9 @@ cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release \
 cmake --build "$BUILD_DIR" -j "$(nproc)" --target reel-cli
 cli="$BUILD_DIR/examples/reel-cli/reel-cli"
 
-prompt="${PROMPT:-a red fox runs through the snow at sunset, cinematic}"
+prompt="${PROMPT:-a green hospital corridor with flickering lights}"
 run() {
-  "$cli" generate --model models/tiny-wan-t2v --prompt "$prompt" \
-    --size 320x192 --frames 33 --steps 20 --seed 7 -o "$1"
+  "$cli" generate --model models/reel-wan-demo --prompt "$prompt" --seed 7 -o "$1"
 }
 
 # mp4 needs reel built with FFmpeg (libx264); otherwise the always-available Y4M.

@@ -16,12 +16,7 @@ namespace {
 constexpr int kMaxSide = 32768;
 
 std::string read_text(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(StatusCode::not_found, "cannot open " + path.string());
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (ss.str().size() > (1u << 20)) throw Error(StatusCode::bad_format, path.string() + " is larger than 1 MiB");
-  return ss.str();
+  return detail::read_small_file(path, "image processor config", 1u << 20);
 }
 
 // PIL's resampling filters by their Image.Resampling number (the "resample" value).

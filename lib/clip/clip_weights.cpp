@@ -41,12 +41,7 @@ std::string fill(std::string_view pattern, int64_t layer) {
 }
 
 std::string read_text(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(StatusCode::not_found, "cannot open " + path.string());
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (ss.str().size() > (4u << 20)) throw Error(StatusCode::bad_format, path.string() + " is larger than 4 MiB");
-  return ss.str();
+  return detail::read_small_file(path, "image encoder config", 4u << 20);
 }
 
 // The checkpoint's prefix and layer count; `where` names the file or folder.

@@ -181,7 +181,7 @@ void inspect_folder(const fs::path& folder, ModelInspection& out) {
     attempt(out, "variant", [&] {
       const WanVariant variant = pipeline::detect_variant(*t, *v);
       out.variant = variant;
-      const PipelineDefaults d = pipeline::variant_defaults(variant, !files.transformer_2.empty(), files.index, sched);
+      const PipelineDefaults d = pipeline::model_defaults(variant, !files.transformer_2.empty(), files, sched);
       out.lines.push_back("variant: " + std::string(wan_variant_name(variant)) + " (" +
                           std::string(pipeline::variant_label(variant)) + ")" +
                           (!t->has_image_context()        ? ""

@@ -26,17 +26,7 @@ bool is_folder(const fs::path& p) {
   return fs::is_directory(p, ec);
 }
 
-json read_json(const fs::path& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(StatusCode::io_error, path.string() + ": cannot read the " + std::string(what));
-  std::stringstream text;
-  text << in.rdbuf();
-  if (text.str().size() > (16u << 20))
-    throw Error(StatusCode::bad_format, path.string() + ": " + what + " is larger than 16 MiB");
-  json j = detail::parse_json_strict(text.str(), path.string());
-  if (!j.is_object()) throw Error(StatusCode::bad_format, path.string() + ": the " + what + " is not a JSON object");
-  return j;
-}
+json read_json(const fs::path& path, const char* what) { return detail::read_json_file(path, what); }
 
 std::string join(const std::vector<std::string>& v, const char* sep) {
   std::string s;
@@ -99,6 +89,38 @@ ModelIndex read_model_index(const fs::path& path) {
     if (value.is_array() && value.size() == 2 && value[0].is_null() && value[1].is_null())
       m.null_components.push_back(key);
   return m;
+}
+
+void apply_generation_defaults(const fs::path& path, PipelineDefaults& d) {
+  const json j = read_json(path, "generation defaults (reel_defaults.json)");
+  const std::string where = path.string() + ": ";
+  auto number = [&](const std::string& key, double lo, double hi, bool integer) {
+    const json& v = j[key];
+    if (!v.is_number() || !(v.get<double>() >= lo && v.get<double>() <= hi) ||
+        (integer && v.get<double>() != std::floor(v.get<double>())))
+      throw Error(StatusCode::bad_format, where + "'" + key + "' must be " + (integer ? "an integer" : "a number") +
+                                              " in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    return v.get<double>();
+  };
+  for (const auto& [key, value] : j.items()) {
+    if (key == "width") d.width = int(number(key, 16, 16384, true));
+    else if (key == "height") d.height = int(number(key, 16, 16384, true));
+    else if (key == "frames") d.frames = int(number(key, 1, 10000, true));
+    else if (key == "steps") d.steps = int(number(key, 1, 1000, true));
+    else if (key == "guidance") d.guidance = float(number(key, 0, 100, false));
+    else if (key == "shift") d.shift = float(number(key, 1e-3, 1000, false));
+    else if (key == "fps") d.fps = number(key, 1e-3, 1000, false);
+    else if (key.empty() || key[0] != '_')
+      throw Error(StatusCode::bad_format, where + "unknown key '" + key +
+                                              "' (known: width, height, frames, steps, guidance, shift, fps)");
+  }
+}
+
+PipelineDefaults model_defaults(WanVariant variant, bool two_experts, const ModelFiles& files,
+                                const SchedulerSettings& scheduler) {
+  PipelineDefaults d = variant_defaults(variant, two_experts, files.index, scheduler);
+  if (!files.generation_defaults.empty()) apply_generation_defaults(files.generation_defaults, d);
+  return d;
 }
 
 SchedulerSettings read_scheduler_config(const fs::path& path) {
@@ -216,6 +238,8 @@ ModelFiles locate_model_files(const PipelineLoadOptions& o) {
     else if (!is_folder(o.folder / "transformer") && o.transformer.empty()) not_a_model_folder(o.folder);
     const fs::path sched = o.folder / "scheduler" / "scheduler_config.json";
     if (path_exists(sched)) f.scheduler_config = sched;
+    const fs::path defaults = o.folder / "reel_defaults.json";
+    if (path_exists(defaults)) f.generation_defaults = defaults;
   }
   // A component: the explicit path (must exist), else the folder's subfolder (when present
   // and not listed as null in model_index.json).

@@ -34,6 +34,7 @@ struct ModelFiles {
   std::filesystem::path transformer, transformer_2, vae, text_encoder, tokenizer;  // empty: absent
   std::filesystem::path image_encoder, image_processor;  // Wan 2.1 I2V's CLIP; empty: absent
   std::filesystem::path scheduler_config;  // empty: absent
+  std::filesystem::path generation_defaults;  // reel_defaults.json; empty: absent
   ModelIndex index;
   std::vector<std::string> notes;
 };
@@ -53,6 +54,12 @@ VaeConfig read_vae_config(const std::filesystem::path& vae_path, std::vector<std
 WanVariant detect_variant(const WanConfig& transformer, const VaeConfig& vae);
 PipelineDefaults variant_defaults(WanVariant variant, bool two_experts, const ModelIndex& index,
                                   const SchedulerSettings& scheduler);
+
+// The variant's defaults, then what the folder's reel_defaults.json (optional) sets: width,
+// height, frames, steps, guidance, shift, fps. A model that was trained at one size says so
+// there; diffusers ignores the file. Throws bad_format naming a bad or unknown key.
+PipelineDefaults model_defaults(WanVariant variant, bool two_experts, const ModelFiles& files,
+                                const SchedulerSettings& scheduler);
 
 // "flow_unipc" etc. for a sampler spec; empty when the sampler has no usual schedule.
 std::string usual_schedule(std::string_view sampler_spec);

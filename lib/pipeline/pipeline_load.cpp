@@ -173,7 +173,7 @@ Pipeline Pipeline::load(const PipelineLoadOptions& options) {
   info.needs_image_context = info.transformer.has_image_context();
   info.can_encode_prompts = p->text_encoder.has_value() && p->tokenizer.has_value();
   info.can_encode_images = p->image_encoder.has_value();
-  info.defaults = variant_defaults(info.variant, info.two_experts, files.index, scheduler);
+  info.defaults = model_defaults(info.variant, info.two_experts, files, scheduler);
   if (info.two_experts && !files.index.boundary_ratio)
     info.notes.push_back("two experts but no boundary_ratio in model_index.json: using " +
                          std::to_string(info.defaults.boundary_ratio));

@@ -10,6 +10,7 @@
 
 #include "reel/text_encoder.hpp"
 #include "text/utf8.hpp"
+#include "weights/strict_json.hpp"
 
 namespace reel {
 
@@ -19,17 +20,7 @@ constexpr std::string_view kSentinelPrefix = "<extra_id_";
 constexpr int kMaxLength = 1 << 20;  // a bound on caller-given lengths (umT5 uses 512)
 
 std::string read_file(const std::filesystem::path& path, uintmax_t limit) {
-  std::error_code ec;
-  const uintmax_t size = std::filesystem::file_size(path, ec);
-  if (ec) throw Error(StatusCode::io_error, "cannot read " + path.string() + ": " + ec.message());
-  if (size > limit)
-    throw Error(StatusCode::bad_format, path.string() + " is " + std::to_string(size) + " bytes, more than the " +
-                                            std::to_string(limit) + " a tokenizer file may have");
-  std::ifstream in(path, std::ios::binary);
-  std::string data(size_t(size), '\0');
-  if (!in || !in.read(data.data(), std::streamsize(size)))
-    throw Error(StatusCode::io_error, "cannot read " + path.string());
-  return data;
+  return detail::read_small_file(path, "tokenizer file", limit);
 }
 
 std::filesystem::path find_spiece(const std::filesystem::path& path) {

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "text/umt5_model.hpp"
+#include "weights/strict_json.hpp"
 
 namespace reel::text {
 
@@ -219,11 +220,7 @@ Umt5Config check_shapes(const Resolved& r, const Umt5ConfigHints& hints) {
 }
 
 std::string read_text(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(StatusCode::not_found, "cannot open " + path.string());
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return detail::read_small_file(path, "text encoder config", detail::kMaxConfigBytes);
 }
 
 // A tensor in the requested dtype on the requested device, dequantised by its scale if it has

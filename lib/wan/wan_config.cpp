@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "wan/wan_model.hpp"
+#include "weights/strict_json.hpp"
 
 namespace reel {
 
@@ -57,13 +58,7 @@ struct JsonConfig {
 
 JsonConfig read_json_config(const std::filesystem::path& path) {
   JsonConfig out;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(StatusCode::io_error, path.string() + ": cannot read the transformer config");
-  std::stringstream text;
-  text << in.rdbuf();
-  const nlohmann::json j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object())
-    throw Error(StatusCode::bad_format, path.string() + ": not a JSON object (a diffusers config.json expected)");
+  const nlohmann::json j = detail::read_json_file(path, "transformer config (a diffusers config.json)");
   auto integer = [&](const char* key) -> int64_t {
     if (!j.contains(key) || j[key].is_null()) return 0;
     if (!j[key].is_number_integer() || j[key].get<int64_t>() <= 0 || j[key].get<int64_t>() > (1 << 20))

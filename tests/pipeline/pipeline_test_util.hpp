@@ -19,6 +19,8 @@ namespace reel::test {
 inline std::filesystem::path pipeline_fixtures() { return fixtures_dir() / "pipeline"; }
 // The model shipped in the repository (tools/reference/make_tiny_model.py).
 inline std::filesystem::path tiny_t2v_model() { return fixtures_dir().parent_path().parent_path() / "models" / "tiny-wan-t2v"; }
+// The project's trained demo model (tools/train/): the main job's model.
+inline std::filesystem::path demo_model() { return fixtures_dir().parent_path().parent_path() / "models" / "reel-wan-demo"; }
 
 inline nlohmann::json read_fixture_json(const std::string& name) {
   std::ifstream in(pipeline_fixtures() / name);

@@ -1,6 +1,8 @@
 // Model folders and their JSON files: scheduler_config.json → sampler/schedule specs,
 // model_index.json, vae/config.json overrides, variant rules, locating components (and the
 // errors for what is missing or unsupported), inspect_model.
+#include <sys/stat.h>
+
 #include <fstream>
 
 #include "pipeline/model_files.hpp"
@@ -82,7 +84,7 @@ TEST(SchedulerConfig, OtherSchedulersMapToTheirSamplers) {
   EXPECT_EQ(code_of([&] { read(R"({"flow_shift": 3, "flow_shift": 4})"); }), StatusCode::bad_format);  // duplicate key
   EXPECT_EQ(code_of([&] { read("not json"); }), StatusCode::bad_format);
   EXPECT_EQ(code_of([&] { read("[1, 2]"); }), StatusCode::bad_format);
-  EXPECT_EQ(code_of([&] { read_scheduler_config(d / "missing.json"); }), StatusCode::io_error);
+  EXPECT_EQ(code_of([&] { read_scheduler_config(d / "missing.json"); }), StatusCode::not_found);
 }
 
 TEST(ModelIndex, PipelineSettings) {
@@ -97,6 +99,74 @@ TEST(ModelIndex, PipelineSettings) {
             StatusCode::bad_format);
   EXPECT_EQ(code_of([&] { read_model_index(write_text(d / "b.json", R"({"boundary_ratio": 1.5})")); }),
             StatusCode::bad_format);
+}
+
+TEST(ModelIndex, DevZeroFifosAndHugeFilesAreRefusedBeforeReading) {
+  // Each of these used to be read whole first: /dev/zero grew the process without bound, and a
+  // FIFO blocked forever. Now the kind and size are checked before a byte is read.
+  const fs::path d = scratch("special");
+  std::error_code ec;
+  fs::create_symlink("/dev/zero", d / "model_index.json", ec);
+  ASSERT_FALSE(ec) << ec.message();
+  std::string msg;
+  EXPECT_EQ(code_of([&] { read_model_index(d / "model_index.json"); }, &msg), StatusCode::bad_format);
+  EXPECT_NE(msg.find("not a regular file"), std::string::npos) << msg;
+  ASSERT_EQ(::mkfifo((d / "fifo.json").c_str(), 0600), 0);
+  EXPECT_EQ(code_of([&] { read_scheduler_config(d / "fifo.json"); }, &msg), StatusCode::bad_format);
+  EXPECT_NE(msg.find("not a regular file"), std::string::npos) << msg;
+  {
+    std::ofstream big(d / "big.json", std::ios::binary);
+    big.seekp(std::streamoff(2) << 30);  // a 2 GB sparse file: costs nothing to make
+    big.put('}');
+  }
+  EXPECT_EQ(code_of([&] { read_model_index(d / "big.json"); }, &msg), StatusCode::bad_format);
+  EXPECT_NE(msg.find("more than the 16777216 allowed"), std::string::npos) << msg;
+  EXPECT_EQ(code_of([&] { read_model_index(d / "absent.json"); }, &msg), StatusCode::not_found);
+}
+
+TEST(GenerationDefaults, ReelDefaultsJsonOverridesTheVariantsDefaults) {
+  const fs::path d = scratch("defaults");
+  ModelFiles files;
+  files.generation_defaults = write_text(
+      d / "reel_defaults.json", R"({"width": 256, "height": 160, "frames": 33, "steps": 20, "guidance": 4.5,
+                                   "shift": 2.0, "fps": 12, "_comment": "keys with _ are ignored"})");
+  const PipelineDefaults p = model_defaults(WanVariant::ti2v, false, files, SchedulerSettings{});
+  EXPECT_EQ(p.width, 256);
+  EXPECT_EQ(p.height, 160);
+  EXPECT_EQ(p.frames, 33);
+  EXPECT_EQ(p.steps, 20);
+  EXPECT_EQ(p.guidance, 4.5f);
+  EXPECT_EQ(p.shift, 2.0f);
+  EXPECT_EQ(p.fps, 12.0);
+  // Without the file: the variant's own (TI2V-5B: 1280x704, 121 frames, 24 fps).
+  files.generation_defaults.clear();
+  EXPECT_EQ(model_defaults(WanVariant::ti2v, false, files, SchedulerSettings{}).width, 1280);
+}
+
+TEST(GenerationDefaults, BadValuesAndUnknownKeysAreNamed) {
+  const fs::path d = scratch("defaults_bad");
+  ModelFiles files;
+  auto fails = [&](const std::string& json, const std::string& needle) {
+    files.generation_defaults = write_text(d / "reel_defaults.json", json);
+    std::string msg;
+    EXPECT_EQ(code_of([&] { (void)model_defaults(WanVariant::t2v, false, files, SchedulerSettings{}); }, &msg),
+              StatusCode::bad_format) << json;
+    EXPECT_NE(msg.find(needle), std::string::npos) << msg;
+  };
+  fails(R"({"width": 0})", "'width'");
+  fails(R"({"frames": 2.5})", "'frames'");
+  fails(R"({"steps": "20"})", "'steps'");
+  fails(R"({"guidance": 1e9})", "'guidance'");
+  fails(R"({"fps": -1})", "'fps'");
+  fails(R"({"widht": 256})", "unknown key 'widht'");
+  fails(R"([1, 2])", "not a JSON object");
+  // Not a regular file (a folder here; a FIFO or /dev/zero the same): refused before reading.
+  fs::create_directories(d / "folder.json");
+  files.generation_defaults = d / "folder.json";
+  std::string msg;
+  EXPECT_EQ(code_of([&] { (void)model_defaults(WanVariant::t2v, false, files, SchedulerSettings{}); }, &msg),
+            StatusCode::bad_format);
+  EXPECT_NE(msg.find("not a regular file"), std::string::npos) << msg;
 }
 
 TEST(VaeConfigJson, LatentNormalisationComesFromConfigJson) {

@@ -105,6 +105,61 @@ TEST(PipelineParity, EncodedPromptsMatchTheReferenceEmbeddings) {
   EXPECT_LE(relative_l2(to_doubles(got.select(1)), to_doubles(want_neg)), 1e-5);
 }
 
+// The trained demo model (models/reel-wan-demo, tools/train/) against diffusers running the
+// committed folder (tools/reference/make_demo_fixtures.py). Trained weights amplify rounding
+// differences far less than random ones, so the bound is the 1e-4 (measured: printed).
+constexpr double kDemoTol = 1e-4;
+
+GenerateRequest demo_request(const std::string& name) {
+  const nlohmann::json c = read_fixture_json("demo.json")["cases"][name];
+  GenerateRequest r;
+  r.prompt = c["prompt"].get<std::string>();
+  r.negative_prompt = c["negative_prompt"].get<std::string>();
+  r.width = c["width"].get<int>(), r.height = c["height"].get<int>(), r.frames = c["frames"].get<int>();
+  r.steps = c["steps"].get<int>(), r.guidance = c["guidance"].get<float>();
+  r.initial_noise = fixture_tensor("demo.safetensors", name + "_noise");
+  r.keep_float_frames = true;
+  return r;
+}
+
+const Pipeline& demo_f32() {
+  return shared_pipeline("demo_f32", {.folder = demo_model(), .threads = 2, .precision = PipelinePrecision::f32});
+}
+
+TEST(PipelineParity, DemoModelTextToVideoMatchesDiffusers) {
+  const Pipeline& pipe = demo_f32();
+  EXPECT_EQ(pipe.info().variant, WanVariant::ti2v);
+  EXPECT_TRUE(pipe.info().can_encode_prompts);
+  const GenerateResult out = pipe.generate(demo_request("t2v"));
+  const double e = relative_l2(to_doubles(out.latents), to_doubles(fixture_tensor("demo.safetensors", "t2v_latents")));
+  std::printf("demo t2v: relative L2 latents %.3g\n", e);
+  EXPECT_LE(e, kDemoTol);
+}
+
+TEST(PipelineParity, DemoModelImageToVideoMatchesDiffusers) {
+  GenerateRequest r = demo_request("i2v");
+  r.image = read_image(pipeline_fixtures() / read_fixture_json("demo.json")["cases"]["i2v"]["image"].get<std::string>());
+  const GenerateResult out = demo_f32().generate(r);
+  const Compared e =
+      compare(out, fixture_tensor("demo.safetensors", "i2v_frames"), fixture_tensor("demo.safetensors", "i2v_latents"));
+  std::printf("demo i2v: relative L2 frames %.3g, latents %.3g\n", e.frames, e.latents);
+  EXPECT_LE(e.frames, kDemoTol);
+  EXPECT_LE(e.latents, kDemoTol);
+}
+
+TEST(PipelineParity, DemoModelDefaultsComeFromItsReelDefaultsJson) {
+  // reel_defaults.json: the size, length and settings the model was trained for.
+  const PipelineDefaults& d = demo_f32().info().defaults;
+  const nlohmann::json j = nlohmann::json::parse(std::ifstream(demo_model() / "reel_defaults.json"));
+  EXPECT_EQ(d.width, j["width"].get<int>());
+  EXPECT_EQ(d.height, j["height"].get<int>());
+  EXPECT_EQ(d.frames, j["frames"].get<int>());
+  EXPECT_EQ(d.steps, j["steps"].get<int>());
+  EXPECT_EQ(d.guidance, j["guidance"].get<float>());
+  EXPECT_EQ(d.shift, j["shift"].get<float>());
+  EXPECT_EQ(d.fps, j["fps"].get<double>());
+}
+
 TEST(PipelineParity, Ti2vFirstFrameMatchesDiffusersImageToVideo) {
   const Pipeline& pipe = shared_pipeline(
       "ti2v_f32", {.folder = pipeline_fixtures() / "tiny-wan-ti2v", .threads = 2, .precision = PipelinePrecision::f32});
