@@ -37,7 +37,7 @@ decoder=$!
 # the transformer: 2600 steps sampling noise levels with shift 2, then more at low noise
 # (shift 0.6), where the scenes' shapes form
 $PY tools/train/train_dit.py train --steps 2600 --lr 4e-4 --minutes 1e9 --threads 1
-$PY tools/train/train_dit.py train --steps "${DIT_STEPS:-@DIT_STEPS@}" --lr 4e-4 --shift 0.6 --minutes 1e9 --threads 1
+$PY tools/train/train_dit.py train --steps "${DIT_STEPS:-4387}" --lr 4e-4 --shift 0.6 --minutes 1e9 --threads 1
 wait "$decoder"
 $PY tools/train/export.py
 tools/reference/.venv/bin/python tools/reference/make_demo_fixtures.py
