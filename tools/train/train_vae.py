@@ -6,6 +6,7 @@ over to the frame size it runs at.
 
     python tools/train/train_vae.py --minutes 25          # resumes from runs/vae/last.pt
     python tools/train/train_vae.py --decoder-only --minutes 60   # runs/vae/decoder.pt
+    python tools/train/train_vae.py --long --minutes 30           # whole 33-frame clips, joint
 
 --decoder-only goes on training the decoder with the encoder frozen (what the transformer's
 latents were made with, so the two stay consistent): the second half of the VAE's training
@@ -66,23 +67,52 @@ def decode_tail(vae, z, grad_from):
     return unpatchify(torch.cat(outs, 2), patch_size=vae.config.patch_size)
 
 
+def encode_tail(vae, x, grad_from):
+    """The encoder run chunk by chunk through its causal cache (the first frame, then 4 frames
+    at a time), as diffusers' _encode does, with gradients only from latent frame `grad_from`
+    on. Returns the posterior means of every latent frame ([B, z, F, h, w])."""
+    from diffusers.models.autoencoders.autoencoder_kl_wan import patchify
+    vae.clear_cache()
+    x = patchify(x, patch_size=vae.config.patch_size)
+    outs = []
+    for i in range(1 + (x.shape[2] - 1) // 4):
+        vae._enc_conv_idx = [0]
+        if i == grad_from:
+            vae._enc_feat_map = [f.detach() if isinstance(f, torch.Tensor) else f for f in vae._enc_feat_map]
+        chunk = x[:, :, :1] if i == 0 else x[:, :, 1 + 4 * (i - 1): 1 + 4 * i]
+        with torch.set_grad_enabled(i >= grad_from):
+            outs.append(vae.encoder(chunk, feat_cache=vae._enc_feat_map, feat_idx=vae._enc_conv_idx))
+    vae.clear_cache()
+    return vae.quant_conv(torch.cat(outs, 2))[:, : vae.config.z_dim]
+
+
 def train_long(args, vae, opt, step, log, ckpt):
-    """--long: the decoder on whole 33-frame clips (9 latent frames), the latents being the
-    transformer's training latents (runs/dit/latents.pt, frozen encoder), the targets the same
-    clips rendered again. A decoder trained on 3 latent frames only falls apart from the 4th."""
+    """--long: whole 33-frame clips (9 latent frames), gradients on `tail` latent frames at a
+    random place (truncated backpropagation through time). The causal VAE trained on 3 latent
+    frames only falls apart from the 4th; this is how it learns the length it runs at.
+    Joint (encoder and decoder, clips rendered on the fly), or with --decoder-only on the
+    transformer's training latents (runs/dit/latents.pt, frozen encoder) and the same clips
+    rendered again."""
     import train_dit
-    data = torch.load(os.path.join(common.RUNS, "dit", "latents.pt"), weights_only=False)
+    data = None
+    if args.decoder_only:
+        data = torch.load(os.path.join(common.RUNS, "dit", "latents.pt"), weights_only=False)
     train_scenes, _ = scenes.split()
     objects = [s for s in train_scenes if s.family == "objects"]
     corridors = [s for s in train_scenes if s.family == "corridor"]
     t_end = time.time() + 60 * args.minutes
     while time.time() < t_end and (args.steps == 0 or step < args.steps):
         rng = np.random.default_rng([args.seed, step, 2])
-        i = int(rng.integers(len(data["latents"])))
-        _, clip = train_dit.training_clip(i, 3, objects, corridors)
-        z = data["latents"][i].float()[None]
+        latents = 1 + (common.TRAIN_FRAMES - 1) // 4
+        g = int(rng.integers(3, latents - args.tail + 1))          # latent frames g .. g+tail-1 get gradients
+        if data is not None:
+            i = int(rng.integers(len(data["latents"])))
+            _, clip = train_dit.training_clip(i, 3, objects, corridors)
+            z = data["latents"][i].float()[None]
+        else:
+            _, clip = train_dit.training_clip(int(rng.integers(1 << 30)), args.seed, objects, corridors)
+            z = encode_tail(vae, common.to_model_range(clip[: 4 * (g + args.tail) - 3])[None], g)
         z = z + args.noise * torch.randn(z.shape, generator=torch.Generator().manual_seed(step))
-        g = int(rng.integers(3, z.shape[2] - args.tail + 1))       # latent frames g .. g+tail-1 get gradients
         z = z[:, :, : g + args.tail]
         y = decode_tail(vae, z, g)
         x = common.to_model_range(clip)[None][:, :, 4 * g - 3: 4 * (g + args.tail) - 3]
@@ -115,10 +145,9 @@ def main():
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--decoder-only", action="store_true")
-    ap.add_argument("--long", action="store_true", help="decoder-only on whole clips, truncated backprop")
+    ap.add_argument("--long", action="store_true", help="whole 33-frame clips, truncated backprop")
     ap.add_argument("--tail", type=int, default=2, help="--long: latent frames that get gradients")
     args = ap.parse_args()
-    args.decoder_only = args.decoder_only or args.long
     common.setup_torch(args.threads)
     ckpt = os.path.join(common.RUNS, "vae", "decoder.pt" if args.decoder_only else "last.pt")
 
