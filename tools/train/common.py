@@ -7,7 +7,8 @@ import numpy as np
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-RUNS = os.path.join(ROOT, "tools", "train", "runs")          # checkpoints, ignored by git
+# checkpoints: tools/train/runs (ignored by git), or REEL_TRAIN_RUNS (e.g. outside the work tree)
+RUNS = os.environ.get("REEL_TRAIN_RUNS") or os.path.join(ROOT, "tools", "train", "runs")
 MODEL_DIR = os.path.join(ROOT, "models", "reel-wan-demo")
 
 WIDTH, HEIGHT = 256, 160           # the frame size everything is trained at
