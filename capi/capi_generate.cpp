@@ -51,9 +51,17 @@ bool ProgressObserver::on_progress(const Progress& p) {
   return fn_(&r, user_) == 0;
 }
 
-GenerateRequest generate_request(const reel_generate_params& p) {
+GenerateRequest generate_request(const reel_generate_params& p, const reel_model* model) {
   require_struct_size(p.struct_size, kGenerateParamsV1, "reel_generate_params");
   GenerateRequest r;
+  // A size without its pointer is a caller bug, not a request to ignore the size.
+  require(p.prompt_embeds || p.prompt_embeds_tokens == 0, StatusCode::invalid_argument,
+          "params->prompt_embeds is NULL but prompt_embeds_tokens is " + std::to_string(p.prompt_embeds_tokens));
+  require(p.negative_embeds || p.negative_embeds_tokens == 0, StatusCode::invalid_argument,
+          "params->negative_embeds is NULL but negative_embeds_tokens is " + std::to_string(p.negative_embeds_tokens));
+  require(p.image_rgb || (p.image_width == 0 && p.image_height == 0), StatusCode::invalid_argument,
+          "params->image_rgb is NULL but image_width x image_height is " + std::to_string(p.image_width) + "x" +
+              std::to_string(p.image_height));
   if (p.prompt_embeds) {
     r.prompt_embeds = embeddings(p.prompt_embeds, p.prompt_embeds_tokens, p.prompt_embeds_dim, "params->prompt_embeds");
     if (p.negative_embeds)
@@ -91,8 +99,11 @@ GenerateRequest generate_request(const reel_generate_params& p) {
   }
   require(!(p.image_path && p.image_rgb), StatusCode::invalid_argument,
           "params->image_path and params->image_rgb are both set: give one first frame");
-  if (p.image_path) r.image = read_image(p.image_path);
-  else if (p.image_rgb) r.image = caller_image(&p);
+  if (p.image_rgb) r.image = caller_image(&p);  // the caller's buffer: cheap checks first
+  require(!(p.image_path || p.image_rgb) || model->pipeline.info().accepts_image, StatusCode::unsupported,
+          "this model is text-to-video only and cannot start from an image (params->image_path / image_rgb); use "
+          "an I2V or TI2V model");
+  if (p.image_path) r.image = read_image(p.image_path);  // decoded only for a model that takes it
   r.keep_float_frames = p.keep_float_frames != 0;
   return r;
 }
@@ -114,7 +125,7 @@ reel_status reel_generate(reel_model* model, const reel_generate_params* params,
     capi::require_pointer(model, "model");
     capi::require_pointer(params, "params");
     capi::require_pointer(video, "video (the output pointer)");
-    const GenerateRequest r = capi::generate_request(*params);
+    const GenerateRequest r = capi::generate_request(*params, model);
     capi::ProgressObserver observer(params->progress, params->progress_user_data);
     GenerateResult out = model->pipeline.generate(r, &observer);
     auto v = std::make_unique<reel_video>();

@@ -62,8 +62,9 @@ inline void require_struct_size(uint32_t struct_size, size_t needed, const char*
 const char* intern(const std::string& text);
 
 // The request reel_generate_params describes, every pointer and size checked (capi_generate.cpp;
-// also the window settings of a reel_session).
-GenerateRequest generate_request(const reel_generate_params& params);
+// also the window settings of a reel_session). A first frame for a model that takes none is
+// refused before the image is read.
+GenerateRequest generate_request(const reel_generate_params& params, const reel_model* model);
 
 // The C progress callback as a GenerateObserver (no callback: never cancels).
 class ProgressObserver final : public GenerateObserver {

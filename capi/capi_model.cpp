@@ -69,8 +69,8 @@ reel_status reel_model_load(const reel_model_params* params, reel_model** model)
       o.offload_transformer = params->offload_transformer != 0;
     if (has_field<const char*>(params, offsetof(reel_model_params, image_encoder_path)) && params->image_encoder_path)
       o.image_encoder = params->image_encoder_path;
-    require(params->threads >= 0, StatusCode::invalid_argument,
-            "params->threads must be >= 0 (0: all hardware threads), got " + std::to_string(params->threads));
+    check_thread_count(params->threads, "params->threads");
+    if (has_field<int32_t>(params, offsetof(reel_model_params, map_weights))) o.map_weights = params->map_weights != 0;
     o.threads = params->threads;
     o.precision = precision_of(&params->precision);
     auto loaded = std::make_unique<reel_model>(reel_model{Pipeline::load(o), {}});

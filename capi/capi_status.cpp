@@ -56,6 +56,7 @@ const char* reel_status_string(reel_status status) {
     case REEL_ERROR_OUT_OF_MEMORY: return "out of memory";
     case REEL_ERROR_CANCELLED: return "cancelled";
     case REEL_ERROR_INTERNAL: return "internal error";
+    case REEL_ERROR_NUMERICAL: return "numerical error";
   }
   return "unknown status";
 }

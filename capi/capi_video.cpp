@@ -27,6 +27,14 @@ reel_status reel_video_save(const reel_video* video, const char* path) {
   });
 }
 
+reel_status reel_video_check_path(const char* path) {
+  return reel::capi::guarded("reel_video_check_path", [&] {
+    reel::capi::require_pointer(path, "path");
+    reel::require(*path != '\0', reel::StatusCode::invalid_argument, "path is empty");
+    reel::check_video_path(path);
+  });
+}
+
 reel_status reel_video_create(const uint8_t* rgb, int32_t width, int32_t height, int32_t frames, double fps,
                               reel_video** video) {
   return reel::capi::guarded("reel_video_create", [&] {

@@ -81,7 +81,9 @@ typedef enum reel_status {
   REEL_ERROR_UNSUPPORTED = 5,      /* valid, but this build or device cannot do it */
   REEL_ERROR_OUT_OF_MEMORY = 6,
   REEL_ERROR_CANCELLED = 7,        /* the progress callback asked to stop */
-  REEL_ERROR_INTERNAL = 8          /* a bug in reel */
+  REEL_ERROR_INTERNAL = 8,         /* a bug in reel */
+  REEL_ERROR_NUMERICAL = 9         /* NaN or infinity appeared (corrupt weights, an overflow); the
+                                      message names the stage and step where it first did */
 } reel_status;
 
 /* A static English name for a status ("invalid argument"). Never NULL. */
@@ -110,7 +112,8 @@ typedef struct reel_model_params {
   const char* text_encoder_path;  /* safetensors file or folder; NULL and no folder: prompts must come as embeddings */
   const char* tokenizer_path;     /* spiece.model or a folder holding it */
   const char* device;             /* "cpu" (default), "cuda", "cuda:1" */
-  int32_t threads;                /* CPU threads; 0: all hardware threads */
+  int32_t threads;                /* CPU threads; 0: all hardware threads; at most 4x the
+                                     hardware threads (at least 64), else REEL_ERROR_INVALID_ARGUMENT */
   reel_precision precision;
   /* The low-noise expert of Wan 2.2 A14B (folder: transformer_2/); NULL: from `path`. */
   const char* transformer_2_path;
@@ -128,6 +131,10 @@ typedef struct reel_model_params {
    * defaults); NULL: the folder's image_encoder/ and image_processor/. Without one, such models
    * cannot generate through this API (it has no CLIP feature input). */
   const char* image_encoder_path;
+  /* Non-zero: use weights stored in the compute dtype in place, in their memory-mapped files
+   * (no copy, paged in lazily). The files must then not change while the model lives:
+   * truncating one faults the process. 0 (default): private copies, immune to the files. */
+  int32_t map_weights;
 } reel_model_params;
 
 REEL_C_API void reel_model_params_init(reel_model_params* params);
@@ -222,6 +229,9 @@ REEL_C_API const float* reel_video_frames_float(const reel_video* video);
 /* Writes by extension: .mp4 (H.264) and .webm (VP9) when built with FFmpeg, .y4m, .png
  * (a folder of frames when the path ends in '/'). Nothing half-written is left on failure. */
 REEL_C_API reel_status reel_video_save(const reel_video* video, const char* path);
+/* What reel_video_save would refuse before it has frames (extension, a format this build lacks,
+ * a missing or read-only folder, a name too long): call it before a long generation. */
+REEL_C_API reel_status reel_video_check_path(const char* path);
 /* Builds a video from caller pixels (RGB24 [frames][height][width][3]), e.g. to save frames. */
 REEL_C_API reel_status reel_video_create(const uint8_t* rgb, int32_t width, int32_t height, int32_t frames,
                                          double fps, reel_video** video);
@@ -327,8 +337,9 @@ REEL_C_API int32_t reel_session_height(const reel_session* session);
 REEL_C_API double reel_session_fps(const reel_session* session);
 REEL_C_API int32_t reel_session_chunks_done(const reel_session* session);
 REEL_C_API int64_t reel_session_frames_done(const reel_session* session);
-/* Frames the first n chunks give; the fewest chunks that give at least `seconds` of video
- * (-1 for a NULL session or a negative / non-finite duration). */
+/* Frames the first n chunks give (-1 for a NULL session or a negative n); the fewest chunks
+ * that give at least `seconds` of video (-1 for a NULL session, or a duration that is not a
+ * number in [0, 1e7] seconds). */
 REEL_C_API int64_t reel_session_frames_after(const reel_session* session, int32_t chunks);
 REEL_C_API int32_t reel_session_chunks_for_seconds(const reel_session* session, double seconds);
 

@@ -48,7 +48,7 @@ reel_status reel_session_create(reel_model* model, const reel_generate_params* g
     capi::require_struct_size(params->struct_size, kSessionParamsV1, "reel_session_params");
     const reel_session_params& p = *params;
     VideoSessionOptions o;
-    o.request = capi::generate_request(*generate);
+    o.request = capi::generate_request(*generate, model);
     o.context_frames = p.context_frames == 0 ? 1 : p.context_frames;
     // The caller may store any integer in the enum field: read it as one (an enum object holding
     // no enumerator is undefined behaviour in C++).

@@ -13,6 +13,7 @@ const char* status_name(StatusCode code) noexcept {
     case StatusCode::out_of_memory: return "out of memory";
     case StatusCode::cancelled: return "cancelled";
     case StatusCode::internal: return "internal error";
+    case StatusCode::numerical_error: return "numerical error";
   }
   return "unknown status";
 }

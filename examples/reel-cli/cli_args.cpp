@@ -1,6 +1,7 @@
 // reel-cli's argument reader.
 #include "cli_args.hpp"
 
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -25,7 +26,8 @@ Args::Args(const std::vector<std::string>& argv, const std::set<std::string>& fl
       if (i + 1 >= argv.size()) throw UsageError("option " + a + " needs a value");
       value = argv[++i];
     }
-    values_[name] = value;
+    if (!values_.emplace(name, value).second)
+      throw UsageError("option " + name + " is given more than once");
   }
 }
 
@@ -41,15 +43,19 @@ std::string Args::get_or(const std::string& name, const std::string& fallback) c
 
 bool Args::has(const std::string& name) const { return values_.count(name) > 0; }
 
-int Args::get_int(const std::string& name, int fallback) const {
-  const auto v = get(name);
-  if (!v) return fallback;
+int parse_int(const std::string& name, const std::string& text) {
   char* end = nullptr;
   errno = 0;
-  const long x = std::strtol(v->c_str(), &end, 10);
-  if (v->empty() || *end != '\0' || errno != 0 || x < -2147483647L || x > 2147483647L)
-    throw UsageError(name + " must be an integer, got \"" + *v + "\"");
+  const long long x = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || std::isspace(static_cast<unsigned char>(text[0])) || *end != '\0' || errno != 0 ||
+      x < -2147483647LL || x > 2147483647LL)
+    throw UsageError(name + " must be an integer between -2147483647 and 2147483647, got \"" + text + "\"");
   return int(x);
+}
+
+int Args::get_int(const std::string& name, int fallback) const {
+  const auto v = get(name);
+  return v ? parse_int(name, *v) : fallback;
 }
 
 unsigned long long Args::get_u64(const std::string& name, unsigned long long fallback) const {

@@ -15,12 +15,15 @@ struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// `text` as an int (no sign tricks, spaces or overflow), else a UsageError naming `name`.
+int parse_int(const std::string& name, const std::string& text);
+
 class Args {
  public:
   // `flags` are options without a value (e.g. "--help").
   Args(const std::vector<std::string>& argv, const std::set<std::string>& flags);
 
-  std::optional<std::string> get(const std::string& name) const;  // last occurrence
+  std::optional<std::string> get(const std::string& name) const;  // each option may appear once
   std::string get_or(const std::string& name, const std::string& fallback) const;
   int get_int(const std::string& name, int fallback) const;
   float get_float(const std::string& name, float fallback) const;

@@ -4,8 +4,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
 #include "cli_args.hpp"
 #include "extend_command.hpp"
@@ -26,15 +24,8 @@ double parse_duration(const std::string& text) {
   const double scale = u == "s" || u == "sec" ? 1.0 : u == "m" || u == "min" ? 60.0 : -1.0;
   if (n < 1 || scale < 0 || !std::isfinite(v) || v <= 0)
     throw UsageError("--duration must look like 60s, 90 or 1.5m, got \"" + text + "\"");
+  if (v * scale > reel::kMaxScheduleSeconds) throw UsageError("--duration is longer than 1e7 seconds");
   return v * scale;
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw reel::Error(reel::StatusCode::not_found, "cannot read the prompt schedule '" + path + "'");
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
 }
 
 reel::ContextConditioning parse_conditioning(const std::string& s) {
@@ -65,7 +56,7 @@ void check_extension_args(const Args& args) {
   (void)parse_conditioning(args.get_or("--conditioning", "auto"));
   if (args.has("--image") && args.has("--continue"))
     throw UsageError("give --image (a new clip's first frame) or --continue, not both");
-  if (auto path = args.get("--prompt-schedule")) (void)reel::parse_prompt_schedule(read_text(*path), *path);
+  if (auto path = args.get("--prompt-schedule")) (void)reel::read_prompt_schedule(*path);
 }
 
 bool wants_extension(const Args& args) {
@@ -77,7 +68,7 @@ int extend_command(const reel::Pipeline& pipe, reel::GenerateRequest req, const 
   reel::VideoSessionOptions o;
   o.context_frames = args.get_int("--context-frames", 1);
   o.conditioning = parse_conditioning(args.get_or("--conditioning", "auto"));
-  if (auto path = args.get("--prompt-schedule")) o.prompts = reel::parse_prompt_schedule(read_text(*path), *path);
+  if (auto path = args.get("--prompt-schedule")) o.prompts = reel::read_prompt_schedule(*path);
   const std::string source = args.get_or("--continue", "");
   if (!source.empty()) {
     o.source = reel::read_video_tail(source, 4 * (std::max(o.context_frames, 1) - 1) + 1);
@@ -131,11 +122,15 @@ int extend_command(const reel::Pipeline& pipe, reel::GenerateRequest req, const 
       ++done;
     }
   } catch (const reel::Error& e) {
-    if (e.code() != reel::StatusCode::cancelled || out.frames_written() == 0) throw;
-    out.close();  // keep what was made
-    std::fprintf(stderr, "\ncancelled after %d chunk(s): wrote %s with %lld frames\n", done, output.c_str(),
-                 static_cast<long long>(out.frames_written()));
-    return 130;
+    // Cancelled or failed: the chunks made so far are kept (a finished chunk is never thrown away).
+    if (out.frames_written() == 0) throw;
+    out.close();
+    const bool cancelled = e.code() == reel::StatusCode::cancelled;
+    if (!cancelled)
+      std::fprintf(stderr, "\nreel-cli generate: %s: %s\n", reel::status_name(e.code()), e.what());
+    std::fprintf(stderr, "%s after %d chunk(s): wrote %s with %lld frames\n", cancelled ? "\ncancelled" : "stopped", done,
+                 output.c_str(), static_cast<long long>(out.frames_written()));
+    return cancelled ? 130 : 1;
   }
   out.close();
   std::fprintf(stderr, "\n%d chunk(s) in %s (%s per chunk)\n", done, format_seconds(generating).c_str(),

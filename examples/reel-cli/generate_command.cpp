@@ -10,6 +10,7 @@
 #include "commands.hpp"
 #include "extend_command.hpp"
 #include "progress_bar.hpp"
+#include "reel/backend.hpp"
 #include "reel/pipeline.hpp"
 #include "reel/video_io.hpp"
 
@@ -39,6 +40,8 @@ const char* const kGenerateHelp =
     "  --attention KERNEL     the transformer's attention kernel (reel-cli kernels; default: best)\n"
     "  --offload              GPU: upload the transformer per request, free it before the decode\n"
     "  --threads N            CPU threads (default: all)\n"
+    "  --map-weights          use weights in place in the memory-mapped files (no copy; the files\n"
+    "                         must not change while it runs)\n"
     "  --precision bf16|f32   bf16 (default, fast) or f32\n"
     "  -o, --output FILE      .mp4 / .webm (FFmpeg builds), .y4m, .png (1 frame), or DIR/ for PNGs\n"
     "endless video (docs/extension.md): --frames is then the window, extended chunk by chunk and\n"
@@ -53,28 +56,31 @@ const char* const kGenerateHelp =
 namespace {
 
 std::atomic<bool> g_cancel{false};
-extern "C" void on_sigint(int) { g_cancel = true; }
+extern "C" void on_stop_signal(int) { g_cancel = true; }
 
 void parse_size(const std::string& text, int& width, int& height) {
-  int w = 0, h = 0;
-  char x = 0, extra = 0;
-  if (std::sscanf(text.c_str(), "%d%c%d%c", &w, &x, &h, &extra) != 3 || (x != 'x' && x != 'X') || w <= 0 || h <= 0)
+  const size_t x = text.find_first_of("xX");
+  const auto digits = [](const std::string& s) {
+    return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+  };
+  if (x == std::string::npos || !digits(text.substr(0, x)) || !digits(text.substr(x + 1)))
     throw UsageError("--size must look like 832x480, got \"" + text + "\"");
-  width = w;
-  height = h;
+  width = parse_int("--size width", text.substr(0, x));
+  height = parse_int("--size height", text.substr(x + 1));
+  if (width <= 0 || height <= 0) throw UsageError("--size must be positive, got \"" + text + "\"");
 }
 
 }  // namespace
 
 int generate_command(const std::vector<std::string>& argv) {
-  const Args args(argv, {"--help", "-h", "--offload"});
+  const Args args(argv, {"--help", "-h", "--offload", "--map-weights"});
   if (args.has("--help") || args.has("-h")) {
     std::fputs(kGenerateHelp, stdout);
     return 0;
   }
   args.reject_unknown({"--model", "--transformer", "--transformer-2", "--vae", "--text-encoder", "--tokenizer", "--image-encoder",
                        "--prompt", "--negative", "--image", "--size", "--frames", "--steps", "--guidance",
-                       "--guidance-2", "--shift", "--sampler", "--schedule", "--seed", "--device", "--text-encoder-device", "--attention", "--offload", "--threads",
+                       "--guidance-2", "--shift", "--sampler", "--schedule", "--seed", "--device", "--text-encoder-device", "--attention", "--offload", "--threads", "--map-weights",
                        "--precision", "-o", "--output", "--chunks", "--duration", "--prompt-schedule",
                        "--context-frames", "--conditioning", "--continue"});
   if (!args.positionals().empty()) throw UsageError("unexpected argument \"" + args.positionals()[0] + "\"");
@@ -85,12 +91,13 @@ int generate_command(const std::vector<std::string>& argv) {
   if (!args.has("--prompt") && !args.has("--prompt-schedule")) throw UsageError("no prompt (--prompt \"...\")");
   check_extension_args(args);
 
-  // Fail before the long part when the output cannot be written in this build.
-  const reel::VideoFormat format = reel::video_format_for_path(output);
-  if (!reel::video_format_available(format))
-    throw reel::Error(reel::StatusCode::unsupported,
-                      output + ": this build cannot write " + std::string(reel::video_format_name(format)) +
-                          " (built without FFmpeg); use a .y4m or .png output");
+  // Fail before the long part when the output cannot be written (format, folder, name).
+  reel::check_video_path(output);
+  for (const char* input : {"--image", "--continue", "--prompt-schedule"}) {
+    std::error_code ec;  // the cheap part of reading them, before the model loads
+    if (auto path = args.get(input); path && !std::filesystem::exists(*path, ec))
+      throw reel::Error(reel::StatusCode::not_found, std::string(input) + " " + *path + ": no such file or folder");
+  }
 
   reel::PipelineLoadOptions load;
   load.folder = args.get_or("--model", "");
@@ -104,7 +111,9 @@ int generate_command(const std::vector<std::string>& argv) {
   load.text_encoder_device = reel::Device::parse(args.get_or("--text-encoder-device", "cpu"));
   load.attention_kernel = args.get_or("--attention", "");
   load.offload_transformer = args.has("--offload");
+  load.map_weights = args.has("--map-weights");
   load.threads = args.get_int("--threads", 0);
+  reel::check_thread_count(load.threads, "--threads");
   const std::string precision = args.get_or("--precision", "bf16");
   if (precision != "bf16" && precision != "f32") throw UsageError("--precision must be bf16 or f32");
   load.precision = precision == "f32" ? reel::PipelinePrecision::f32 : reel::PipelinePrecision::bf16;
@@ -121,7 +130,6 @@ int generate_command(const std::vector<std::string>& argv) {
   req.sampler = args.get_or("--sampler", "");
   req.schedule = args.get_or("--schedule", "");
   req.seed = args.get_u64("--seed", 0);
-  if (auto image = args.get("--image")) req.image = reel::read_image(*image);
   req.cancel = &g_cancel;
 
   using Clock = std::chrono::steady_clock;
@@ -131,12 +139,20 @@ int generate_command(const std::vector<std::string>& argv) {
   const double load_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   std::fprintf(stderr, "model: %s\n", pipe.info().description.c_str());
   for (const std::string& n : pipe.info().notes) std::fprintf(stderr, "note: %s\n", n.c_str());
+  if (auto image = args.get("--image")) {  // decoded only once the model is known to take one
+    if (!pipe.info().accepts_image)
+      throw reel::Error(reel::StatusCode::unsupported,
+                        "--image: this model is text-to-video only and cannot start from an image");
+    req.image = reel::read_image(*image);
+  }
 
-  std::signal(SIGINT, on_sigint);
+  // Ctrl-C, kill and a closed terminal all cancel at the next step: a streamed video keeps the
+  // chunks made so far, nothing half-written is left behind. A signal during the final write
+  // lets the write finish.
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) std::signal(sig, on_stop_signal);
   if (wants_extension(args)) return extend_command(pipe, req, args, output);
   ProgressBar bar;
   const reel::GenerateResult out = pipe.generate(req, &bar);
-  std::signal(SIGINT, SIG_DFL);
 
   const auto t1 = Clock::now();
   reel::write_video(out.video, output);

@@ -269,6 +269,11 @@ REEL_API std::unique_ptr<Backend> make_cpu_backend(const CpuBackendOptions& opti
 REEL_API int num_threads();
 // Sets it for the calling thread; 0 restores the default (all hardware threads).
 REEL_API void set_num_threads(int threads);
+// The most CPU threads reel accepts: 4x the hardware threads, at least 64 (more only slows a
+// run down: 10 000 OpenMP threads take a minute to start, 100 000 crash the runtime).
+REEL_API int max_threads();
+// Throws invalid_argument, naming `what` (e.g. "--threads"), unless 0 <= threads <= max_threads().
+REEL_API void check_thread_count(int threads, const std::string& what);
 
 }  // namespace reel
 

@@ -106,6 +106,10 @@ struct ClipVisionLoadOptions {
   // hold f32, bf16 or f16.
   DType dtype = DType::f32;
   Device device = Device::cpu();
+  // true: tensors stored in the compute dtype are used in place, in the memory-mapped file (no
+  // copy, paged in lazily); the file must then not change while the weights live: truncating it
+  // faults the process. false (default): private copies, immune to changes to the file.
+  bool map_weights = false;
 };
 
 // Weights immutable after load; forward/encode may run concurrently on different backends.

@@ -36,6 +36,12 @@
 
 namespace reel {
 
+// The largest frame (width x height) a request may ask for: 4096x4096 pixels.
+inline constexpr int64_t kMaxFramePixels = int64_t(1) << 24;
+// The longest prompt or negative prompt, in bytes of UTF-8. The text encoder reads 512 tokens
+// (a notice says when a prompt is cut); 64 KiB is far past that in any language.
+inline constexpr size_t kMaxPromptBytes = size_t(1) << 16;
+
 // ------------------------------------------------------------------------------ the model
 
 // What a model generates, decided once at load time from the weights (and model_index.json).
@@ -88,6 +94,11 @@ struct PipelineLoadOptions {
   // 1.3B at 480×832×81: 10.0 → 7.2 GB, bench_device_memory) for one upload of the weights per
   // request (2.8 GB for 1.3B in bf16). No effect on the CPU.
   bool offload_transformer = false;
+  // true: weights stored in the compute dtype are used in place in their memory-mapped files (no
+  // copy; paged in lazily, shared with other processes). The files must then not change while
+  // the pipeline lives: truncating one faults the process, overwriting one changes the model.
+  // false (default): private copies made at load, immune to anything done to the files.
+  bool map_weights = false;
 };
 
 // The values a generation uses for every request field left at 0 / empty.
@@ -113,6 +124,7 @@ struct PipelineInfo {
   int temporal_factor = 4;     // frames are 4k + 1
   bool expand_timesteps = false;   // per-token timesteps (Wan 2.2 TI2V)
   bool needs_image = false;        // i2v: a first frame is required
+  bool accepts_image = false;      // i2v and TI2V: a first frame may be given (not T2V)
   bool needs_image_context = false;  // Wan 2.1 I2V: CLIP image features are required
   bool can_encode_prompts = false;   // a text encoder and a tokenizer were loaded
   bool can_encode_images = false;    // Wan 2.1 I2V: a CLIP image encoder was loaded
@@ -150,7 +162,7 @@ class REEL_API GenerateObserver {
 };
 
 struct GenerateRequest {
-  std::string prompt;
+  std::string prompt;           // UTF-8, at most kMaxPromptBytes
   std::string negative_prompt;  // "" is the empty prompt (diffusers' default)
   // Caller-given text embeddings [T, text_dim] or [1, T, text_dim] (f32/bf16/f16, CPU), used
   // as given (the text encoder's output is [512, text_dim] with zero rows past the prompt).
@@ -158,7 +170,8 @@ struct GenerateRequest {
   Tensor prompt_embeds;
   Tensor negative_embeds;
 
-  int width = 0, height = 0;  // 0: the model's default; rounded down to info().spatial_multiple
+  int width = 0, height = 0;  // 0: the model's default; rounded down to info().spatial_multiple;
+                              // width x height at most kMaxFramePixels
   int frames = 0;             // 0: default; T with T mod 4 != 1 becomes 4·floor(T/4) + 1
   int steps = 0;              // 0: default
   float guidance = 0.0f;      // <= 0: default; <= 1: no unconditional pass

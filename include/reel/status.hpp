@@ -31,6 +31,7 @@ enum class StatusCode : int {
   out_of_memory = 6,
   cancelled = 7,         // a progress callback or observer asked to stop
   internal = 8,          // a bug in reel: please report it
+  numerical_error = 9,   // NaN or infinity appeared in a stage's output (corrupt weights, overflow)
 };
 
 REEL_API const char* status_name(StatusCode code) noexcept;

@@ -123,6 +123,10 @@ struct Umt5LoadOptions {
   // `scale_weight`) is converted.
   DType dtype = DType::bf16;
   Device device = Device::cpu();
+  // true: tensors stored in the compute dtype are used in place, in the memory-mapped file (no
+  // copy, paged in lazily); the file must then not change while the weights live: truncating it
+  // faults the process. false (default): private copies, immune to changes to the file.
+  bool map_weights = false;
 };
 
 // Weights are immutable after load; encode/forward may run concurrently on different backends.

@@ -72,6 +72,10 @@ struct VaeLoadOptions {
   DType compute = DType::f32;       // activations and weights; bf16/f16 need backend support
   bool encoder = true;              // load the encoder (decode-only users may skip it)
   bool decoder = true;
+  // true: tensors stored in the compute dtype are used in place, in the memory-mapped file (no
+  // copy, paged in lazily); the file must then not change while the weights live: truncating it
+  // faults the process. false (default): private copies, immune to changes to the file.
+  bool map_weights = false;
 };
 
 class VaeModel;  // the immutable weights, shared by the VAE and its streams

@@ -116,13 +116,19 @@ struct VideoWriteOptions {
 // unsupported (mp4/webm in a build without FFmpeg: rebuild with -DREEL_FFMPEG=ON).
 REEL_API void write_video(const Video& video, const std::filesystem::path& path,
                           const VideoWriteOptions& options = {});
+// What write_video would refuse before it has frames: the extension, a format this build cannot
+// write, a missing or read-only folder, a folder where a file should go, a name too long for
+// the temporary sibling (a temporary is created and removed). Call it before a long
+// generation; the same errors as write_video.
+REEL_API void check_video_path(const std::filesystem::path& path);
 
 // ----------------------------------------------------------------------- reading images
 
 // Decodes a PNG or JPEG file to 8-bit RGB with stb_image (grey and palette images are
 // expanded, alpha is dropped, 16-bit PNG keeps the high byte). A JPEG's or PNG's EXIF
-// orientation is applied, as diffusers' load_image does. Errors: io_error (cannot read the
-// file), bad_format (not PNG/JPEG, corrupt, truncated), unsupported (over 2^28 pixels).
+// orientation is applied, as diffusers' load_image does. Errors: io_error (missing,
+// unreadable), bad_format (not a regular file: a folder, or a FIFO, refused without blocking;
+// not PNG/JPEG, corrupt, truncated), unsupported (over 2^26 pixels, 8192x8192, or over 1 GiB).
 REEL_API Image read_image(const std::filesystem::path& path);
 // The same from bytes in memory; `name` only labels error messages.
 REEL_API Image decode_image(std::span<const uint8_t> bytes, std::string_view name);

@@ -31,6 +31,7 @@
 // may share one Pipeline.
 #pragma once
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -65,12 +66,22 @@ struct ScheduledPrompt {
   Tensor embeds;
 };
 
+// Limits of a prompt schedule: its size, and how late an entry may start.
+inline constexpr size_t kMaxPromptScheduleBytes = size_t(1) << 20;  // 1 MiB
+inline constexpr double kMaxScheduleChunk = 1e6;                    // chunk index
+inline constexpr double kMaxScheduleSeconds = 1e7;                  // 115 days of video
+
 // Parses a prompt schedule, one entry per line: `<start> <prompt>`, where start is a chunk
-// index ("0", "3") or a time in seconds ("0s", "7.5s"), optionally followed by ':'. Blank
-// lines and lines starting with '#' are skipped. Starts must increase. Throws
-// invalid_argument naming `name` and the line.
+// index ("0", "3", at most kMaxScheduleChunk) or a time in seconds ("0s", "7.5s", at most
+// kMaxScheduleSeconds), optionally followed by ':'. Blank lines and lines starting with '#'
+// are skipped. Starts must increase; every prompt must be valid UTF-8 of at most
+// kMaxPromptBytes. Everything is checked here, before any work: throws invalid_argument
+// naming `name` and the line (quoting at most 60 printable characters of it).
 REEL_API std::vector<ScheduledPrompt> parse_prompt_schedule(std::string_view text,
                                                            std::string_view name = "prompt schedule");
+// Reads and parses a schedule file: a regular file of at most kMaxPromptScheduleBytes (a FIFO
+// or /dev/zero is refused before reading). not_found, bad_format or parse_prompt_schedule's errors.
+REEL_API std::vector<ScheduledPrompt> read_prompt_schedule(const std::filesystem::path& path);
 
 struct VideoSessionOptions {
   // The first window and everything every window shares: prompt, negative prompt, size,

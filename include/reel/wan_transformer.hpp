@@ -81,6 +81,10 @@ struct WanLoadOptions {
   // The attention kernel for every attention call (a name from reel::attention_kernels(),
   // `reel-cli kernels`); empty: the selector's best for each call's device, dtype and shape.
   std::string attention_kernel;
+  // true: tensors stored in the compute dtype are used in place, in the memory-mapped file (no
+  // copy, paged in lazily); the file must then not change while the weights live: truncating it
+  // faults the process. false (default): private copies, immune to changes to the file.
+  bool map_weights = false;
 };
 
 // What the loader found in the checkpoint.
@@ -106,7 +110,8 @@ class REEL_API WanTransformer {
   // From an open store; `config_json` (optional) is a diffusers config.json to read head_dim from.
   static WanTransformer load(const WeightStore& store, const WanLoadOptions& options = {},
                              const std::filesystem::path& config_json = {});
-  // The configuration and layout only (shapes; no tensor data is read).
+  // The configuration and layout, with every tensor checked present and shaped as load() checks
+  // it (shapes only; no tensor data is read).
   static WanConfig read_config(const WeightStore& store, int64_t head_dim = 0,
                                const std::filesystem::path& config_json = {});
 

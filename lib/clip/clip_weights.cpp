@@ -219,7 +219,7 @@ class Loader {
     used_.insert(name);
     const FileDType fd = store_.info(name).dtype;
     const bool same = (fd == FileDType::f32 && dtype == DType::f32) || (fd == FileDType::bf16 && dtype == DType::bf16);
-    return same ? store_.view(name) : store_.load(name, dtype);
+    return same && options_.map_weights ? store_.view(name) : store_.load(name, dtype);
   }
   Tensor place(const Tensor& t) const { return options_.device.type == DeviceType::cpu ? t : t.to(options_.device); }
 

@@ -65,9 +65,7 @@ class CpuBackend final : public Backend {
  public:
   CpuBackend(const CpuBackendOptions& options, bool native_low_precision)
       : threads_(options.threads), ctx_(native_low_precision) {
-    require(options.threads >= 0, StatusCode::invalid_argument,
-            "CpuBackendOptions::threads must be >= 0 (0 means all hardware threads), got " +
-                std::to_string(options.threads));
+    check_thread_count(options.threads, "CpuBackendOptions::threads");
     if (threads_ == 0) threads_ = std::max(1u, std::thread::hardware_concurrency());
   }
 

@@ -28,6 +28,7 @@ void decode_latents(const Pipeline::Impl& p, const Tensor& latents, bool keep_fl
       z,
       [&](const Tensor& chunk_frames, int64_t first) {
         // chunk_frames: CPU f32 [3, m, H, W] in [-1, 1]
+        require_finite(chunk_frames, "the VAE decoder's output (from frame " + std::to_string(first) + ")");
         const int64_t m = chunk_frames.dim(1);
         const float* src = chunk_frames.data<float>();
         uint8_t* rgb = out.video.frame(int(first));

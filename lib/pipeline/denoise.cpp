@@ -52,7 +52,15 @@ class WanFlowModel {
     boundary_ = p.info.defaults.boundary_ratio * float(p.info.defaults.num_train_timesteps);
   }
 
+  // The flow prediction at timestep t; numerical_error when it is not finite.
   Tensor operator()(const Tensor& x, float t) {
+    Tensor v = predict(x, t);
+    require_finite(v, "the transformer's output at timestep " + std::to_string(t));
+    return v;
+  }
+
+ private:
+  Tensor predict(const Tensor& x, float t) {
     run_.check_cancel();
     // A14B: the high-noise expert while t >= boundary, the low-noise one after.
     const bool high = !models_.transformer_2 || t >= boundary_;
@@ -85,7 +93,6 @@ class WanFlowModel {
     return guide(c, u, g);
   }
 
- private:
   // One timestep per batch item, or per token (TI2V with an image: 0 on the first latent frame).
   std::vector<float> timesteps(float t, int batch, int64_t tokens) const {
     if (!image_.first_latent.defined()) return std::vector<float>(size_t(batch), t);

@@ -32,7 +32,15 @@ class WindowModel {
       context_tokens_ = tokens_ / (rs.latent_frames / patch.t) * (context.latents.dim(1) / patch.t);
   }
 
+  // The flow prediction at timestep t; numerical_error when it is not finite.
   Tensor operator()(const Tensor& x, float t) const {
+    Tensor v = predict(x, t);
+    require_finite(v, "the transformer's output at timestep " + std::to_string(t));
+    return v;
+  }
+
+ private:
+  Tensor predict(const Tensor& x, float t) const {
     run_.check_cancel();
     const bool high = !models_.transformer_2 || t >= boundary_;
     const WanTransformer& model = high ? models_.transformer : *models_.transformer_2;
@@ -56,7 +64,6 @@ class WindowModel {
     return guide(c, u, g);
   }
 
- private:
   std::vector<float> timesteps(float t, int batch) const {
     if (context_tokens_ == 0) return std::vector<float>(size_t(batch), t);
     std::vector<float> ts(size_t(batch * tokens_), t);

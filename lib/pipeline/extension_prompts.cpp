@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "pipeline/pipeline_impl.hpp"
+#include "regular_file.hpp"
 #include "reel/status.hpp"
 #include "reel/video_session.hpp"
 
@@ -20,6 +22,13 @@ std::string_view context_conditioning_name(ContextConditioning c) {
 }
 
 namespace {
+
+// A line as it may appear in a message: printable ASCII, at most 60 characters.
+std::string excerpt(std::string_view line) {
+  std::string out;
+  for (char c : line.substr(0, 60)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
+  return "'" + out + (line.size() > 60 ? "...'" : "'");
+}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
@@ -51,22 +60,27 @@ std::vector<ScheduledPrompt> parse_prompt_schedule(std::string_view text, std::s
     const double start = number.empty() ? -1.0 : std::strtod(number.c_str(), &parse_end);
     require(!number.empty() && parse_end == number.c_str() + number.size() && std::isfinite(start) && start >= 0,
             StatusCode::invalid_argument,
-            where + "'" + std::string(line) +
-                "' does not start with a chunk index (\"3\") or a time in seconds (\"7.5s\") followed by the prompt");
+            where + excerpt(line) +
+                " does not start with a chunk index (\"3\") or a time in seconds (\"7.5s\") followed by the prompt");
     ScheduledPrompt entry;
     entry.start = start;
     if (i < line.size() && line[i] == 's') {
       entry.in_seconds = true;
       ++i;
+      require(start <= kMaxScheduleSeconds, StatusCode::invalid_argument,
+              where + "start " + excerpt(number) + " is past the last second a schedule may name (1e7)");
     } else {
       require(number.find('.') == std::string::npos, StatusCode::invalid_argument,
-              where + "chunk index '" + number + "' must be a whole number (write \"" + number + "s\" for seconds)");
+              where + "chunk index " + excerpt(number) + " must be a whole number (write \"" + number + "s\" for seconds)");
+      require(start <= kMaxScheduleChunk, StatusCode::invalid_argument,
+              where + "chunk index " + excerpt(number) + " is past the last chunk a schedule may name (1000000)");
     }
     if (i < line.size() && line[i] == ':') ++i;
     require(i == line.size() || std::isspace(static_cast<unsigned char>(line[i])) || line[i - 1] == ':',
             StatusCode::invalid_argument, where + "put a space between the start and the prompt");
     entry.prompt = std::string(trim(line.substr(i)));
     require(!entry.prompt.empty(), StatusCode::invalid_argument, where + "the prompt is empty");
+    pipeline::check_prompt_text(entry.prompt, where + "the prompt");
     if (!out.empty()) {
       require(out.back().in_seconds == entry.in_seconds, StatusCode::invalid_argument,
               where + "mixes chunk indices and seconds; use one kind of start throughout");
@@ -79,6 +93,11 @@ std::vector<ScheduledPrompt> parse_prompt_schedule(std::string_view text, std::s
   }
   require(!out.empty(), StatusCode::invalid_argument, std::string(name) + " holds no prompts");
   return out;
+}
+
+std::vector<ScheduledPrompt> read_prompt_schedule(const std::filesystem::path& path) {
+  return parse_prompt_schedule(detail::read_small_file(path, "prompt schedule", kMaxPromptScheduleBytes),
+                               path.string());
 }
 
 }  // namespace reel

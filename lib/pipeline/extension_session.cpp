@@ -122,6 +122,7 @@ struct VideoSession::State {
     }
     const Tensor mu = (encoder ? *encoder : *p.vae).encode(pixels);
     context_latents = cpu_f32(normalize_latents(*p.backend, mu, p.vae->config()));
+    require_finite(context_latents, "the VAE encoder's latents of the source clip");
     run.step_done(1, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     run.end_stage();
     // Prime the decoder's causal cache with the context, one latent frame at a time (as the
@@ -150,6 +151,7 @@ struct VideoSession::State {
         const Tensor z = denormalize_latents(*p.backend, latent_frames(pd.latents, pd.next, pd.next + 1),
                                              p.vae->config());
         frames = stream->push(z);  // CPU f32 [3, m, H, W] in [-1, 1]
+        require_finite(frames, "the VAE decoder's output (latent frame " + std::to_string(pd.next) + ")");
       } catch (const std::exception& e) {
         broken = std::string("the VAE decode stream failed: ") + e.what();
         throw;
@@ -196,6 +198,7 @@ struct VideoSession::State {
 
   VideoChunk run_chunk(const std::string* prompt_override, GenerateObserver* observer) {
     check_usable();
+    if (prompt_override) check_prompt_text(*prompt_override, "prompt");  // before anything changes
     const Pipeline::Impl& p = impl();
     Run run(observer, options.request.cancel);
     if (pending) {  // finish the chunk a cancel interrupted
@@ -283,7 +286,9 @@ VideoSession::VideoSession(const Pipeline& pipeline, const VideoSessionOptions& 
   for (size_t i = 0; i < options.prompts.size(); ++i) {
     const ScheduledPrompt& e = options.prompts[i];
     const std::string who = "prompts[" + std::to_string(i) + "]";
-    require(std::isfinite(e.start) && e.start >= 0, StatusCode::invalid_argument, who + ": start must be >= 0");
+    require(std::isfinite(e.start) && e.start >= 0 && e.start <= (e.in_seconds ? kMaxScheduleSeconds : kMaxScheduleChunk),
+            StatusCode::invalid_argument,
+            who + ": start must be in [0, " + (e.in_seconds ? "1e7 seconds" : "1000000 chunks") + "]");
     if (i > 0) {
       require(e.in_seconds == options.prompts[i - 1].in_seconds, StatusCode::invalid_argument,
               who + " mixes chunk indices and seconds; use one kind of start throughout");
@@ -296,9 +301,12 @@ VideoSession::VideoSession(const Pipeline& pipeline, const VideoSessionOptions& 
                   t.dtype() != DType::i32,
               StatusCode::invalid_argument,
               who + ".embeds " + t.shape().str() + " must be a CPU float tensor [tokens, " + std::to_string(td) + "]");
+      require_finite(t, who + ".embeds", StatusCode::invalid_argument);
     } else {
       require(info.can_encode_prompts, StatusCode::invalid_argument,
               who + " is text, but this model has no text encoder and tokenizer loaded: give embeddings");
+      check_prompt_text(e.prompt, who + ".prompt");
+      note_prompt_length(p, e.prompt, who, s.notices);
     }
   }
 

@@ -37,6 +37,7 @@ ImageCondition image_condition(const Pipeline::Impl& p, const GenerateRequest& r
   if (clip) {
     const auto clip_start = std::chrono::steady_clock::now();
     const Tensor features = p.image_encoder->encode(be, p.image_processor, {&src, 1});  // [1, N, image_dim] f32
+    require_finite(features, "the CLIP image encoder's features");
     c.image_context = features.dtype() == act ? features : ops::convert(be, features, act);
     run.step_done(1, seconds_since(clip_start));
   }
@@ -54,6 +55,7 @@ ImageCondition image_condition(const Pipeline::Impl& p, const GenerateRequest& r
     Tensor n = normalize_latents(be, mu, vc);
     c.first_latent = n.is_cpu() ? n : n.to(Device::cpu());
     if (c.first_latent.dtype() != DType::f32) c.first_latent = c.first_latent.to(DType::f32);
+    require_finite(c.first_latent, "the VAE encoder's latent of the first frame");
   } else {
     // [image, zeros × (T − 1)] → latents; mask 1 on latent frame 0 (its 4 channels), else 0.
     Tensor video = Tensor::zeros({3, rs.frames, rs.height, rs.width}, DType::f32);
@@ -64,6 +66,7 @@ ImageCondition image_condition(const Pipeline::Impl& p, const GenerateRequest& r
     Tensor cond = normalize_latents(be, mu, vc);
     if (!cond.is_cpu()) cond = cond.to(Device::cpu());
     if (cond.dtype() != DType::f32) cond = cond.to(DType::f32);
+    require_finite(cond, "the VAE encoder's latents of the first frame");
     const int64_t mask_channels = p.info.transformer.in_channels - 2 * rs.channels;
     const int64_t lf = rs.latent_frames, lplane = rs.latent_height * rs.latent_width;
     c.channels = Tensor::zeros({mask_channels + rs.channels, lf, rs.latent_height, rs.latent_width}, DType::f32);

@@ -1,12 +1,16 @@
 // inspect_model: what a model folder or a checkpoint file holds (variant, configuration,
 // tensors and dtypes), read from headers and shapes only, with every problem found listed.
+#include <unistd.h>
+
 #include <fstream>
 #include <map>
 #include <sstream>
 
 #include "pipeline/model_files.hpp"
 #include "pipeline/pipeline_impl.hpp"
+#include "regular_file.hpp"
 #include "reel/weights.hpp"
+#include "text/umt5_model.hpp"
 #include "vae/vae_model.hpp"
 
 namespace reel {
@@ -36,10 +40,14 @@ std::string vae_line(const VaeConfig& c) {
   return s.str();
 }
 
-std::string umt5_line(const WeightStore& store) {
-  std::map<std::string, Shape> shapes;
-  for (const std::string& n : store.names()) shapes.emplace(n, store.info(n).shape);
-  const Umt5Config c = umt5_config_from_shapes(shapes);
+// `config_json` (may be empty): checked against the weights as Umt5Encoder::load checks it.
+std::string umt5_line(const WeightStore& store, const fs::path& config_json) {
+  const std::vector<std::string> names = store.names();
+  const text::ShapeLookup shape_of = [&](const std::string& n) -> const Shape* {
+    return store.contains(n) ? &store.info(n).shape : nullptr;
+  };
+  const Umt5Config c = text::umt5_config_from_lookup(
+      names, shape_of, config_json.empty() ? text::Umt5ConfigHints{} : text::read_umt5_config_json(config_json));
   return "umT5 vocab " + std::to_string(c.vocab_size) + ", d_model " + std::to_string(c.d_model) + ", " +
          std::to_string(c.num_layers) + " layers, " + std::to_string(c.num_heads) + " heads × " + std::to_string(c.d_kv) +
          ", d_ff " + std::to_string(c.d_ff);
@@ -69,9 +77,13 @@ bool attempt(ModelInspection& out, const std::string& what, F&& fn) {
 
 // GGUF files are recognised by their magic, whatever they are called (as WeightStore does).
 bool has_gguf_magic(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  char magic[4] = {};
-  return in.read(magic, 4) && std::string_view(magic, 4) == "GGUF";
+  try {
+    const detail::FileHandle f = detail::open_regular_file(path, "file");  // never blocks on a FIFO
+    char magic[4] = {};
+    return ::pread(f.fd(), magic, 4, 0) == 4 && std::string_view(magic, 4) == "GGUF";
+  } catch (const Error&) {
+    return false;  // the reader that follows names the problem
+  }
 }
 
 void inspect_file(const fs::path& path, ModelInspection& out) {
@@ -108,7 +120,7 @@ void inspect_file(const fs::path& path, ModelInspection& out) {
     attempt(out, "vae", [&] { out.lines.push_back("vae: " + vae_line(vae::infer_vae_config(*store))); });
   } else if (kind == Kind::text_encoder) {
     out.kind = "text encoder";
-    attempt(out, "text encoder", [&] { out.lines.push_back("text encoder: " + umt5_line(*store)); });
+    attempt(out, "text encoder", [&] { out.lines.push_back("text encoder: " + umt5_line(*store, text::umt5_config_json_for(path))); });
   } else {
     out.problems.push_back(path.string() + ": not a Wan transformer, Wan VAE or umT5 checkpoint (no "
                                            "patch_embedding.weight, decoder.conv_in.weight or shared.weight)");
@@ -152,7 +164,9 @@ void inspect_folder(const fs::path& folder, ModelInspection& out) {
   });
   for (const std::string& n : notes) out.problems.push_back(n);
   if (!files.text_encoder.empty())
-    attempt(out, "text encoder", [&] { out.lines.push_back("text encoder: " + umt5_line(WeightStore::open(files.text_encoder))); });
+    attempt(out, "text encoder", [&] {
+      out.lines.push_back("text encoder: " + umt5_line(WeightStore::open(files.text_encoder), text::umt5_config_json_for(files.text_encoder)));
+    });
   if (!files.tokenizer.empty())
     attempt(out, "tokenizer", [&] {
       const Umt5Tokenizer tok = Umt5Tokenizer::open(files.tokenizer);

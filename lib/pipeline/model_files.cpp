@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "reel/sampler.hpp"
+#include "reel/schedule.hpp"
 #include "reel/weights.hpp"
 #include "vae/vae_model.hpp"
 #include "weights/strict_json.hpp"
@@ -184,6 +186,16 @@ SchedulerSettings read_scheduler_config(const fs::path& path) {
     s.notes.push_back(where + "scheduler \"" + cls + "\" is not one reel knows; using UniPC (flow)");
     check_shift(number("flow_shift"), "flow_shift");
     s.schedule = with("flow_unipc", trained);
+  }
+  // Built once here as generate() builds them, so load and inspect refuse what a request would
+  // (solver_order 99, solver_type "bh9").
+  if (!s.sampler.empty() || !s.schedule.empty()) {
+    try {
+      if (!s.sampler.empty()) (void)make_sampler(s.sampler);
+      if (!s.schedule.empty()) (void)make_schedule(s.schedule, 2);
+    } catch (const Error& e) {
+      throw Error(StatusCode::bad_format, where + e.what());
+    }
   }
   return s;
 }

@@ -50,6 +50,17 @@ struct Resolved {
 };
 Resolved resolve_request(const Pipeline::Impl& p, const GenerateRequest& r);
 
+// Throws `code` naming `what` when t (any device, float dtype) holds NaN or infinity: a
+// stage's output (numerical_error) or a caller's tensor (invalid_argument).
+void require_finite(const Tensor& t, const std::string& what, StatusCode code = StatusCode::numerical_error);
+
+// A prompt's text as the text stage will take it: at most kMaxPromptBytes of valid UTF-8.
+// invalid_argument naming `what` ("prompt", "negative_prompt", "prompts[3].prompt").
+void check_prompt_text(std::string_view text, const std::string& what);
+// Adds a notice when the text encoder will cut the prompt (more than 511 tokens and </s>).
+void note_prompt_length(const Pipeline::Impl& p, std::string_view text, const std::string& what,
+                        std::vector<std::string>& notices);
+
 // Progress reporting, cancel checks and stage timings for one generation.
 class Run {
  public:

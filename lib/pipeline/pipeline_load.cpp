@@ -12,8 +12,7 @@ namespace reel {
 namespace {
 
 std::shared_ptr<Backend> make_pipeline_backend(const PipelineLoadOptions& o) {
-  require(o.threads >= 0, StatusCode::invalid_argument,
-          "threads must be >= 0 (0: all hardware threads), got " + std::to_string(o.threads));
+  check_thread_count(o.threads, "threads");
   if (o.backend) return o.backend;
   return make_backend(o.device, o.threads);  // unsupported (named) when this build or machine lacks the device
 }
@@ -45,7 +44,7 @@ std::string describe(const Pipeline::Impl& p, PipelinePrecision precision) {
 
 // Wan 2.1 I2V's CLIP image encoder, in f32 whatever the precision (diffusers' Wan I2V example
 // loads it with torch_dtype=float32), on the pipeline's device, with its preprocessing.
-void load_image_encoder(const pipeline::ModelFiles& files, Pipeline::Impl& p) {
+void load_image_encoder(const pipeline::ModelFiles& files, Pipeline::Impl& p, bool map_weights) {
   PipelineInfo& info = p.info;
   if (files.image_encoder.empty()) {
     if (info.transformer.has_image_context())
@@ -56,7 +55,8 @@ void load_image_encoder(const pipeline::ModelFiles& files, Pipeline::Impl& p) {
     info.notes.push_back(files.image_encoder.string() + ": not loaded, the transformer has no image-context path");
     return;
   }
-  p.image_encoder = ClipVisionEncoder::load(files.image_encoder, {.dtype = DType::f32, .device = p.backend->device()});
+  p.image_encoder = ClipVisionEncoder::load(
+      files.image_encoder, {.dtype = DType::f32, .device = p.backend->device(), .map_weights = map_weights});
   const ClipVisionConfig& c = p.image_encoder->config();
   if (c.hidden_size != info.transformer.image_dim)
     throw Error(StatusCode::bad_format, files.image_encoder.string() + ": the image encoder's width (hidden_size " +
@@ -115,7 +115,8 @@ Pipeline Pipeline::load(const PipelineLoadOptions& options) {
   p->attention_kernel = options.attention_kernel;
   const WanLoadOptions wan_options{.precision = f32 ? WanPrecision::f32 : WanPrecision::bf16,
                                    .device = p->offload_transformer ? Device::cpu() : p->backend->device(),
-                                   .attention_kernel = p->offload_transformer ? "" : options.attention_kernel};
+                                   .attention_kernel = p->offload_transformer ? "" : options.attention_kernel,
+                                   .map_weights = options.map_weights};
   p->transformer = WanTransformer::load(files.transformer, wan_options);
   info.transformer = p->transformer->config();
   note_ignored(*p->transformer, "transformer", info.notes);
@@ -135,7 +136,8 @@ Pipeline Pipeline::load(const PipelineLoadOptions& options) {
   info.variant = detect_variant(info.transformer, info.vae);
   const bool needs_encoder = info.variant != WanVariant::t2v;
   p->vae = WanVae::load(files.vae, *p->backend,
-                        {.config = info.vae, .compute = DType::f32, .encoder = needs_encoder, .decoder = true});
+                        {.config = info.vae, .compute = DType::f32, .encoder = needs_encoder, .decoder = true,
+                         .map_weights = options.map_weights});
   p->vae_path = files.vae;
   if (info.vae.latents_mean.empty())
     throw Error(StatusCode::bad_format, files.vae.string() + ": the VAE (z_dim " + std::to_string(info.vae.z_dim) +
@@ -144,7 +146,8 @@ Pipeline Pipeline::load(const PipelineLoadOptions& options) {
   if (!files.text_encoder.empty()) {
     p->text_backend = make_text_backend(options, p->backend);
     p->text_encoder = Umt5Encoder::load(files.text_encoder, {.dtype = f32 ? DType::f32 : DType::bf16,
-                                                             .device = p->text_backend->device()});
+                                                             .device = p->text_backend->device(),
+                                                             .map_weights = options.map_weights});
     if (p->text_encoder->config().d_model != info.transformer.text_dim)
       throw Error(StatusCode::bad_format, files.text_encoder.string() + ": the text encoder's width (d_model " +
                                               std::to_string(p->text_encoder->config().d_model) +
@@ -160,7 +163,7 @@ Pipeline Pipeline::load(const PipelineLoadOptions& options) {
                                               std::to_string(p->text_encoder->config().vocab_size) + " rows");
   }
 
-  load_image_encoder(files, *p);
+  load_image_encoder(files, *p, options.map_weights);
 
   SchedulerSettings scheduler;
   if (!files.scheduler_config.empty()) scheduler = read_scheduler_config(files.scheduler_config);
@@ -170,6 +173,7 @@ Pipeline Pipeline::load(const PipelineLoadOptions& options) {
   info.temporal_factor = info.vae.temporal_factor();
   info.expand_timesteps = files.index.expand_timesteps.value_or(info.variant == WanVariant::ti2v);
   info.needs_image = info.variant == WanVariant::i2v;
+  info.accepts_image = info.variant != WanVariant::t2v;
   info.needs_image_context = info.transformer.has_image_context();
   info.can_encode_prompts = p->text_encoder.has_value() && p->tokenizer.has_value();
   info.can_encode_images = p->image_encoder.has_value();

@@ -52,6 +52,16 @@ void check_embeds(const Tensor& t, const char* what, int64_t text_dim) {
 
 }  // namespace
 
+void note_prompt_length(const Pipeline::Impl& p, std::string_view text, const std::string& what,
+                        std::vector<std::string>& notices) {
+  if (!p.tokenizer) return;
+  const TokenizerOptions options;  // what encode_prompts uses
+  const size_t tokens = p.tokenizer->tokenize(text, options).size();
+  if (tokens + 1 > size_t(options.max_length))
+    notices.push_back(what + " has " + std::to_string(tokens) + " tokens: the text encoder reads the first " +
+                      std::to_string(options.max_length - 1) + " (and </s>); the rest is ignored");
+}
+
 Resolved resolve_request(const Pipeline::Impl& p, const GenerateRequest& r) {
   const PipelineInfo& info = p.info;
   const PipelineDefaults& d = info.defaults;
@@ -69,6 +79,12 @@ Resolved resolve_request(const Pipeline::Impl& p, const GenerateRequest& r) {
                         std::to_string(tf) + "k + 1 frames)");
     s.frames = rounded;
   }
+
+  // Far above what any Wan model was trained at (1280x720), and what keeps an absurd size (a
+  // hostile image header, a typo) from starting a generation that takes the machine down.
+  require(int64_t(s.width) * s.height <= kMaxFramePixels, StatusCode::invalid_argument,
+          "the frame size " + std::to_string(s.width) + "x" + std::to_string(s.height) +
+              " is over reel's limit of " + std::to_string(kMaxFramePixels) + " pixels (4096x4096)");
 
   const WanConfig& t = info.transformer;
   const int sf = info.vae.spatial_factor();
@@ -116,8 +132,18 @@ Resolved resolve_request(const Pipeline::Impl& p, const GenerateRequest& r) {
   s.schedule = spec_of(name, opts);
 
   // Conditioning inputs.
+  if (!r.prompt_embeds.defined()) {
+    check_prompt_text(r.prompt, "prompt");
+    note_prompt_length(p, r.prompt, "the prompt", s.notices);
+  }
+  if (!r.negative_embeds.defined()) {
+    check_prompt_text(r.negative_prompt, "negative_prompt");
+    if (s.cfg) note_prompt_length(p, r.negative_prompt, "the negative prompt", s.notices);
+  }
   check_embeds(r.prompt_embeds, "prompt_embeds", t.text_dim);
   check_embeds(r.negative_embeds, "negative_embeds", t.text_dim);
+  require_finite(r.prompt_embeds, "prompt_embeds", StatusCode::invalid_argument);
+  require_finite(r.negative_embeds, "negative_embeds", StatusCode::invalid_argument);
   if (!r.prompt_embeds.defined() || (s.cfg && !r.negative_embeds.defined()))
     require(info.can_encode_prompts, StatusCode::invalid_argument,
             "this model has no text encoder and tokenizer loaded: pass prompt embeddings (and negative embeddings "
@@ -133,9 +159,10 @@ Resolved resolve_request(const Pipeline::Impl& p, const GenerateRequest& r) {
                 " values: latent channels, frames, height, width for " + std::to_string(s.width) + "x" +
                 std::to_string(s.height) + "x" + std::to_string(s.frames) + ")");
     require(n.is_cpu() && n.dtype() != DType::i32, StatusCode::invalid_argument, "initial_noise must be a CPU float tensor");
+    require_finite(n, "initial_noise", StatusCode::invalid_argument);
   }
   if (r.image) {
-    require(info.variant != WanVariant::t2v, StatusCode::unsupported,
+    require(info.accepts_image, StatusCode::unsupported,
             "this model is text-to-video only and cannot start from an image; use an I2V or TI2V model");
     require(r.image->width > 0 && r.image->height > 0 &&
                 r.image->rgb.size() == size_t(r.image->width) * size_t(r.image->height) * 3,
@@ -155,6 +182,7 @@ Resolved resolve_request(const Pipeline::Impl& p, const GenerateRequest& r) {
                   c.is_cpu() && c.dtype() != DType::i32,
               StatusCode::invalid_argument,
               "image_context " + c.shape().str() + " must be a CPU float tensor [N, " + std::to_string(t.image_dim) + "]");
+    require_finite(c, "image_context", StatusCode::invalid_argument);
   } else {
     require(!r.image_context.defined(), StatusCode::invalid_argument,
             "image_context is given, but this model has no image-context path (only Wan 2.1 I2V has)");

@@ -46,6 +46,7 @@ TextContext text_context(const Pipeline::Impl& p, const GenerateRequest& r, cons
     run.begin_stage("text", 1);
     const auto start = std::chrono::steady_clock::now();
     encoded = encode_prompts(p, prompts);
+    require_finite(encoded, "the text encoder's prompt embeddings");
     run.step_done(1, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     run.end_stage();
   }

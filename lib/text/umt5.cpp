@@ -98,10 +98,7 @@ Tensor to_device(const Tensor& x, Device device) { return device.type == DeviceT
 }  // namespace
 
 Umt5Encoder Umt5Encoder::load(const std::filesystem::path& path, const Umt5LoadOptions& options) {
-  std::error_code ec;
-  const std::filesystem::path config = path / "config.json";
-  const bool folder_config = std::filesystem::is_directory(path, ec) && std::filesystem::is_regular_file(config, ec);
-  return load(WeightStore::open(path), options, folder_config ? config : std::filesystem::path());
+  return load(WeightStore::open(path), options, text::umt5_config_json_for(path));
 }
 
 Umt5Encoder Umt5Encoder::load(const WeightStore& store, const Umt5LoadOptions& options,

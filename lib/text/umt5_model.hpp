@@ -42,6 +42,9 @@ struct Umt5ConfigHints {
 // Reads a transformers UMT5/T5 config.json. Throws bad_format for malformed JSON and
 // unsupported for a feed-forward other than gated GELU (tanh).
 Umt5ConfigHints read_umt5_config_json(const std::filesystem::path& path);
+// The config.json Umt5Encoder::load reads for `path`: <folder>/config.json when `path` is a
+// folder holding one, else none (empty).
+std::filesystem::path umt5_config_json_for(const std::filesystem::path& path);
 
 // Shape of a checkpoint tensor, or null when there is none of that name.
 using ShapeLookup = std::function<const Shape*(const std::string&)>;

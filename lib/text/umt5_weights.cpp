@@ -225,7 +225,7 @@ std::string read_text(const std::filesystem::path& path) {
 
 // A tensor in the requested dtype on the requested device, dequantised by its scale if it has
 // one (one value per tensor, or one per output row).
-Tensor load_param(const WeightStore& store, const std::string& name, DType dtype, Device device) {
+Tensor load_param(const WeightStore& store, const std::string& name, DType dtype, Device device, bool map) {
   std::vector<float> scale;
   if (name.ends_with(".weight")) {
     const std::string base = name.substr(0, name.size() - 7);
@@ -258,7 +258,7 @@ Tensor load_param(const WeightStore& store, const std::string& name, DType dtype
     const FileDType fd = store.info(name).dtype;
     const bool same = (fd == FileDType::f32 && dtype == DType::f32) || (fd == FileDType::bf16 && dtype == DType::bf16) ||
                       (fd == FileDType::f16 && dtype == DType::f16);
-    t = (same && device.type == DeviceType::cpu) ? store.view(name) : store.load(name, dtype);  // view: zero-copy
+    t = (same && map && device.type == DeviceType::cpu) ? store.view(name) : store.load(name, dtype);  // view: zero-copy
   }
   return device.type == DeviceType::cpu ? t : t.to(device);
 }
@@ -302,6 +302,13 @@ Umt5ConfigHints read_umt5_config_json(const std::filesystem::path& path) {
   return h;
 }
 
+std::filesystem::path umt5_config_json_for(const std::filesystem::path& path) {
+  std::error_code ec;
+  const std::filesystem::path config = path / "config.json";
+  const bool folder_config = std::filesystem::is_directory(path, ec) && std::filesystem::exists(config, ec);
+  return folder_config ? config : std::filesystem::path();
+}
+
 Umt5Config umt5_config_from_lookup(const std::vector<std::string>& names, const ShapeLookup& shape_of,
                                    const Umt5ConfigHints& hints) {
   return check_shapes(resolve(names, shape_of), hints);
@@ -322,21 +329,21 @@ Umt5Weights load_umt5_weights(const WeightStore& store, const Umt5LoadOptions& o
   w.device = options.device;
   const Device cpu = Device::cpu();
   const DType wo_dtype = options.dtype == DType::f16 ? DType::f32 : options.dtype;  // transformers keeps wo in f32
-  w.embedding = load_param(store, r.name(Param::embedding), options.dtype, cpu);
-  w.final_norm = load_param(store, r.name(Param::final_norm), DType::f32, options.device);
+  w.embedding = load_param(store, r.name(Param::embedding), options.dtype, cpu, options.map_weights);
+  w.final_norm = load_param(store, r.name(Param::final_norm), DType::f32, options.device, options.map_weights);
   w.layers.resize(size_t(w.config.num_layers));
   for (int64_t l = 0; l < w.config.num_layers; ++l) {
     Umt5Layer& L = w.layers[size_t(l)];
-    L.attn_norm = load_param(store, r.name(Param::attn_norm, l), DType::f32, options.device);
-    L.q = load_param(store, r.name(Param::q, l), options.dtype, options.device);
-    L.k = load_param(store, r.name(Param::k, l), options.dtype, options.device);
-    L.v = load_param(store, r.name(Param::v, l), options.dtype, options.device);
-    L.o = load_param(store, r.name(Param::o, l), options.dtype, options.device);
-    L.rel_bias = load_param(store, r.name(Param::rel_bias, l), DType::f32, cpu);
-    L.ffn_norm = load_param(store, r.name(Param::ffn_norm, l), DType::f32, options.device);
-    L.wi_gate = load_param(store, r.name(Param::wi_gate, l), options.dtype, options.device);
-    L.wi_up = load_param(store, r.name(Param::wi_up, l), options.dtype, options.device);
-    L.wo = load_param(store, r.name(Param::wo, l), wo_dtype, options.device);
+    L.attn_norm = load_param(store, r.name(Param::attn_norm, l), DType::f32, options.device, options.map_weights);
+    L.q = load_param(store, r.name(Param::q, l), options.dtype, options.device, options.map_weights);
+    L.k = load_param(store, r.name(Param::k, l), options.dtype, options.device, options.map_weights);
+    L.v = load_param(store, r.name(Param::v, l), options.dtype, options.device, options.map_weights);
+    L.o = load_param(store, r.name(Param::o, l), options.dtype, options.device, options.map_weights);
+    L.rel_bias = load_param(store, r.name(Param::rel_bias, l), DType::f32, cpu, options.map_weights);
+    L.ffn_norm = load_param(store, r.name(Param::ffn_norm, l), DType::f32, options.device, options.map_weights);
+    L.wi_gate = load_param(store, r.name(Param::wi_gate, l), options.dtype, options.device, options.map_weights);
+    L.wi_up = load_param(store, r.name(Param::wi_up, l), options.dtype, options.device, options.map_weights);
+    L.wo = load_param(store, r.name(Param::wo, l), wo_dtype, options.device, options.map_weights);
   }
   return w;
 }

@@ -298,7 +298,8 @@ void load_vae_weights(VaeModel& model, const WeightStore& store, const VaeLoadOp
                                               " for this config (z_dim " + std::to_string(model.config.z_dim) +
                                               ", base_dim " + std::to_string(model.config.base_dim) +
                                               ", decoder_base_dim " + std::to_string(model.config.decoder_base_dim) + ")");
-    Tensor t = device.type == DeviceType::cpu && model.compute == DType::f32 && info.dtype == FileDType::f32
+    Tensor t = options.map_weights && device.type == DeviceType::cpu && model.compute == DType::f32 &&
+                       info.dtype == FileDType::f32
                    ? store.view(name)
                    : store.load(name, model.compute);
     if (!(device == Device::cpu())) t = t.to(device);

@@ -4,6 +4,7 @@
 // BT.601 below, as FFmpeg assumes). Guarded by REEL_HAVE_FFMPEG.
 #include <string>
 
+#include "regular_file.hpp"
 #include "reel/status.hpp"
 #include "video/stream_codecs.hpp"
 
@@ -45,6 +46,7 @@ struct ScaleDeleter {
 class FfmpegDecoder final : public FrameDecoder {
  public:
   explicit FfmpegDecoder(const fs::path& path) : path_(path) {
+    detail::require_regular_file(path, "video");  // FFmpeg would wait on a FIFO forever
     AVFormatContext* fc = nullptr;
     const int orc = avformat_open_input(&fc, path.c_str(), nullptr, nullptr);
     if (orc < 0)
@@ -64,6 +66,10 @@ class FfmpegDecoder final : public FrameDecoder {
     height = dec_->height;
     if (width < 1 || height < 1 || width > kMaxSide || height > kMaxSide)
       fail("its size " + std::to_string(width) + "x" + std::to_string(height) + " is out of range");
+    if (int64_t(width) * height > kMaxDecodedPixels)
+      throw Error(StatusCode::unsupported, "cannot read '" + path_.string() + "': its frames are " + std::to_string(width) +
+                                               "x" + std::to_string(height) +
+                                               ", more than reel decodes (2^26 = 67 M pixels, e.g. 8192x8192)");
     const AVRational rate = st->avg_frame_rate.num > 0 ? st->avg_frame_rate : st->r_frame_rate;
     if (rate.num > 0 && rate.den > 0) fps = av_q2d(rate);
     if (!(fps > 0 && fps <= 1000)) fps = 16.0;
@@ -77,10 +83,15 @@ class FfmpegDecoder final : public FrameDecoder {
       const int rc = avcodec_receive_frame(dec_.get(), frame_.get());
       if (rc >= 0) {
         convert(rgb);
+        const int64_t ts = frame_->best_effort_timestamp;
+        if (ts != AV_NOPTS_VALUE) last_frame_seconds_ = double(ts) * av_q2d(input_->streams[stream_]->time_base);
         av_frame_unref(frame_.get());
         return true;
       }
-      if (rc == AVERROR_EOF) return false;
+      if (rc == AVERROR_EOF) {
+        check_complete();
+        return false;
+      }
       if (rc != AVERROR(EAGAIN)) check(rc, "decoding");
       if (flushed_) return false;
       // Feed the next packet of our stream (or the end-of-stream marker).
@@ -123,6 +134,25 @@ class FfmpegDecoder final : public FrameDecoder {
     sws_scale(scale_.get(), frame_->data, frame_->linesize, 0, height, dst, stride);
   }
 
+  // A truncated file reads as a clean end of stream: compare where the frames stopped with the
+  // length the container declares for the video stream (when it declares one).
+  void check_complete() const {
+    const AVStream* st = input_->streams[stream_];
+    double declared = -1;
+    if (st->duration != AV_NOPTS_VALUE && st->duration > 0) {
+      declared = double(st->duration) * av_q2d(st->time_base);
+      if (st->start_time != AV_NOPTS_VALUE) declared += double(st->start_time) * av_q2d(st->time_base);
+    } else if (input_->nb_streams == 1 && input_->duration != AV_NOPTS_VALUE && input_->duration > 0) {
+      declared = double(input_->duration) / AV_TIME_BASE;
+      if (input_->start_time != AV_NOPTS_VALUE) declared += double(input_->start_time) / AV_TIME_BASE;
+    }
+    if (declared <= 0 || fps <= 0) return;
+    const double end = last_frame_seconds_ < 0 ? 0.0 : last_frame_seconds_ + 1.0 / fps;
+    if (end + 1.5 / fps < declared)
+      fail("it is truncated: the container declares " + std::to_string(declared) + " s of video, the frames end at " +
+           std::to_string(end) + " s");
+  }
+
   [[noreturn]] void fail(const std::string& why) const {
     throw Error(StatusCode::bad_format, "cannot read '" + path_.string() + "': " + why);
   }
@@ -140,6 +170,7 @@ class FfmpegDecoder final : public FrameDecoder {
   std::unique_ptr<SwsContext, ScaleDeleter> scale_;
   int stream_ = -1;
   bool flushed_ = false;
+  double last_frame_seconds_ = -1;  // timestamp of the last frame handed out
 };
 
 }  // namespace

@@ -97,6 +97,10 @@ class FfmpegEncoder final : public FrameEncoder {
     // FFmpeg's default log level, warnings and errors still show. Global log settings are left alone.
     enc_->log_level_offset = AV_LOG_VERBOSE - AV_LOG_INFO;
     if (mux_->oformat->flags & AVFMT_GLOBALHEADER) enc_->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+    // The same frames give the same file: no creation time, random segment id or version
+    // string from the muxer (WebM differed in 16 bytes between identical runs).
+    mux_->flags |= AVFMT_FLAG_BITEXACT;
+    enc_->flags |= AV_CODEC_FLAG_BITEXACT;
     AVDictionary* opts = nullptr;
     const int crf = options.crf >= 0 ? options.crf : (mp4 ? 18 : 24);
     av_dict_set(&opts, "crf", std::to_string(crf).c_str(), 0);

@@ -7,6 +7,8 @@
 
 #include "parallel.hpp"
 #include "reel/video_io.hpp"
+#include "reel/status.hpp"
+#include "video/atomic_output.hpp"
 #include "video/video_writers.hpp"
 
 namespace reel {
@@ -138,6 +140,17 @@ VideoFormat video_format_for_path(const std::filesystem::path& path) {
 bool video_format_available(VideoFormat format) {
   if (format == VideoFormat::mp4 || format == VideoFormat::webm) return video::ffmpeg_encoder_available(format);
   return true;
+}
+
+void check_video_path(const std::filesystem::path& path) {
+  const VideoFormat format = video_format_for_path(path);
+  if (!video_format_available(format))
+    throw Error(StatusCode::unsupported, "cannot write '" + path.string() + "': this build cannot write " +
+                                             std::string(video_format_name(format)) +
+                                             " (built without FFmpeg or its encoder); use a .y4m or .png output");
+  // Reserves (and on leaving scope removes) the temporary name write_video would use.
+  const video::AtomicOutput probe(
+      path, format == VideoFormat::png_folder ? video::AtomicOutput::Kind::directory : video::AtomicOutput::Kind::file);
 }
 
 void write_video(const Video& video, const std::filesystem::path& path, const VideoWriteOptions& options) {

@@ -8,14 +8,16 @@
 #include <memory>
 #include <string>
 
+#include "regular_file.hpp"
 #include "reel/video_io.hpp"
 #include "video/atomic_output.hpp"
 #include "video/exif_orientation.hpp"
+#include "video/stream_codecs.hpp"
 
 namespace reel {
 namespace {
 
-constexpr uint64_t kMaxPixels = uint64_t(1) << 28;        // 268 M pixels: 805 MB of RGB
+constexpr uint64_t kMaxPixels = uint64_t(video::kMaxDecodedPixels);
 constexpr uint64_t kMaxFileBytes = uint64_t(1) << 30;     // stb takes an int length
 
 bool is_png(std::span<const uint8_t> b) { return b.size() >= 8 && std::memcmp(b.data(), "\x89PNG\r\n\x1a\n", 8) == 0; }
@@ -69,7 +71,7 @@ Image decode_image(std::span<const uint8_t> bytes, std::string_view name) {
   if (declared_size(bytes, dw, dh))
     require(dw * dh <= kMaxPixels, StatusCode::unsupported,
             "image " + label + " is " + std::to_string(dw) + "x" + std::to_string(dh) +
-                ", more than reel decodes (2^28 pixels)");
+                ", more than reel decodes (2^26 = 67 M pixels, e.g. 8192x8192)");
   const int len = int(bytes.size());
   int w = 0, h = 0, channels = 0;
   if (!stbi_info_from_memory(bytes.data(), len, &w, &h, &channels)) {
@@ -79,7 +81,12 @@ Image decode_image(std::span<const uint8_t> bytes, std::string_view name) {
   require(w >= 1 && h >= 1, StatusCode::bad_format, "image " + label + " has no pixels");
   require(uint64_t(w) * uint64_t(h) <= kMaxPixels, StatusCode::unsupported,
           "image " + label + " is " + std::to_string(w) + "x" + std::to_string(h) +
-              ", more than reel decodes (2^28 pixels)");
+              ", more than reel decodes (2^26 = 67 M pixels, e.g. 8192x8192)");
+  // Huffman-coded JPEG spends at least one bit on every 8x8 luma block: fewer bytes than that
+  // is a truncated (or hostile) file, which stb would otherwise decode into a grey picture.
+  require(!is_jpeg(bytes) || uint64_t(bytes.size()) * 512 >= uint64_t(w) * uint64_t(h), StatusCode::bad_format,
+          "image " + label + " is truncated: " + std::to_string(bytes.size()) + " bytes cannot hold a " +
+              std::to_string(w) + "x" + std::to_string(h) + " JPEG");
 
   std::unique_ptr<stbi_uc, void (*)(void*)> pixels(stbi_load_from_memory(bytes.data(), len, &w, &h, &channels, 3),
                                                    &stbi_image_free);
@@ -96,26 +103,9 @@ Image decode_image(std::span<const uint8_t> bytes, std::string_view name) {
 }
 
 Image read_image(const std::filesystem::path& path) {
-  auto fail = [&](int err) {
-    throw Error(StatusCode::io_error, "cannot read image '" + path.string() + "': " + video::os_error(err));
-  };
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) fail(EISDIR);
-  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!f) fail(errno);
-  std::vector<uint8_t> bytes;
-  uint8_t chunk[1 << 16];
-  for (;;) {
-    const size_t n = std::fread(chunk, 1, sizeof chunk, f.get());
-    bytes.insert(bytes.end(), chunk, chunk + n);
-    require(bytes.size() <= kMaxFileBytes, StatusCode::unsupported,
-            "image '" + path.string() + "' is larger than 1 GiB");
-    if (n < sizeof chunk) {
-      if (std::ferror(f.get())) fail(errno ? errno : EIO);
-      break;
-    }
-  }
-  return decode_image(bytes, path.string());
+  // Only a regular file (never blocks on a FIFO), at most 1 GiB, checked before reading.
+  const std::string bytes = detail::read_small_file(path, "image", kMaxFileBytes, StatusCode::io_error);
+  return decode_image({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, path.string());
 }
 
 }  // namespace reel

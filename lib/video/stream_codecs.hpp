@@ -10,6 +10,10 @@
 
 namespace reel::video {
 
+// The largest picture reel decodes (an image, or a frame of a video being continued): 2^26
+// pixels (8192x8192, 201 MB of RGB). Checked from the header, before decoding.
+inline constexpr int64_t kMaxDecodedPixels = int64_t(1) << 26;
+
 // Takes RGB24 frames one at a time; finish() completes the file and renames it into place.
 // Destroyed unfinished: removes its temporary output.
 class FrameEncoder {

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <string>
 
+#include "regular_file.hpp"
 #include "reel/status.hpp"
 #include "video/atomic_output.hpp"
 #include "video/stream_codecs.hpp"
@@ -35,12 +36,10 @@ inline void yuv601_to_rgb(int y, int cb, int cr, uint8_t* rgb) {
 class Y4mDecoder final : public FrameDecoder {
  public:
   explicit Y4mDecoder(const fs::path& path) : path_(path) {
-    file_.reset(std::fopen(path.c_str(), "rb"));
-    if (!file_) {
-      const int err = errno;
-      throw Error(err == ENOENT ? StatusCode::not_found : StatusCode::io_error,
-                  "cannot read '" + path.string() + "': " + os_error(err));
-    }
+    detail::FileHandle handle = detail::open_regular_file(path, "video");  // never a FIFO
+    file_.reset(::fdopen(handle.fd(), "rb"));
+    if (!file_) throw Error(StatusCode::io_error, "cannot read '" + path.string() + "': " + os_error(errno));
+    (void)handle.release();  // the FILE owns the descriptor now
     const std::string header = line(4096);
     if (header.rfind("YUV4MPEG2 ", 0) != 0) bad("it does not start with the YUV4MPEG2 signature");
     std::string chroma = "420jpeg";
@@ -67,6 +66,10 @@ class Y4mDecoder final : public FrameDecoder {
     }
     if (width < 1 || height < 1 || width > kMaxSide || height > kMaxSide)
       bad("its size " + std::to_string(width) + "x" + std::to_string(height) + " is missing or out of range");
+    if (int64_t(width) * height > kMaxDecodedPixels)
+      throw Error(StatusCode::unsupported, "cannot read '" + path_.string() + "': its frames are " + std::to_string(width) +
+                                               "x" + std::to_string(height) +
+                                               ", more than reel decodes (2^26 = 67 M pixels, e.g. 8192x8192)");
     if (!(fps > 0 && fps <= 1000)) fps = 16.0;
     if (chroma == "420jpeg" || chroma == "420mpeg2" || chroma == "420paldv" || chroma == "420") {
       sub_ = 2;  // 420jpeg, 420mpeg2, 420paldv: chroma sited differently, read alike (nearest)

@@ -108,10 +108,14 @@ CheckpointNames detect_names(const WeightStore& store);
 // index), e.g. key "blocks.{}.attn1.to_q.weight", block 3 → "model.diffusion_model.blocks.3.self_attn.q.weight".
 std::string checkpoint_name(const CheckpointNames& names, std::string_view key, int64_t block = -1);
 
+// What load_weights checks before it reads anything: every tensor present with its shape.
+// inspect runs the same (through WanTransformer::read_config).
+void check_weights(const WeightStore& store, const CheckpointNames& names, const WanConfig& config);
+
 // Reads every tensor of the model into typed members (shape-checked, converted, fp8
 // dequantised). Fills info.ignored / fp8 counts.
 WanWeights load_weights(const WeightStore& store, const CheckpointNames& names, const WanConfig& config,
-                        WanPrecision precision, Device device, WanCheckpointInfo& info);
+                        WanPrecision precision, Device device, bool map, WanCheckpointInfo& info);
 
 // Random weights of the right shapes (values in ±1/sqrt(fan_in), norms near 1), for benchmarks
 // and shape tests; made in memory, nothing read from disk.

@@ -82,7 +82,8 @@ WanTransformer WanTransformer::load(const WeightStore& store, const WanLoadOptio
     wan::check_attention_kernel(options.attention_kernel, options.device);
     impl->attention_kernel = options.attention_kernel;
   }
-  impl->weights = wan::load_weights(store, names, impl->config, options.precision, options.device, impl->checkpoint);
+  impl->weights = wan::load_weights(store, names, impl->config, options.precision, options.device,
+                                    options.map_weights, impl->checkpoint);
   return WanTransformer(std::move(impl));
 }
 
@@ -116,7 +117,10 @@ WanTransformer WanTransformer::to(Device device, std::optional<std::string> atte
 }
 
 WanConfig WanTransformer::read_config(const WeightStore& store, int64_t head_dim, const fs::path& config_json) {
-  return wan::detect_config(store, wan::detect_names(store), head_dim, config_json);
+  const wan::CheckpointNames names = wan::detect_names(store);
+  const WanConfig config = wan::detect_config(store, names, head_dim, config_json);
+  wan::check_weights(store, names, config);  // the checks load() makes: inspect and load agree
+  return config;
 }
 
 const WanConfig& WanTransformer::config() const { return impl_->config; }

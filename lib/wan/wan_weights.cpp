@@ -162,17 +162,24 @@ std::string find_scale(const WeightStore& store, const std::string& weight_name)
   return {};
 }
 
-// One tensor: present, the expected shape, converted to `dtype`, fp8 scales applied.
-Tensor load_tensor(const WeightStore& store, const std::string& name, const Shape& expected, DType dtype,
-                   const WanConfig& cfg, std::set<std::string>& used, WanCheckpointInfo& info) {
+// One tensor: present, with the expected shape.
+void check_tensor(const WeightStore& store, const std::string& name, const Shape& expected, const WanConfig& cfg,
+                  WanLayout layout) {
   if (!store.contains(name))
     throw Error(StatusCode::not_found, "Wan transformer: tensor '" + name + "' is missing from " + source_of(store) +
-                                           " (" + layout_name(info.layout) + " layout, model " + cfg.str() + ")");
+                                           " (" + layout_name(layout) + " layout, model " + cfg.str() + ")");
   const TensorInfo& ti = store.info(name);
   if (!(ti.shape == expected))
     throw Error(StatusCode::bad_format, "Wan transformer: tensor '" + name + "' in " + ti.file.filename().string() +
                                             " has shape " + ti.shape.str() + ", expected " + expected.str() +
                                             " (model " + cfg.str() + ")");
+}
+
+// One tensor: checked, converted to `dtype`, fp8 scales applied.
+Tensor load_tensor(const WeightStore& store, const std::string& name, const Shape& expected, DType dtype,
+                   const WanConfig& cfg, bool map, std::set<std::string>& used, WanCheckpointInfo& info) {
+  check_tensor(store, name, expected, cfg, info.layout);
+  const TensorInfo& ti = store.info(name);
   used.insert(name);
   const bool fp8 = ti.dtype == FileDType::f8_e4m3 || ti.dtype == FileDType::f8_e5m2;
   if (fp8) ++info.fp8_tensors;
@@ -181,7 +188,7 @@ Tensor load_tensor(const WeightStore& store, const std::string& name, const Shap
     const bool same = (ti.dtype == FileDType::f32 && dtype == DType::f32) ||
                       (ti.dtype == FileDType::bf16 && dtype == DType::bf16) ||
                       (ti.dtype == FileDType::f16 && dtype == DType::f16);
-    return same ? store.view(name) : store.load(name, dtype);  // a view: no copy, the mapping is shared
+    return same && map ? store.view(name) : store.load(name, dtype);  // a view: no copy, the mapping is shared
   }
   // w·scale in f32 (one rounding, as ComfyUI's dequantisation), then to the model dtype.
   used.insert(scale_name);
@@ -252,8 +259,19 @@ std::string checkpoint_name(const CheckpointNames& names, std::string_view key, 
   return names.prefix + fill_block(names.layout == WanLayout::diffusers ? e.diffusers : e.original, block);
 }
 
+void check_weights(const WeightStore& store, const CheckpointNames& names, const WanConfig& config) {
+  for (const Entry& e : kTable) {
+    if (!applies(e.when, config)) continue;
+    const int64_t count = e.per_block() ? config.layers : 1;
+    for (int64_t i = 0; i < count; ++i)
+      check_tensor(store, checkpoint_name(names, e.diffusers, e.per_block() ? i : -1), e.shape(config), config,
+                   names.layout);
+  }
+}
+
 WanWeights load_weights(const WeightStore& store, const CheckpointNames& names, const WanConfig& config,
-                        WanPrecision precision, Device device, WanCheckpointInfo& info) {
+                        WanPrecision precision, Device device, bool map, WanCheckpointInfo& info) {
+  check_weights(store, names, config);  // every tensor before reading any
   info.layout = names.layout;
   info.prefix = names.prefix;
   WanWeights w;
@@ -264,7 +282,7 @@ WanWeights load_weights(const WeightStore& store, const CheckpointNames& names, 
     const int64_t count = e.per_block() ? config.layers : 1;
     for (int64_t i = 0; i < count; ++i) {
       const std::string name = checkpoint_name(names, e.diffusers, e.per_block() ? i : -1);
-      Tensor t = load_tensor(store, name, e.shape(config), dtype_for(e.keep, precision), config, used, info);
+      Tensor t = load_tensor(store, name, e.shape(config), dtype_for(e.keep, precision), config, map, used, info);
       *e.slot(w, i) = device == Device::cpu() ? std::move(t) : t.to(device);
     }
   }

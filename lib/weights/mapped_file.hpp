@@ -1,7 +1,9 @@
 // Internal: a whole file memory-mapped read-only (RAII). Shared by WeightStore and the tensor
 // views it hands out, so a view keeps its mapping alive. Replacing the file (write + rename, as
 // save_safetensors does) is safe; truncating it in place while mapped is not (the OS raises
-// SIGBUS on access past the new end), which no reader of mapped files can prevent.
+// SIGBUS on access past the new end), which no reader of mapped files can prevent: the model
+// loaders therefore keep private copies unless asked to map (map_weights). Only regular files
+// are opened (a FIFO is refused without blocking).
 #pragma once
 #include <cstddef>
 #include <cstdint>

@@ -98,25 +98,6 @@ json parse_json_strict(std::string_view text, const std::string& label, size_t m
   return std::move(builder.root);
 }
 
-std::string read_small_file(const std::filesystem::path& path, const std::string& what, std::uintmax_t limit) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  const fs::file_status st = fs::status(path, ec);
-  if (ec || !fs::exists(st)) throw Error(StatusCode::not_found, path.string() + ": the " + what + " does not exist");
-  if (!fs::is_regular_file(st))
-    throw Error(StatusCode::bad_format, path.string() + ": the " + what + " is not a regular file");
-  const std::uintmax_t size = fs::file_size(path, ec);
-  if (ec) throw Error(StatusCode::io_error, path.string() + ": cannot read the " + what + ": " + ec.message());
-  if (size > limit)
-    throw Error(StatusCode::bad_format, path.string() + ": the " + what + " is " + std::to_string(size) +
-                                            " bytes, more than the " + std::to_string(limit) + " allowed");
-  std::ifstream in(path, std::ios::binary);
-  std::string data(size_t(size), '\0');
-  if (!in || !in.read(data.data(), std::streamsize(size)))
-    throw Error(StatusCode::io_error, path.string() + ": cannot read the " + what);
-  return data;
-}
-
 json read_json_file(const std::filesystem::path& path, const std::string& what, std::uintmax_t limit) {
   json j = parse_json_strict(read_small_file(path, what, limit), path.string());
   if (!j.is_object()) throw Error(StatusCode::bad_format, path.string() + ": the " + what + " is not a JSON object");

@@ -13,15 +13,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "regular_file.hpp"
+
 namespace reel::detail {
 
 // Throws Error(bad_format) with a message starting with `label` on any violation.
 nlohmann::json parse_json_strict(std::string_view text, const std::string& label, size_t max_depth = 64,
                                  size_t max_values = 4'000'000);
 
-// The whole file. Throws not_found (absent), bad_format (not a regular file, or more than
-// `limit` bytes; checked before reading) or io_error, naming the path and `what`.
-std::string read_small_file(const std::filesystem::path& path, const std::string& what, std::uintmax_t limit);
 
 // read_small_file + parse_json_strict; bad_format unless the top level is an object.
 constexpr std::uintmax_t kMaxConfigBytes = 16u << 20;

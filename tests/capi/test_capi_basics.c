@@ -14,7 +14,7 @@ static void version_and_status(void) {
   CHECK(strcmp(reel_status_string(REEL_OK), "ok") == 0);
   CHECK(strcmp(reel_status_string(REEL_ERROR_INVALID_ARGUMENT), "invalid argument") == 0);
   CHECK(strcmp(reel_status_string(REEL_ERROR_CANCELLED), "cancelled") == 0);
-  for (s = REEL_OK; s <= REEL_ERROR_INTERNAL; s = (reel_status)(s + 1)) CHECK(reel_status_string(s)[0] != '\0');
+  for (s = REEL_OK; s <= REEL_ERROR_NUMERICAL; s = (reel_status)(s + 1)) CHECK(reel_status_string(s)[0] != '\0');
   CHECK(strcmp(reel_status_string((reel_status)1234), "unknown status") == 0);
   CHECK(reel_last_error() != NULL);
   CHECK(reel_last_error()[0] == '\0'); /* nothing failed yet on this thread */
@@ -109,6 +109,12 @@ static void video_objects(void) {
   CHECK_STATUS(reel_video_save(video, REEL_TEST_TMP_DIR "/clip.unknown"), REEL_ERROR_INVALID_ARGUMENT, "clip.unknown");
   CHECK_STATUS(reel_video_save(video, REEL_TEST_TMP_DIR "/no/such/folder/clip.y4m"), REEL_ERROR_IO, "no/such/folder");
   CHECK_STATUS(reel_video_save(video, REEL_TEST_TMP_DIR "/capi_clip.y4m"), REEL_OK, NULL);
+  /* The same checks before there are frames: what a caller runs before a long generation. */
+  CHECK_STATUS(reel_video_check_path(NULL), REEL_ERROR_INVALID_ARGUMENT, "path is NULL");
+  CHECK_STATUS(reel_video_check_path(REEL_TEST_TMP_DIR "/no/such/folder/clip.y4m"), REEL_ERROR_IO, "no/such/folder");
+  CHECK_STATUS(reel_video_check_path(REEL_TEST_TMP_DIR "/clip.unknown"), REEL_ERROR_INVALID_ARGUMENT, "clip.unknown");
+  CHECK_STATUS(reel_video_check_path(REEL_TEST_TMP_DIR "/capi_checked.y4m"), REEL_OK, NULL);
+  CHECK(fopen(REEL_TEST_TMP_DIR "/capi_checked.y4m", "rb") == NULL); /* checked, not written */
   reel_video_free(video);
 
   video = (reel_video*)0x1;

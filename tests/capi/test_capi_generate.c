@@ -151,6 +151,13 @@ static void caller_noise_and_embeddings(reel_model* model) {
   gp.initial_noise_count -= 1;
   CHECK_STATUS(reel_generate(model, &gp, &video), REEL_ERROR_INVALID_ARGUMENT, "initial_noise");
   gp.initial_noise_count += 1;
+  /* Non-finite inputs are refused before any work (they once gave a black video and REEL_OK). */
+  noise[17] = (float)NAN;
+  CHECK_STATUS(reel_generate(model, &gp, &video), REEL_ERROR_INVALID_ARGUMENT, "initial_noise holds a non-finite value");
+  noise[17] = 0.5f;
+  embeds[3] = (float)INFINITY;
+  CHECK_STATUS(reel_generate(model, &gp, &video), REEL_ERROR_INVALID_ARGUMENT, "prompt_embeds holds a non-finite value");
+  embeds[3] = 0.5f;
   gp.prompt_embeds_dim = 31;
   CHECK_STATUS(reel_generate(model, &gp, &video), REEL_ERROR_INVALID_ARGUMENT, "prompt_embeds");
   gp.prompt_embeds_dim = 32;
@@ -177,7 +184,7 @@ static void bad_fields(reel_model* model) {
   CHECK_STATUS(reel_generate(model, &gp, &video), REEL_ERROR_INVALID_ARGUMENT, "height 8");
   small_request(&gp);
   gp.width = 2000000000;
-  CHECK_STATUS(reel_generate(model, &gp, &video), REEL_ERROR_INVALID_ARGUMENT, "RoPE");
+  CHECK_STATUS(reel_generate(model, &gp, &video), REEL_ERROR_INVALID_ARGUMENT, "over reel's limit");
   small_request(&gp);
   gp.frames = -1;
   CHECK_STATUS(reel_generate(model, &gp, &video), REEL_ERROR_INVALID_ARGUMENT, "frames");
@@ -203,8 +210,8 @@ static void bad_fields(reel_model* model) {
   gp.sampler = "unipc:order=banana";
   CHECK_STATUS(reel_generate(model, &gp, &video), REEL_ERROR_INVALID_ARGUMENT, "order");
   small_request(&gp);
-  gp.image_path = REEL_TEST_TMP_DIR "/no_such_image.png";
-  CHECK_STATUS(reel_generate(model, &gp, &video), REEL_ERROR_IO, "no_such_image.png");
+  gp.image_path = REEL_TEST_TMP_DIR "/no_such_image.png"; /* refused before it is looked for */
+  CHECK_STATUS(reel_generate(model, &gp, &video), REEL_ERROR_UNSUPPORTED, "text-to-video");
   small_request(&gp);
   gp.image_rgb = pixel;
   gp.image_width = 1;
@@ -259,6 +266,10 @@ static void wan21_i2v_encodes_its_first_frame(void) {
       CHECK(reel_video_width(video) == 32 && reel_video_height(video) == 32 && reel_video_frame_count(video) == 5);
       reel_video_free(video);
     }
+    video = (reel_video*)0x1;
+    gp.image_path = REEL_TEST_TMP_DIR "/no_such_image.png";
+    CHECK_STATUS(reel_generate(model, &gp, &video), REEL_ERROR_IO, "no_such_image.png");
+    CHECK(video == (reel_video*)0x1);
   }
   reel_model_free(model);
 }

@@ -135,6 +135,8 @@ static void load_errors(void) {
   mp.offload_transformer = 0;
   mp.threads = -3;
   expect_load_fails(&mp, REEL_ERROR_INVALID_ARGUMENT, "threads");
+  mp.threads = 100000; /* crashed the OpenMP runtime once: now refused, naming the limit */
+  expect_load_fails(&mp, REEL_ERROR_INVALID_ARGUMENT, "params->threads must be between 0");
   mp.threads = 0;
   mp.precision = (reel_precision)77;
   expect_load_fails(&mp, REEL_ERROR_INVALID_ARGUMENT, "precision");

@@ -198,7 +198,7 @@ TEST(Supports, TensorsOnAnotherDeviceAreUnsupportedWithAReason) {
 }
 
 TEST(CpuBackend, ThreadOptionIsAppliedAndRestored) {
-  expect_error([] { make_cpu_backend({.threads = -1}); }, kInvalid, "threads must be >= 0");
+  expect_error([] { make_cpu_backend({.threads = -1}); }, kInvalid, "threads must be between 0");
   auto be = make_cpu_backend({.threads = 1});
   EXPECT_EQ(be->name(), "cpu");
   EXPECT_EQ(be->device(), Device::cpu());

@@ -257,7 +257,7 @@ std::vector<uint8_t> png_header(uint32_t width, uint32_t height, uint8_t colour_
 
 TEST(ImageRead, HugeDeclaredSizeIsRefusedBeforeDecoding) {
   expect_error([] { decode_image(png_header(100000, 100000, 2), "huge.png"); }, StatusCode::unsupported, "huge.png");
-  expect_error([] { decode_image(png_header(17000, 17000, 0), "grey.png"); }, StatusCode::unsupported, "2^28");
+  expect_error([] { decode_image(png_header(17000, 17000, 0), "grey.png"); }, StatusCode::unsupported, "2^26");
   // A JPEG whose SOF0 declares 60000 x 60000.
   const std::vector<uint8_t> jpeg = {0xFF, 0xD8, 0xFF, 0xC0, 0, 11, 8, 0xEA, 0x60, 0xEA, 0x60, 1, 1, 0x11, 0, 0xFF, 0xD9};
   expect_error([&] { decode_image(jpeg, "huge.jpg"); }, StatusCode::unsupported, "60000x60000");
@@ -266,7 +266,7 @@ TEST(ImageRead, HugeDeclaredSizeIsRefusedBeforeDecoding) {
 TEST(ImageRead, MissingFilesAndFoldersAreIoErrors) {
   const fs::path dir = test::scratch_dir();
   expect_error([&] { read_image(dir / "none.png"); }, StatusCode::io_error, "none.png");
-  expect_error([&] { read_image(dir); }, StatusCode::io_error, "directory");
+  expect_error([&] { read_image(dir); }, StatusCode::bad_format, "not a regular file (a folder)");
   expect_error([&] { load_image_tensor(dir / "none.jpg", 16, 16); }, StatusCode::io_error, "none.jpg");
 }
 

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# reel-cli against hostile and careless use (issue 20): every case must fail fast with exit
+# status 1 or 2 and a message naming the cause, block on nothing, and leave no temporary
+# files; a stop signal keeps the chunks already streamed.
+#   bash tests/cli/test_cli_errors.sh path/to/reel-cli models/tiny-wan-t2v
+set -uo pipefail
+CLI="$(realpath "$1")"
+MODEL="$(realpath "$2")"
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK"
+failures=0
+
+# expect STATUS NEEDLE -- reel-cli args...: runs with a 60 s limit (a hang fails the case).
+expect() {
+  local want="$1" needle="$2"
+  shift 3
+  timeout 60 "$CLI" "$@" >out.txt 2>err.txt
+  local rc=$?
+  if [ "$rc" != "$want" ] || ! grep -qF -- "$needle" err.txt; then
+    echo "FAIL: reel-cli $* -> status $rc (want $want), stderr:"
+    sed 's/^/    /' err.txt | head -5
+    echo "    (wanted: $needle)"
+    failures=$((failures + 1))
+  else
+    echo "ok:   $needle"
+  fi
+}
+
+expect 1 "--threads must be between 0" -- generate --model "$MODEL" --prompt x -o a.y4m --threads 100000
+expect 2 "--size width must be an integer" -- generate --model "$MODEL" --prompt x -o a.y4m --size 4294967360x64
+expect 2 "--size must look like 832x480" -- generate --model "$MODEL" --prompt x -o a.y4m --size " 64x64"
+expect 2 "--frames must be an integer" -- generate --model "$MODEL" --prompt x -o a.y4m --frames 99999999999
+expect 1 "the folder 'nowhere' does not exist" -- generate --model "$MODEL" --prompt x -o nowhere/a.y4m
+mkdir folder.y4m
+expect 1 "it is a folder" -- generate --model "$MODEL" --prompt x -o folder.y4m
+expect 1 "$(printf 'n%.0s' $(seq 1 250)).y4m" -- generate --model "$MODEL" --prompt x -o "$(printf 'n%.0s' $(seq 1 250)).y4m"
+expect 1 "--image nothing.png: no such file" -- generate --model "$MODEL" --prompt x -o a.y4m --image nothing.png
+mkfifo fifo.png fifo.txt
+expect 1 "text-to-video only" -- generate --model "$MODEL" --prompt x -o a.y4m --image fifo.png
+expect 1 "the prompt schedule is not a regular file (a FIFO)" -- generate --model "$MODEL" --prompt-schedule fifo.txt -o a.y4m
+expect 1 "the prompt schedule is not a regular file (a device)" -- generate --model "$MODEL" --prompt-schedule /dev/zero -o a.y4m
+printf '0 a fox\n2147483647 a cat\n' > late.txt
+expect 1 "late.txt line 2: chunk index '2147483647' is past" -- generate --model "$MODEL" --prompt-schedule late.txt -o a.y4m
+printf '0 a fox\n1 a cat\n2 a \xff dog\n' > utf8.txt
+expect 1 "utf8.txt line 3: the prompt is not valid UTF-8" -- generate --model "$MODEL" --prompt-schedule utf8.txt -o a.y4m
+expect 1 "negative_prompt is not valid UTF-8" -- generate --model "$MODEL" --prompt x --negative "$(printf 'a\xff')" -o a.y4m --steps 1
+expect 1 "over reel's limit" -- generate --model "$MODEL" --prompt x -o a.y4m --size 8192x8192
+expect 1 "the weights file is not a regular file (a FIFO)" -- generate --model "$MODEL" --transformer fifo.txt --prompt x -o a.y4m
+expect 2 "option --steps is given more than once" -- generate --model "$MODEL" --prompt x -o a.y4m --steps 2 --steps 3
+expect 2 "--duration is longer than" -- generate --model "$MODEL" --prompt x -o a.y4m --duration 1e9s
+
+# SIGTERM and SIGHUP while a streamed video is written: the chunks made so far are kept, no
+# temporary file is left; a plain generate leaves nothing at all.
+for sig in TERM HUP; do
+  rm -f stream.y4m err.txt
+  "$CLI" generate --model "$MODEL" --prompt "a fox" --size 64x48 --frames 9 --steps 4 --chunks 100000 \
+    -o stream.y4m 2>err.txt &
+  pid=$!
+  for _ in $(seq 1 600); do grep -q "chunk 3/" err.txt 2>/dev/null && break; sleep 0.1; done
+  kill -s "$sig" "$pid"
+  wait "$pid"
+  rc=$?
+  temps=$(ls -A | grep -c 'reel-tmp' || true)
+  if [ "$rc" = 130 ] && [ -s stream.y4m ] && [ "$temps" = 0 ] && grep -q "cancelled after" err.txt; then
+    echo "ok:   SIG$sig keeps the streamed chunks ($(grep -c FRAME stream.y4m) frames), no temporaries"
+  else
+    echo "FAIL: SIG$sig: status $rc, stream.y4m $(stat -c %s stream.y4m 2>/dev/null || echo missing), $temps temporaries"
+    tail -3 err.txt | sed 's/^/    /'
+    failures=$((failures + 1))
+  fi
+done
+rm -f plain.y4m err.txt
+"$CLI" generate --model "$MODEL" --prompt "a fox" --size 64x48 --frames 9 --steps 10000 -o plain.y4m 2>err.txt &
+pid=$!
+for _ in $(seq 1 600); do grep -q "denoise" err.txt 2>/dev/null && break; sleep 0.1; done
+kill -s TERM "$pid"
+wait "$pid"
+rc=$?
+if [ "$rc" = 130 ] && [ ! -e plain.y4m ] && [ "$(ls -A | grep -c 'reel-tmp' || true)" = 0 ]; then
+  echo "ok:   SIGTERM during a plain generate: status 130, nothing written"
+else
+  echo "FAIL: SIGTERM during a plain generate: status $rc"; failures=$((failures + 1))
+fi
+
+echo "$failures failure(s)"
+[ "$failures" = 0 ]
