@@ -45,6 +45,8 @@ const char* reel_version_string(void) {
 #undef REEL_STR2
 }
 
+void reel_set_log_callback(reel_log_fn fn, void* user) { reel::set_log_handler(fn, user); }
+
 const char* reel_status_string(reel_status status) {
   switch (status) {
     case REEL_OK: return "ok";

@@ -90,6 +90,11 @@ typedef enum reel_status {
 REEL_C_API const char* reel_status_string(reel_status status);
 /* The message of the last failed call on this thread ("" when none). Never NULL. */
 REEL_C_API const char* reel_last_error(void);
+/* Diagnostics that are not errors (FFmpeg's own warnings about a damaged video): off by
+ * default, nothing is printed from inside reel. `fn` receives each message (one line) with
+ * `user`, on the thread that produced it; NULL turns them off. */
+typedef void (*reel_log_fn)(const char* message, void* user);
+REEL_C_API void reel_set_log_callback(reel_log_fn fn, void* user);
 
 /* ---------------------------------------------------------------- models */
 

@@ -45,6 +45,14 @@ class REEL_API Error : public std::runtime_error {
   StatusCode code_;
 };
 
+// Diagnostics that are not errors: warnings from the libraries reel drives (FFmpeg's own
+// messages about a damaged or unusual video). Off by default: nothing reaches stderr from
+// inside reel. A handler receives each message (one line, no newline) on the thread that
+// produced it; nullptr turns them off again. Thread-safe.
+//   reel::set_log_handler([](const char* m, void*) { std::fprintf(stderr, "reel: %s\n", m); });
+using LogHandler = void (*)(const char* message, void* user);
+REEL_API void set_log_handler(LogHandler handler, void* user = nullptr);
+
 // Throws Error(code, message) when the condition is false. For checks on user input.
 inline void require(bool condition, StatusCode code, std::string_view message) {
   if (!condition) throw Error(code, std::string(message));

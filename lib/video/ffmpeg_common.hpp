@@ -32,6 +32,10 @@ const AVCodec* find_ffmpeg_encoder(VideoFormat format);
 std::string av_error_string(int err);
 // out_of_memory for AVERROR(ENOMEM), else `otherwise`.
 StatusCode av_status(int err, StatusCode otherwise);
+// From the first call on, FFmpeg's own log lines (warnings and errors) go to reel's log handler
+// (reel::set_log_handler, off by default) instead of stderr. FFmpeg has one log callback per
+// process: an application that sets its own after this call takes them back.
+void route_ffmpeg_log();
 
 // Owners that free on any exit, also from a constructor that throws halfway.
 struct AvCodecContextDeleter {

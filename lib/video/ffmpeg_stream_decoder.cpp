@@ -47,6 +47,7 @@ class FfmpegDecoder final : public FrameDecoder {
  public:
   explicit FfmpegDecoder(const fs::path& path) : path_(path) {
     detail::require_regular_file(path, "video");  // FFmpeg would wait on a FIFO forever
+    route_ffmpeg_log();
     AVFormatContext* fc = nullptr;
     const int orc = avformat_open_input(&fc, path.c_str(), nullptr, nullptr);
     if (orc < 0)

@@ -72,6 +72,7 @@ class FfmpegEncoder final : public FrameEncoder {
 
     out_ = std::make_unique<AtomicOutput>(path, AtomicOutput::Kind::file);
     AVFormatContext* mux = nullptr;
+    route_ffmpeg_log();
     check(avformat_alloc_output_context2(&mux, nullptr, mp4 ? "mp4" : "webm", out_->temp_path().c_str()),
           "avformat_alloc_output_context2");
     mux_.reset(mux);

@@ -221,6 +221,31 @@ TEST(VideoStreamReader, TruncatedContainersAreErrors) {
   expect_error([&] { (void)read_video_tail(dir / "half.webm", 5); }, StatusCode::bad_format, "half.webm");
 }
 
+// FFmpeg's own log lines reach the handler set with set_log_handler, never stderr by default
+// (issue 20: they were printed from inside the library).
+TEST(VideoStreamReader, FfmpegMessagesGoToTheLogHandler) {
+  const fs::path dir = scratch_dir();
+  // an mp4 with a file-type box and no movie box: FFmpeg logs "moov atom not found"
+  std::string bytes("\0\0\0\x18" "ftypisom\0\0\x02\0isomiso2", 24);
+  bytes += std::string(64, 'x');
+  std::ofstream(dir / "nomoov.mp4", std::ios::binary) << bytes;
+  static std::vector<std::string> messages;
+  messages.clear();
+  set_log_handler([](const char* m, void*) { messages.emplace_back(m); });
+  testing::internal::CaptureStderr();
+  expect_error([&] { (void)read_video(dir / "nomoov.mp4"); }, StatusCode::bad_format, "nomoov.mp4");
+  const std::string stderr_text = testing::internal::GetCapturedStderr();
+  set_log_handler(nullptr);
+  EXPECT_EQ(stderr_text, "");
+  bool moov = false;
+  for (const std::string& m : messages) moov |= m.find("moov atom not found") != std::string::npos;
+  EXPECT_TRUE(moov) << messages.size() << " messages";
+  // without a handler: dropped, still nothing on stderr
+  testing::internal::CaptureStderr();
+  expect_error([&] { (void)read_video(dir / "nomoov.mp4"); }, StatusCode::bad_format, "nomoov.mp4");
+  EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
+}
+
 // Identical runs give identical WebM files (issue 20: they differed in 16 bytes, the muxer's
 // time and segment id). H.264 through libx264 is not compared: two encodes in one process can
 // differ (separate processes give identical files).
