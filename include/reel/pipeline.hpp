@@ -139,8 +139,14 @@ struct ModelInspection {
   std::vector<std::string> lines;     // "key: value" lines describing what was found
   std::vector<std::string> problems;  // what is missing, malformed or unsupported
 };
+struct InspectOptions {
+  // Also read every tensor and report those holding NaN or infinity (one problem per tensor).
+  // Reads the whole model, about as long as loading it; one tensor at a time in f32.
+  bool scan_values = false;
+};
 // Throws not_found when the path does not exist; anything else found wrong goes to problems.
 REEL_API ModelInspection inspect_model(const std::filesystem::path& path);
+REEL_API ModelInspection inspect_model(const std::filesystem::path& path, const InspectOptions& options);
 
 // ------------------------------------------------------------------------------ generating
 

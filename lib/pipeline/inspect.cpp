@@ -2,6 +2,7 @@
 // tensors and dtypes), read from headers and shapes only, with every problem found listed.
 #include <unistd.h>
 
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -86,7 +87,24 @@ bool has_gguf_magic(const fs::path& path) {
   }
 }
 
-void inspect_file(const fs::path& path, ModelInspection& out) {
+// One problem per tensor holding NaN or infinity; each tensor read in f32, one at a time.
+void scan_values(const WeightStore& store, const std::string& label, ModelInspection& out) {
+  for (const std::string& name : store.names()) {
+    const Tensor t = store.load(name, DType::f32);
+    const float* x = t.data<float>();
+    int64_t bad = 0, first = -1;
+    for (int64_t i = 0; i < t.numel(); ++i)
+      if (!std::isfinite(x[i])) {
+        if (first < 0) first = i;
+        ++bad;
+      }
+    if (bad > 0)
+      out.problems.push_back(label + ": tensor '" + name + "' holds " + std::to_string(bad) +
+                             " non-finite value(s) (NaN or inf; the first at element " + std::to_string(first) + ")");
+  }
+}
+
+void inspect_file(const fs::path& path, ModelInspection& out, const InspectOptions& options) {
   out.kind = "file";
   if (path.filename() == "spiece.model") {
     out.kind = "tokenizer";
@@ -99,6 +117,7 @@ void inspect_file(const fs::path& path, ModelInspection& out) {
   }
   std::optional<WeightStore> store;
   if (!attempt(out, path.filename().string(), [&] { store = WeightStore::open(path); })) return;
+  if (options.scan_values) attempt(out, "scan", [&] { scan_values(*store, path.filename().string(), out); });
   out.kind = has_gguf_magic(path) ? "GGUF file" : "safetensors file";
   const Kind kind = classify(*store);
   if (kind == Kind::transformer) {
@@ -137,12 +156,12 @@ void inspect_file(const fs::path& path, ModelInspection& out) {
   }
 }
 
-void inspect_folder(const fs::path& folder, ModelInspection& out) {
+void inspect_folder(const fs::path& folder, ModelInspection& out, const InspectOptions& options) {
   out.kind = "model folder";
   ModelFiles files;
-  PipelineLoadOptions options;
-  options.folder = folder;
-  if (!attempt(out, folder.string(), [&] { files = pipeline::locate_model_files(options); })) return;
+  PipelineLoadOptions load;
+  load.folder = folder;
+  if (!attempt(out, folder.string(), [&] { files = pipeline::locate_model_files(load); })) return;
   if (files.index.present) out.lines.push_back("model_index.json: " + files.index.class_name);
   for (const std::string& n : files.notes) out.problems.push_back(n);
   std::optional<WanConfig> t;
@@ -208,18 +227,27 @@ void inspect_folder(const fs::path& folder, ModelInspection& out) {
         << d.fps << " fps";
       out.lines.push_back(s.str());
     });
+  if (options.scan_values)
+    for (const auto& [label, path] : {std::pair<const char*, const fs::path&>{"transformer", files.transformer},
+                                      {"transformer_2", files.transformer_2},
+                                      {"vae", files.vae},
+                                      {"text encoder", files.text_encoder},
+                                      {"image encoder", files.image_encoder}})
+      if (!path.empty()) attempt(out, label, [&] { scan_values(WeightStore::open(path), label, out); });
 }
 
 }  // namespace
 
-ModelInspection inspect_model(const fs::path& path) {
+ModelInspection inspect_model(const fs::path& path) { return inspect_model(path, InspectOptions{}); }
+
+ModelInspection inspect_model(const fs::path& path, const InspectOptions& options) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw Error(StatusCode::not_found, path.string() + " does not exist");
   ModelInspection out;
   const bool model_folder = fs::is_directory(path, ec) &&
                             (fs::exists(path / "model_index.json", ec) || fs::is_directory(path / "transformer", ec));
-  if (model_folder) inspect_folder(path, out);
-  else inspect_file(path, out);
+  if (model_folder) inspect_folder(path, out, options);
+  else inspect_file(path, out, options);
   return out;
 }
 

@@ -40,7 +40,8 @@ void expect_code(StatusCode code, const std::function<void()>& fn, const std::st
 // through `change` (tensor by tensor, f32).
 fs::path changed_model(const std::string& name, const std::string& component, const std::string& file,
                        const std::function<void(const std::string&, Tensor&)>& change) {
-  const fs::path dir = tmp_dir() / name;
+  // per test: ctest runs the tests of this file in parallel
+  const fs::path dir = tmp_dir() / (std::string(testing::UnitTest::GetInstance()->current_test_info()->name()) + "_" + name);
   fs::remove_all(dir);
   fs::copy(tiny_t2v_model(), dir, fs::copy_options::recursive);
   const fs::path path = dir / component / file;
@@ -87,6 +88,18 @@ TEST(HostileInput, NanInATransformerWeightStopsAtTheFirstStep) {
   expect_code(StatusCode::numerical_error, [&] { (void)pipe.generate(quick_request(), &rec); },
               "the transformer's output at timestep");
   for (const Recorder::Event& e : rec.events) EXPECT_NE(e.stage, "decode");  // stopped before the decode
+}
+
+TEST(HostileInput, InspectScanFindsNonFiniteWeights) {
+  const fs::path model = poisoned_model("transformer", "diffusion_pytorch_model.safetensors", "blocks.0.");
+  EXPECT_TRUE(inspect_model(model).problems.empty());  // headers and shapes are fine
+  const ModelInspection scanned = inspect_model(model, {.scan_values = true});
+  ASSERT_EQ(scanned.problems.size(), 1u);
+  EXPECT_NE(scanned.problems[0].find("transformer: tensor 'blocks.0."), std::string::npos) << scanned.problems[0];
+  EXPECT_NE(scanned.problems[0].find("1 non-finite value"), std::string::npos) << scanned.problems[0];
+  EXPECT_TRUE(inspect_model(tiny_t2v_model(), {.scan_values = true}).problems.empty());
+  const ModelInspection file = inspect_model(model / "transformer" / "diffusion_pytorch_model.safetensors", {.scan_values = true});
+  ASSERT_EQ(file.problems.size(), 1u);
 }
 
 TEST(HostileInput, NanInTheVaeDecoderIsNamed) {
