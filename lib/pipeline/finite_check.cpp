@@ -22,19 +22,16 @@ void require_finite(const Tensor& t, const std::string& what, StatusCode code) {
     int bad = 0;
     for (int64_t i = begin; i < end; ++i) bad |= !std::isfinite(x[i]);  // no early exit: vectorises
     if (!bad) return;
-    for (int64_t i = begin; i < end; ++i)
-      if (!std::isfinite(x[i])) {
-        int64_t expected = -1;
-        while (expected == -1 || i < expected)
-          if (first.compare_exchange_weak(expected, i)) break;
-        break;
-      }
+    int64_t i = begin;
+    while (std::isfinite(x[i])) ++i;  // this range's first; keep the smallest over all ranges
+    int64_t seen = first.load();
+    while ((seen < 0 || i < seen) && !first.compare_exchange_weak(seen, i)) {
+    }
   });
   const int64_t at = first.load();
   if (at < 0) return;
-  throw Error(code, what + " holds a non-finite value (" +
-                                               (std::isnan(x[at]) ? std::string("NaN") : std::string("inf")) +
-                                               " at element " + std::to_string(at) + " of " + t.shape().str() + ")");
+  throw Error(code, what + " holds a non-finite value (" + (std::isnan(x[at]) ? "NaN" : "inf") + " at element " +
+                        std::to_string(at) + " of " + t.shape().str() + ")");
 }
 
 }  // namespace reel::pipeline
