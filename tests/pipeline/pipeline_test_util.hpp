@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -58,6 +59,26 @@ inline GenerateRequest device_test_request() {
   r.negative_prompt = "blurred";
   r.width = 64, r.height = 48, r.frames = 9, r.steps = 3, r.guidance = 4.0f, r.seed = 11;
   return r;
+}
+
+// A small, quick request on the tiny model (64×48, 9 frames, 3 steps with guidance).
+inline GenerateRequest quick_request(uint64_t seed = 5) {
+  GenerateRequest r;
+  r.prompt = "a red fox runs through the snow";
+  r.negative_prompt = "blurred";
+  r.width = 64, r.height = 48, r.frames = 9, r.steps = 3, r.guidance = 4.0f, r.seed = seed;
+  return r;
+}
+
+// fn throws Error(code) whose message contains `needle` (when given).
+inline void expect_code(StatusCode code, const std::function<void()>& fn, const std::string& needle = "") {
+  try {
+    fn();
+    ADD_FAILURE() << "expected " << status_name(code);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), code) << e.what();
+    if (!needle.empty()) EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
 }
 
 inline const Pipeline& tiny_t2v_f32() {

@@ -14,25 +14,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A small, quick request on the tiny model (64×48, 9 frames, 3 steps).
-GenerateRequest quick_request(uint64_t seed = 5) {
-  GenerateRequest r;
-  r.prompt = "a red fox runs through the snow";
-  r.negative_prompt = "blurred";
-  r.width = 64, r.height = 48, r.frames = 9, r.steps = 3, r.guidance = 4.0f, r.seed = seed;
-  return r;
-}
-
-void expect_code(StatusCode code, const std::function<void()>& fn, const std::string& needle = "") {
-  try {
-    fn();
-    ADD_FAILURE() << "expected " << status_name(code);
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    if (!needle.empty()) EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
-
 TEST(PipelineBehaviour, BatchedCfgEqualsTwoSeparatePasses) {
   GenerateRequest r = quick_request();
   r.batch_cfg = true;

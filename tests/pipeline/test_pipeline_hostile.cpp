@@ -18,24 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-GenerateRequest quick_request() {
-  GenerateRequest r;
-  r.prompt = "a red fox runs through the snow";
-  r.negative_prompt = "blurred";
-  r.width = 64, r.height = 48, r.frames = 9, r.steps = 3, r.guidance = 4.0f, r.seed = 5;
-  return r;
-}
-
-void expect_code(StatusCode code, const std::function<void()>& fn, const std::string& needle = "") {
-  try {
-    fn();
-    ADD_FAILURE() << "expected " << status_name(code);
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    if (!needle.empty()) EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
-
 // A copy of the tiny model (in a folder named `name`) whose `component` weights file went
 // through `change` (tensor by tensor, f32).
 fs::path changed_model(const std::string& name, const std::string& component, const std::string& file,
