@@ -86,8 +86,10 @@ REEL_API std::vector<ScheduledPrompt> read_prompt_schedule(const std::filesystem
 struct VideoSessionOptions {
   // The first window and everything every window shares: prompt, negative prompt, size,
   // frames (the window length, 4k + 1; k + 1 latent frames), steps, guidance, shift, sampler,
-  // schedule, seed, batch_cfg, keep_float_frames, cancel. `image` (TI2V) conditions the first
-  // chunk as in generate(); `initial_noise` is the first chunk's noise.
+  // schedule, seed, batch_cfg, keep_float_frames, cancel. `image` (TI2V, I2V) conditions the
+  // first chunk as in generate(); `initial_noise` is the first chunk's noise. On I2V models each
+  // later window is conditioned the same way on the last 4(K − 1) + 1 frames made so far, and
+  // Wan 2.1 I2V keeps the first image's CLIP features (or `image_context`) for every window.
   GenerateRequest request;
   // K: latent frames carried from one window into the next (1 <= K < window latent frames).
   // Each later chunk adds window − K latent frames = 4·(window − K) pixel frames.
@@ -98,7 +100,8 @@ struct VideoSessionOptions {
   // Continue this clip instead of starting from noise: its last 4(K − 1) + 1 frames (fewer
   // if it is shorter; rounded down to 4j + 1) are resized to the session's size (as `image`
   // is, with request.image_resize), encoded, and used as the first window's context. Its
-  // frames are not repeated in the output.
+  // frames are not repeated in the output. An I2V model takes the source's last frame for its
+  // CLIP features (Wan 2.1) and checks, so give no image with a source.
   std::optional<Video> source;
 };
 
@@ -119,8 +122,7 @@ struct VideoChunk {
 
 class REEL_API VideoSession {
  public:
-  // Validates every option before any work (invalid_argument naming the field; unsupported
-  // for Wan 2.1/2.2 I2V models, whose 36-channel input reel cannot extend yet).
+  // Validates every option before any work (invalid_argument naming the field).
   VideoSession(const Pipeline& pipeline, const VideoSessionOptions& options);
   VideoSession(VideoSession&&) noexcept;
   VideoSession& operator=(VideoSession&&) noexcept;

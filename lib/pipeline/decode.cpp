@@ -8,6 +8,22 @@
 
 namespace reel::pipeline {
 
+void store_frames(const Tensor& decoded, uint8_t* rgb, float* floats) {
+  const int64_t m = decoded.dim(1), plane = decoded.dim(2) * decoded.dim(3);
+  const float* src = decoded.data<float>();
+  parallel_for(m * plane, 4096, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i)
+      for (int64_t c = 0; c < 3; ++c) {
+        const float v = src[c * m * plane + i];
+        rgb[i * 3 + c] = pixel_to_u8(v, PixelRange::minus_one_to_one);
+        if (floats) {  // diffusers' postprocess: (x / 2 + 0.5).clamp(0, 1) in f32
+          const float y = v / 2.0f + 0.5f;
+          floats[i * 3 + c] = y < 0.0f ? 0.0f : (y > 1.0f ? 1.0f : y);
+        }
+      }
+  });
+}
+
 void decode_latents(const Pipeline::Impl& p, const Tensor& latents, bool keep_float, Run& run, GenerateResult& out) {
   Backend& be = *p.backend;
   const VaeConfig& vc = p.vae->config();
@@ -29,22 +45,8 @@ void decode_latents(const Pipeline::Impl& p, const Tensor& latents, bool keep_fl
       [&](const Tensor& chunk_frames, int64_t first) {
         // chunk_frames: CPU f32 [3, m, H, W] in [-1, 1]
         require_finite(chunk_frames, "the VAE decoder's output (from frame " + std::to_string(first) + ")");
-        const int64_t m = chunk_frames.dim(1);
-        const float* src = chunk_frames.data<float>();
-        uint8_t* rgb = out.video.frame(int(first));
-        float* f = keep_float ? out.frames.data<float>() + first * plane * 3 : nullptr;
-        parallel_for(m * plane, 4096, [&](int64_t begin, int64_t end) {
-          for (int64_t i = begin; i < end; ++i) {
-            for (int64_t c = 0; c < 3; ++c) {
-              const float v = src[c * m * plane + i];
-              rgb[i * 3 + c] = pixel_to_u8(v, PixelRange::minus_one_to_one);
-              if (f) {  // diffusers postprocess: (x / 2 + 0.5).clamp(0, 1) in f32
-                float y = v / 2.0f + 0.5f;
-                f[i * 3 + c] = y < 0.0f ? 0.0f : (y > 1.0f ? 1.0f : y);
-              }
-            }
-          }
-        });
+        store_frames(chunk_frames, out.video.frame(int(first)),
+                     keep_float ? out.frames.data<float>() + first * plane * 3 : nullptr);
         const auto now = std::chrono::steady_clock::now();
         run.step_done(++chunk, std::chrono::duration<double>(now - last).count());  // may cancel
         last = now;

@@ -1,10 +1,11 @@
-// The denoising stage: the transformer(s) wrapped as one flow model for the samplers —
-// image conditioning of the input (Wan 2.1/2.2 I2V channels, TI2V first-latent replacement
-// with per-token timesteps), classifier-free guidance with the conditional and unconditional
-// passes in one batch of 2, the A14B expert switch — then the sampler over the schedule.
-#include "sampling/exact_float.hpp"  // first: diffusers' op-by-op rounding in the CFG combine
+// The denoising stage, one loop for every window (generate() and each chunk of a video
+// session): the transformer(s) wrapped as the sampler's denoiser — the window's fixed latent
+// frames put into x before every model call (clean with per-token timestep 0, or noised to the
+// current σ), I2V's extra channels appended, classifier-free guidance with the conditional and
+// unconditional passes in one batch of 2 or two calls, the A14B expert switch — then the
+// sampler over the schedule.
+#include "sampling/exact_float.hpp"  // first: the noising of replaced frames rounds op by op
 
-#include <chrono>
 #include <cstring>
 
 #include "pipeline/pipeline_impl.hpp"
@@ -17,105 +18,124 @@ namespace reel::pipeline {
 
 namespace {
 
+Tensor to_cpu(const Tensor& t) { return t.is_cpu() ? t : t.to(Device::cpu()); }
+
 // Copies `src` (CPU, any dtype) into rows [at, at + src.numel()) of dst's flat buffer (same dtype).
 void put(Tensor& dst, int64_t at, const Tensor& src) {
   const size_t es = dtype_size(dst.dtype());
   std::memcpy(static_cast<std::byte*>(dst.raw()) + size_t(at) * es, src.raw(), size_t(src.numel()) * es);
 }
 
-// x f32 [C, F, h, w] → the CPU f32 tensor the transformer takes for this variant.
-Tensor model_input(const Tensor& x, const ImageCondition& image) {
-  if (image.channels.defined()) {  // I2V: [latents, mask, condition] on channels
-    Tensor in = Tensor::empty({x.dim(0) + image.channels.dim(0), x.dim(1), x.dim(2), x.dim(3)}, DType::f32);
-    put(in, 0, x);
-    put(in, x.numel(), image.channels);
-    return in;
+// Sets latent frames [0, K) of x [C, F, h, w] (f32, in place) to `fixed` [C, K, h, w]: clean,
+// or, when `noise` is defined, noised to σ along the flow path with the window's own noise.
+void put_fixed(Tensor& x, const Tensor& fixed, const Tensor& noise, float sigma) {
+  const int64_t channels = x.dim(0), frames = x.dim(1), hw = x.dim(2) * x.dim(3), k = fixed.dim(1);
+  const float keep = 1.0f - sigma;
+  float* dst = x.data<float>();
+  const float* src = fixed.data<float>();
+  for (int64_t ch = 0; ch < channels; ++ch) {
+    float* d = dst + ch * frames * hw;
+    const float* s = src + ch * k * hw;
+    if (!noise.defined()) {
+      std::memcpy(d, s, size_t(k * hw) * sizeof(float));
+    } else {
+      const float* e = noise.data<float>() + ch * frames * hw;
+      for (int64_t i = 0; i < k * hw; ++i) d[i] = keep * s[i] + sigma * e[i];
+    }
   }
-  if (image.first_latent.defined()) {  // TI2V: (1 − m)·cond + m·x with m = 0 on latent frame 0, 1 elsewhere
-    Tensor in = x.clone();
-    const int64_t c = x.dim(0), f = x.dim(1), hw = x.dim(2) * x.dim(3);
-    const float* cond = image.first_latent.data<float>();
-    float* dst = in.data<float>();
-    for (int64_t ci = 0; ci < c; ++ci) std::memcpy(dst + ci * f * hw, cond + ci * hw, size_t(hw) * sizeof(float));
-    return in;
-  }
-  return x;
 }
 
-class WanFlowModel {
+// The guided Wan transformer(s) as a flow denoiser for one window.
+class WanDenoiser final : public Denoiser {
  public:
-  WanFlowModel(const Pipeline::Impl& p, const StageModels& models, const GenerateRequest& r, const Resolved& rs,
-               const TextContext& text, const ImageCondition& image, Run& run)
-      : p_(p), models_(models), r_(r), rs_(rs), text_(text), image_(image), run_(run) {
-    if (image.image_context.defined() && text.batched.defined() && r.batch_cfg)
-      image_batched_ = ops::concat(*p.backend, {&image.image_context, &image.image_context}, 0);
+  WanDenoiser(const Pipeline::Impl& p, const StageModels& models, const GenerateRequest& r, const Resolved& rs,
+              const TextContext& text, const Conditioning& cond, const Tensor& noise, Run& run)
+      : p_(p), models_(models), r_(r), rs_(rs), text_(text), cond_(cond), noise_(noise), run_(run),
+        flow_([this](const Tensor& x, float t) { return velocity(x, t); },
+              schedule_timesteps(rs.sigmas, p.info.defaults.num_train_timesteps)) {
     boundary_ = p.info.defaults.boundary_ratio * float(p.info.defaults.num_train_timesteps);
+    const Patch& patch = p.info.transformer.patch;
+    const int64_t token_frames = rs.latent_frames / patch.t;
+    tokens_ = token_frames * (rs.latent_height / patch.h) * (rs.latent_width / patch.w);
+    if (cond.fixed.defined() && cond.fixed_mode == ContextConditioning::per_token)
+      fixed_tokens_ = tokens_ / token_frames * (cond.fixed.dim(1) / patch.t);
+    if (cond.image_context.defined() && text.batched.defined() && r.batch_cfg)
+      image_batched_ = ops::concat(*p.backend, {&cond.image_context, &cond.image_context}, 0);
   }
 
-  // The flow prediction at timestep t; numerical_error when it is not finite.
-  Tensor operator()(const Tensor& x, float t) {
-    Tensor v = predict(x, t);
-    require_finite(v, "the transformer's output at timestep " + std::to_string(t));
-    return v;
+  NoisePath path() const override { return NoisePath::flow; }
+  float timestep(float sigma) const override { return flow_.timestep(sigma); }
+  Denoised denoise(const Tensor& x, float sigma) override {
+    if (!cond_.fixed.defined()) return flow_.denoise(x, sigma);
+    Tensor in = x.clone();
+    put_fixed(in, cond_.fixed, fixed_tokens_ ? Tensor() : noise_, sigma);
+    return flow_.denoise(in, sigma);
   }
 
  private:
-  Tensor predict(const Tensor& x, float t) {
+  // The guided flow prediction at timestep t; numerical_error when it is not finite.
+  Tensor velocity(const Tensor& x, float t) {
     run_.check_cancel();
     // A14B: the high-noise expert while t >= boundary, the low-noise one after.
     const bool high = !models_.transformer_2 || t >= boundary_;
     const WanTransformer& model = high ? models_.transformer : *models_.transformer_2;
     const float g = high ? rs_.guidance : rs_.guidance_2;
     const bool cfg = rs_.cfg && g != 1.0f;
-    const Tensor in = model_input(x, image_);
+    const Tensor in = model_input(x);
     const Shape one{1, in.dim(0), in.dim(1), in.dim(2), in.dim(3)};
-    const Patch& patch = p_.info.transformer.patch;
-    const int64_t tokens = (x.dim(1) / patch.t) * (x.dim(2) / patch.h) * (x.dim(3) / patch.w);
-
+    Tensor v;
     if (cfg && r_.batch_cfg && text_.batched.defined()) {
       Tensor both = Tensor::empty({2, in.dim(0), in.dim(1), in.dim(2), in.dim(3)}, DType::f32);
       put(both, 0, in);
       put(both, in.numel(), in);
-      const Tensor out = forward(model, both, timesteps(t, 2, tokens), text_.batched,
-                                 image_batched_.defined() ? &image_batched_ : nullptr);
-      const Tensor cpu = out.is_cpu() ? out : out.to(Device::cpu());
-      return guide(cpu.select(0), cpu.select(1), g);
+      const Tensor out = to_cpu(model.forward(*p_.backend, both, timesteps(t, 2), text_.batched,
+                                              image_batched_.defined() ? &image_batched_ : image()));
+      v = guide(out.select(0), out.select(1), g);
+    } else {
+      const std::vector<float> ts = timesteps(t, 1);
+      v = to_cpu(model.forward(*p_.backend, in.reshape(one), ts, text_.cond, image())).select(0);
+      if (cfg) {
+        run_.check_cancel();
+        const Tensor& neg = text_.uncond.defined() ? text_.uncond : text_.cond;
+        const Tensor u = to_cpu(model.forward(*p_.backend, in.reshape(one), ts, neg, image())).select(0);
+        v = guide(v, u, g);
+      }
     }
-    const Tensor* img = image_.image_context.defined() ? &image_.image_context : nullptr;
-    const std::vector<float> ts = timesteps(t, 1, tokens);
-    Tensor c = forward(model, in.reshape(one), ts, text_.cond, img);
-    c = (c.is_cpu() ? c : c.to(Device::cpu())).select(0);
-    if (!cfg) return c;
-    run_.check_cancel();
-    const Tensor& neg = text_.uncond.defined() ? text_.uncond : text_.cond;
-    Tensor u = forward(model, in.reshape(one), ts, neg, img);
-    u = (u.is_cpu() ? u : u.to(Device::cpu())).select(0);
-    return guide(c, u, g);
+    require_finite(v, "the transformer's output at timestep " + std::to_string(t));
+    return v;
   }
 
-  // One timestep per batch item, or per token (TI2V with an image: 0 on the first latent frame).
-  std::vector<float> timesteps(float t, int batch, int64_t tokens) const {
-    if (!image_.first_latent.defined()) return std::vector<float>(size_t(batch), t);
-    std::vector<float> ts(size_t(batch * tokens), t);
-    const int64_t first = tokens / (rs_.latent_frames / p_.info.transformer.patch.t);  // tokens of latent frame 0
-    for (int b = 0; b < batch; ++b) std::fill_n(ts.begin() + b * tokens, first, 0.0f);
+  // x [C, F, h, w] → what the transformer takes: I2V's channels appended on the channel axis.
+  Tensor model_input(const Tensor& x) const {
+    if (!cond_.channels.defined()) return x;
+    Tensor in = Tensor::empty({x.dim(0) + cond_.channels.dim(0), x.dim(1), x.dim(2), x.dim(3)}, DType::f32);
+    put(in, 0, x);
+    put(in, x.numel(), cond_.channels);
+    return in;
+  }
+
+  // One timestep per batch item, or per token (fixed frames per_token: 0 on their tokens).
+  std::vector<float> timesteps(float t, int batch) const {
+    if (fixed_tokens_ == 0) return std::vector<float>(size_t(batch), t);
+    std::vector<float> ts(size_t(batch * tokens_), t);
+    for (int b = 0; b < batch; ++b) std::fill_n(ts.begin() + b * tokens_, fixed_tokens_, 0.0f);
     return ts;
   }
 
-  Tensor forward(const WanTransformer& model, const Tensor& x, const std::vector<float>& ts, const Tensor& text,
-                 const Tensor* image) const {
-    return model.forward(*p_.backend, x, ts, text, image);
-  }
+  const Tensor* image() const { return cond_.image_context.defined() ? &cond_.image_context : nullptr; }
 
   const Pipeline::Impl& p_;
   const StageModels& models_;
   const GenerateRequest& r_;
   const Resolved& rs_;
   const TextContext& text_;
-  const ImageCondition& image_;
+  const Conditioning& cond_;
+  const Tensor& noise_;
   Run& run_;
+  FlowDenoiser flow_;
   Tensor image_batched_;
   float boundary_ = 0;
+  int64_t tokens_ = 0, fixed_tokens_ = 0;
 };
 
 class RunObserver final : public StepObserver {
@@ -133,28 +153,31 @@ class RunObserver final : public StepObserver {
 }  // namespace
 
 Tensor denoise(const Pipeline::Impl& p, const GenerateRequest& r, const Resolved& rs, const TextContext& text,
-               const ImageCondition& image, Run& run) {
+               const Conditioning& cond, uint64_t stream, Run& run) {
   const Shape shape{rs.channels, rs.latent_frames, rs.latent_height, rs.latent_width};
-  Rng rng(r.seed);
+  const Tensor& fixed = cond.fixed;
+  require(!fixed.defined() || (fixed.is_cpu() && fixed.dtype() == DType::f32 && fixed.rank() == 4 &&
+                               fixed.dim(0) == shape[0] && fixed.dim(1) >= 1 && fixed.dim(1) < shape[1] &&
+                               fixed.dim(2) == shape[2] && fixed.dim(3) == shape[3]),
+          StatusCode::internal,
+          "denoise: fixed latents " + fixed.shape().str() + " do not fit the window " + shape.str());
+  Rng rng(r.seed, stream);
   Tensor noise;
   if (r.initial_noise.defined()) {
     noise = r.initial_noise.reshape(shape);
     if (noise.dtype() != DType::f32) noise = noise.to(DType::f32);
   } else {
-    noise = rng.normal(shape);  // stream 0; the sampler's own noise (ancestral samplers) follows
+    noise = rng.normal(shape);  // this stream; the sampler's own noise (ancestral samplers) follows
   }
 
   auto sampler = make_sampler(rs.sampler);
   const StageModels models = stage_models(p);  // offload: uploaded for this stage, freed before the decode
-  WanFlowModel model(p, models, r, rs, text, image, run);
-  FlowDenoiser denoiser([&model](const Tensor& x, float t) { return model(x, t); },
-                        schedule_timesteps(rs.sigmas, p.info.defaults.num_train_timesteps));
+  WanDenoiser denoiser(p, models, r, rs, text, cond, noise, run);
   RunObserver observer(run);
   run.begin_stage("denoise", rs.steps);
   Tensor latents = sampler->sample(denoiser, noise, rs.sigmas.sigmas, rng, observer);
   run.end_stage();
-
-  if (image.first_latent.defined()) latents = model_input(latents, image);  // the first frame is the image's
+  if (fixed.defined()) put_fixed(latents, fixed, Tensor(), 0.0f);  // exactly the fixed frames
   return latents;
 }
 

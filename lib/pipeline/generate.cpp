@@ -12,8 +12,8 @@ GenerateResult Pipeline::generate(const GenerateRequest& request, GenerateObserv
   for (const std::string& n : rs.notices) run.notice(n, out.notices);
 
   const TextContext text = text_context(p, request, rs, run);
-  const ImageCondition image = image_condition(p, request, rs, run);
-  out.latents = denoise(p, request, rs, text, image, run);
+  const Conditioning cond = image_condition(p, request, rs, run);
+  out.latents = denoise(p, request, rs, text, cond, /*stream=*/0, run);
   decode_latents(p, out.latents, request.keep_float_frames, run, out);
 
   out.timings = run.timings();

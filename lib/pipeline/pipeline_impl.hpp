@@ -11,6 +11,7 @@
 #include "reel/pipeline.hpp"
 #include "reel/schedule.hpp"
 #include "reel/text_encoder.hpp"
+#include "reel/video_session.hpp"
 
 namespace reel {
 
@@ -92,17 +93,42 @@ struct TextContext {
 Tensor encode_prompts(const Pipeline::Impl& p, std::span<const std::string> prompts);
 TextContext text_context(const Pipeline::Impl& p, const GenerateRequest& r, const Resolved& rs, Run& run);
 
-// Image conditioning: what the denoiser adds to the latents each step.
-struct ImageCondition {
-  Tensor channels;       // Wan 2.1/2.2 I2V: [4 + z, F, h, w] (mask, condition latents), f32
-  Tensor first_latent;   // TI2V: the normalised latent of the first frame [z, 1, h, w], f32
-  Tensor image_context;  // Wan 2.1 I2V: CLIP features [1, N, image_dim] (given or encoded), activation dtype
+// What conditions one window of latents besides the text (wan.md §4.4, docs/extension.md).
+// generate() is one window whose conditioning comes from the request's image; a video
+// session's later windows hold the previous window's last latent frames fixed.
+struct Conditioning {
+  Tensor channels;       // I2V: [mask + z, F, h, w] f32 CPU, appended to the latents on channels
+  Tensor image_context;  // Wan 2.1 I2V: CLIP features [1, N, image_dim], activation dtype
+  // Latent frames [0, K) held fixed: [C, K, h, w] f32 CPU (TI2V's first frame, a session's
+  // context), entering as `fixed_mode` says (per_token or replacement, never automatic).
+  Tensor fixed;
+  ContextConditioning fixed_mode = ContextConditioning::per_token;
 };
-ImageCondition image_condition(const Pipeline::Impl& p, const GenerateRequest& r, const Resolved& rs, Run& run);
+// The first window's conditioning from the request: its image (VAE-encoded: TI2V's fixed first
+// latent, or I2V's channels) and Wan 2.1 I2V's CLIP features (given, or encoded from the image).
+Conditioning image_condition(const Pipeline::Impl& p, const GenerateRequest& r, const Resolved& rs, Run& run);
+// Wan 2.1 I2V's image context in the transformer's activation dtype on the backend's device:
+// `given` (the caller's features [N, D] or [1, N, D]) when defined, else the model's CLIP
+// image encoder run on `image`.
+Tensor image_context_of(const Pipeline::Impl& p, const Tensor& given, const Image& image);
+// I2V's extra input channels for a window that starts with `pixels` [3, n, H, W] in [-1, 1]
+// (n = 4j + 1; the rest of the window's frames black): the mask (1 on the first n frames) and
+// the normalised VAE latents of [pixels, zeros], as Wan's I2V pipelines build them.
+Tensor i2v_channels(const Pipeline::Impl& p, const Resolved& rs, const Tensor& pixels);
 
-// Denoising: the final latents [C, F, h, w] f32 (TI2V: frame 0 replaced by the condition).
+// Philox stream of a video session's chunk k: k·2³². Chunk 0 uses stream 0, as generate()
+// does; the sampler's own draws (ancestral samplers) follow on the next streams.
+constexpr uint64_t chunk_stream(int chunk) { return uint64_t(chunk) << 32; }
+
+// The denoising stage, the one loop of every window: noise (r.initial_noise, or drawn from
+// Rng(r.seed, stream)) through the sampler with the guided transformer(s); returns the final
+// latents [C, F, h, w] f32 with the fixed frames set to cond.fixed exactly.
 Tensor denoise(const Pipeline::Impl& p, const GenerateRequest& r, const Resolved& rs, const TextContext& text,
-               const ImageCondition& image, Run& run);
+               const Conditioning& cond, uint64_t stream, Run& run);
+
+// Decoder output [3, m, H, W] in [-1, 1] (CPU f32) → m RGB24 frames at `rgb` and, when `floats`
+// is not null, diffusers' postprocessed f32 frames [m, H, W, 3] in [0, 1] there.
+void store_frames(const Tensor& decoded, uint8_t* rgb, float* floats);
 
 // Decode: latents → frames, one latent frame per VAE chunk.
 void decode_latents(const Pipeline::Impl& p, const Tensor& latents, bool keep_float, Run& run, GenerateResult& out);

@@ -85,6 +85,16 @@ inline const Pipeline& tiny_t2v_f32() {
   return shared_pipeline("t2v_f32", {.folder = tiny_t2v_model(), .threads = 2, .precision = PipelinePrecision::f32});
 }
 
+// Wan 2.1 I2V (the tiny fixture transformer) with the shipped model's VAE and text encoder;
+// no CLIP image encoder, so requests pass image_context.
+inline const Pipeline& tiny_i2v_f32() {
+  const std::filesystem::path t2v = tiny_t2v_model();
+  return shared_pipeline("i2v_f32", {.transformer = pipeline_fixtures() / "tiny-wan-i2v" / "transformer",
+                                     .vae = t2v / "vae", .text_encoder = t2v / "text_encoder",
+                                     .tokenizer = t2v / "tokenizer", .threads = 2,
+                                     .precision = PipelinePrecision::f32});
+}
+
 // Records everything a generation reports.
 class Recorder : public GenerateObserver {
  public:

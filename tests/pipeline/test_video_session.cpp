@@ -70,9 +70,10 @@ struct Modules {
   std::unique_ptr<Backend> be = make_cpu_backend({.threads = 2});
   WanTransformer dit;
   WanVae vae;
-  Modules(const fs::path& folder, const Pipeline& pipe)
-      : dit(WanTransformer::load(folder / "transformer", {.precision = WanPrecision::f32})),
-        vae(WanVae::load(folder / "vae", *be, {.config = pipe.info().vae})) {}
+  Modules(const fs::path& folder, const Pipeline& pipe) : Modules(folder / "transformer", folder / "vae", pipe) {}
+  Modules(const fs::path& transformer, const fs::path& vae_folder, const Pipeline& pipe)
+      : dit(WanTransformer::load(transformer, {.precision = WanPrecision::f32})),
+        vae(WanVae::load(vae_folder, *be, {.config = pipe.info().vae})) {}
 };
 
 struct HandWindow {
@@ -84,6 +85,8 @@ struct HandWindow {
   Tensor text;           // [2, 512, D]: conditional; unconditional
   Tensor context;        // [C, K, h, w] or undefined
   bool per_token = false;
+  Tensor channels;       // I2V: [mask + C, F, h, w] appended to x on channels, or undefined
+  Tensor image;          // Wan 2.1 I2V: [2, N, image_dim] CLIP features (both halves), or undefined
 };
 
 // One window: noise from Rng(seed, stream); batched CFG v = u + g·(c − u); the context frames
@@ -97,16 +100,23 @@ Tensor denoise_by_hand(Modules& m, const HandWindow& w) {
   const int64_t K = w.context.defined() ? w.context.dim(1) : 0;
   const int64_t tokens = F * (w.shape[2] / 2) * (w.shape[3] / 2), ctx_tokens = K * (w.shape[2] / 2) * (w.shape[3] / 2);
   ModelFn model = [&](const Tensor& x, float t) {
-    std::vector<float> both = x.to_floats();
-    const std::vector<float> again = both;
-    both.insert(both.end(), again.begin(), again.end());
+    std::vector<float> one = x.to_floats();
+    int64_t channels = C;
+    if (w.channels.defined()) {
+      const std::vector<float> extra = w.channels.to_floats();
+      one.insert(one.end(), extra.begin(), extra.end());
+      channels += w.channels.dim(0);
+    }
+    std::vector<float> both = one;
+    both.insert(both.end(), one.begin(), one.end());
     std::vector<float> ts(2, t);
     if (w.per_token) {
       ts.assign(size_t(2 * tokens), t);
       for (int b = 0; b < 2; ++b) std::fill_n(ts.begin() + b * tokens, ctx_tokens, 0.0f);
     }
-    const Tensor in = Tensor::from_floats({2, C, F, w.shape[2], w.shape[3]}, both);
-    const std::vector<float> out = m.dit.forward(*m.be, in, ts, w.text).to_floats();
+    const Tensor in = Tensor::from_floats({2, channels, F, w.shape[2], w.shape[3]}, both);
+    const std::vector<float> out =
+        m.dit.forward(*m.be, in, ts, w.text, w.image.defined() ? &w.image : nullptr).to_floats();
     const float g = w.boundary > 0 && t < w.boundary ? w.guidance_2 : w.guidance;
     std::vector<float> v(size_t(x.numel()));
     for (size_t i = 0; i < v.size(); ++i) {
@@ -309,6 +319,93 @@ TEST(VideoSession, Ti2vPerTokenContextMatchesTheComputationByHand) {
   EXPECT_DOUBLE_EQ(c1.video.fps, 24.0);
 }
 
+// I2V's channels by hand: mask 1 on the first n pixel frames (frame 0 four times, then four
+// frames per latent frame) and the normalised latents of [pixels, zeros].
+Tensor i2v_channels_by_hand(Modules& m, const Tensor& pixels, int frames, int64_t latent_frames) {
+  const int64_t n = pixels.dim(1), H = pixels.dim(2), W = pixels.dim(3), plane = H * W;
+  std::vector<float> video(size_t(3 * frames * plane), 0.0f);
+  const std::vector<float> px = pixels.to_floats();
+  for (int64_t c = 0; c < 3; ++c) std::copy_n(px.begin() + c * n * plane, n * plane, video.begin() + c * frames * plane);
+  const Tensor z = normalize_latents(*m.be, m.vae.encode(Tensor::from_floats({3, frames, H, W}, video)), m.vae.config());
+  const int64_t lh = z.dim(2), lw = z.dim(3), lplane = lh * lw;
+  std::vector<float> out(size_t((4 + z.dim(0)) * latent_frames * lplane), 0.0f);
+  for (int64_t c = 0; c < 4; ++c)
+    for (int64_t j = 0; j < latent_frames; ++j) {
+      const int64_t frame = j == 0 ? 0 : 4 * (j - 1) + 1 + c;
+      if (frame < n) std::fill_n(out.begin() + (c * latent_frames + j) * lplane, lplane, 1.0f);
+    }
+  const std::vector<float> zv = z.to_floats();
+  std::copy(zv.begin(), zv.end(), out.begin() + 4 * latent_frames * lplane);
+  return Tensor::from_floats({4 + z.dim(0), latent_frames, lh, lw}, out);
+}
+
+TEST(VideoSession, I2vWindowsAreConditionedOnTheFramesBeforeThem) {
+  const Pipeline& pipe = tiny_i2v_f32();
+  VideoSessionOptions o = t2v_options();
+  o.request.frames = 13;  // 4 latent frames per window: 2 fixed, 2 new
+  o.request.image = read_image(pipeline_fixtures() / "i2v_first_frame.png");
+  o.request.image_context = fixture_tensor("i2v.safetensors", "image_embeds");
+  o.context_frames = 2;
+  VideoSession session(pipe, o);
+  EXPECT_EQ(session.conditioning(), ContextConditioning::replacement);
+  const VideoChunk c0 = session.next();
+  const VideoChunk c1 = session.next();
+  // The first chunk is image-to-video exactly as generate() does it.
+  const GenerateResult g = pipe.generate(o.request);
+  EXPECT_EQ(c0.latents.to_floats(), g.latents.to_floats());
+  EXPECT_EQ(c0.video.rgb, g.video.rgb);
+
+  // Chunk 1 by hand: the context frames noised to σ, the channels built from the last 5 frames
+  // of chunk 0 as decoded, the same CLIP features.
+  Modules m(pipeline_fixtures() / "tiny-wan-i2v" / "transformer", tiny_t2v_model() / "vae", pipe);
+  VaeDecodeStream stream = m.vae.decode_stream();
+  const Tensor decoded0 = stream.push(denormalize_latents(*m.be, c0.latents, m.vae.config()));  // [3, 13, H, W]
+  ASSERT_EQ(decoded0.dim(1), 13);
+  const std::vector<float> d = decoded0.to_floats();
+  const int64_t plane = 32 * 64;
+  std::vector<float> tail;
+  for (int64_t c = 0; c < 3; ++c) tail.insert(tail.end(), d.begin() + (c * 13 + 8) * plane, d.begin() + (c * 13 + 13) * plane);
+  HandWindow w;
+  w.seed = 21, w.stream = uint64_t(1) << 32, w.shift = pipe.info().defaults.shift;
+  w.shape = {16, 4, 4, 8};
+  w.text = text_pair(pipe, o.request.prompt, o.request.negative_prompt);
+  w.context = frames_of(c0.latents, 2, 4);
+  w.channels = i2v_channels_by_hand(m, Tensor::from_floats({3, 5, 32, 64}, tail), 13, 4);
+  const Tensor features = o.request.image_context.reshape({1, o.request.image_context.dim(0), o.request.image_context.dim(1)});
+  w.image = ops::concat(*m.be, {&features, &features}, 0);
+  const Tensor latents = denoise_by_hand(m, w);
+  const Tensor frames = stream.push(denormalize_latents(*m.be, frames_of(latents, 2, 4), m.vae.config()));
+  const double el = rel(c1.latents, latents), ef = rel(c1.frames, postprocess(frames));
+  std::printf("i2v chunk 1: relative L2 latents %.3g, frames %.3g\n", el, ef);
+  EXPECT_LE(el, kHandTol);
+  EXPECT_LE(ef, kHandTol);
+  EXPECT_EQ(c1.context_frames, 2);
+  EXPECT_EQ(c1.video.frames, 8);
+  // Without the channels the window comes out different: they are what conditions it.
+  w.channels = i2v_channels_by_hand(m, Tensor::from_floats({3, 5, 32, 64}, std::vector<float>(tail.size(), 0.0f)), 13, 4);
+  EXPECT_GT(rel(c1.latents, denoise_by_hand(m, w)), 1e-3);
+}
+
+TEST(VideoSession, I2vContinuesASourceClip) {
+  const Pipeline& pipe = tiny_i2v_f32();
+  VideoSessionOptions o = t2v_options();
+  o.request.image_context = fixture_tensor("i2v.safetensors", "image_embeds");
+  o.context_frames = 2;
+  const GenerateResult first = [&] {
+    GenerateRequest r = o.request;
+    r.image = read_image(pipeline_fixtures() / "i2v_first_frame.png");
+    return pipe.generate(r);
+  }();
+  o.source = first.video;
+  VideoSession session(pipe, o);
+  const VideoChunk c0 = session.next();
+  const VideoChunk c1 = session.next();
+  EXPECT_EQ(c0.context_frames, 2);
+  EXPECT_EQ(c0.video.frames, 4);
+  EXPECT_EQ(c1.video.frames, 4);
+  EXPECT_EQ(session.frames_done(), 8);
+}
+
 TEST(VideoSession, ContinuesAnExistingClipFromItsLastFrames) {
   const Pipeline& pipe = tiny_t2v_f32();
   // The clip to continue: 13 frames of a generation.
@@ -502,17 +599,24 @@ TEST(VideoSession, RejectsWhatCannotWork) {
   o.source->rgb.pop_back();
   expect(StatusCode::invalid_argument, "rgb holds", o);
 
-  // Wan 2.1 I2V (36 channels): not yet.
-  const fs::path t2v = tiny_t2v_model();
-  const Pipeline& i2v = shared_pipeline(
-      "i2v_f32", {.transformer = pipeline_fixtures() / "tiny-wan-i2v" / "transformer", .vae = t2v / "vae",
-                  .text_encoder = t2v / "text_encoder", .tokenizer = t2v / "tokenizer", .threads = 2,
-                  .precision = PipelinePrecision::f32});
+  // An I2V model starts from an image or a source clip, not both.
+  const Pipeline& i2v = tiny_i2v_f32();
   try {
     VideoSession s(i2v, t2v_options());
-    ADD_FAILURE() << "expected unsupported";
+    ADD_FAILURE() << "expected invalid_argument";
   } catch (const Error& e) {
-    EXPECT_EQ(e.code(), StatusCode::unsupported);
+    EXPECT_EQ(e.code(), StatusCode::invalid_argument);
+    EXPECT_NE(std::string(e.what()).find("needs a first frame"), std::string::npos) << e.what();
+  }
+  o = t2v_options();
+  o.request.image = read_image(pipeline_fixtures() / "i2v_first_frame.png");
+  o.source = Video::blank(5, 32, 64, 16.0);
+  try {
+    VideoSession s(i2v, o);
+    ADD_FAILURE() << "expected invalid_argument";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), StatusCode::invalid_argument);
+    EXPECT_NE(std::string(e.what()).find("not both"), std::string::npos) << e.what();
   }
   // TI2V fixture without a text encoder: text prompts in the schedule cannot work.
   const Pipeline& ti2v = shared_pipeline(

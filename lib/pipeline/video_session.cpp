@@ -1,15 +1,17 @@
 // reel::VideoSession: endless video. Each chunk resolves its prompt, denoises a window whose
-// first K latent frames are the previous window's last K (the first chunk of a new clip is a
-// plain generate() window), then pushes the new latent frames one at a time through a VAE
+// first K latent frames are held to the previous window's last K (the first chunk of a new clip
+// is exactly generate()'s window; both run pipeline::denoise), then pushes the new latent frames one at a time through a VAE
 // decode stream whose causal cache carries over from chunk to chunk. The session holds only
 // the context latents, the VAE cache, the current text context and (after a cancel during
-// decoding) one chunk's undelivered frames, so its memory does not grow with the clip.
+// decoding) one chunk's undelivered frames, so its memory does not grow with the clip. On I2V
+// models each later window is also conditioned, as the first is on the image, on the last
+// 4(K − 1) + 1 frames decoded so far (and Wan 2.1's CLIP features of the first image).
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <deque>
 
-#include "parallel.hpp"
-#include "pipeline/extension_impl.hpp"
+#include "pipeline/pipeline_impl.hpp"
 
 namespace reel {
 
@@ -52,6 +54,10 @@ struct VideoSession::State {
   int64_t frames_done = 0;
   Tensor context_latents;    // [C, K, h, w] for the next window; undefined before a new clip's first chunk
   std::optional<VaeDecodeStream> stream;
+  // I2V models: the last 4(K − 1) + 1 frames decoded (or of the source), each [3, H, W] in
+  // [-1, 1], and Wan 2.1's image context, both conditioning the next window.
+  std::deque<std::vector<float>> tail;
+  Tensor image_context;
   std::string broken;        // non-empty: a failure left the decode stream in an unknown state
 
   // The current text context, kept while the prompt stays the same.
@@ -120,6 +126,11 @@ struct VideoSession::State {
       for (int64_t c = 0; c < 3; ++c)
         std::memcpy(pixels.data<float>() + (c * n + t) * plane, f.data<float>() + c * plane, size_t(plane) * sizeof(float));
     }
+    if (p.info.variant == WanVariant::i2v) {
+      remember_tail(pixels);
+      if (p.info.needs_image_context)  // CLIP features of the given ones, or of the source's last frame
+        image_context = image_context_of(p, options.request.image_context, *options.request.image);
+    }
     const Tensor mu = (encoder ? *encoder : *p.vae).encode(pixels);
     context_latents = cpu_f32(normalize_latents(*p.backend, mu, p.vae->config()));
     require_finite(context_latents, "the VAE encoder's latents of the source clip");
@@ -157,6 +168,7 @@ struct VideoSession::State {
         throw;
       }
       append(pd, frames, keep_float);
+      if (p.info.variant == WanVariant::i2v) remember_tail(frames);
       ++pd.next;
       const auto now = std::chrono::steady_clock::now();
       run.step_done(int(pd.next), std::chrono::duration<double>(now - last).count());  // may cancel
@@ -175,25 +187,51 @@ struct VideoSession::State {
   void append(Pending& pd, const Tensor& frames, bool keep_float) {
     Video& v = pd.chunk.video;
     const int64_t m = frames.dim(1), plane = int64_t(v.height) * v.width;
-    const size_t at = v.rgb.size();
+    const size_t at = v.rgb.size(), fat = pd.floats.size();
     v.rgb.resize(at + size_t(m * plane * 3));
     v.frames += int(m);
-    uint8_t* rgb = v.rgb.data() + at;
-    const size_t fat = pd.floats.size();
     if (keep_float) pd.floats.resize(fat + size_t(m * plane * 3));
-    float* f = keep_float ? pd.floats.data() + fat : nullptr;
-    const float* src = frames.data<float>();
-    parallel_for(m * plane, 4096, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i)
-        for (int64_t c = 0; c < 3; ++c) {
-          const float x = src[c * m * plane + i];
-          rgb[i * 3 + c] = pixel_to_u8(x, PixelRange::minus_one_to_one);
-          if (f) {  // diffusers' postprocess: (x / 2 + 0.5).clamp(0, 1)
-            const float y = x / 2.0f + 0.5f;
-            f[i * 3 + c] = y < 0.0f ? 0.0f : (y > 1.0f ? 1.0f : y);
-          }
-        }
-    });
+    store_frames(frames, v.rgb.data() + at, keep_float ? pd.floats.data() + fat : nullptr);
+  }
+
+  // Keeps the last 4(K − 1) + 1 of these frames ([3, m, H, W] in [-1, 1]) and those before.
+  void remember_tail(const Tensor& frames) {
+    const int64_t m = frames.dim(1), plane = frames.dim(2) * frames.dim(3);
+    const size_t keep = size_t(4 * (context - 1) + 1);
+    for (int64_t t = std::max<int64_t>(0, m - int64_t(keep)); t < m; ++t) {
+      std::vector<float> f(size_t(3 * plane));
+      for (int64_t c = 0; c < 3; ++c)
+        std::memcpy(f.data() + c * plane, frames.data<float>() + (c * m + t) * plane, size_t(plane) * sizeof(float));
+      tail.push_back(std::move(f));
+      if (tail.size() > keep) tail.pop_front();
+    }
+  }
+
+  // The conditioning of a window that continues from `context_latents`: those frames fixed, and
+  // on I2V models the channels built from the frames they stand for.
+  Conditioning continuation(Run& run) const {
+    const Pipeline::Impl& p = impl();
+    Conditioning c;
+    c.fixed = context_latents;
+    c.fixed_mode = mode;
+    if (p.info.variant != WanVariant::i2v) return c;
+    run.begin_stage("encode", 1);
+    const auto start = std::chrono::steady_clock::now();
+    const int64_t n = 4 * (context_latents.dim(1) - 1) + 1, plane = int64_t(rs.height) * rs.width;
+    require(int64_t(tail.size()) >= n, StatusCode::internal,
+            "video session: " + std::to_string(tail.size()) + " frames kept for an I2V window that needs " +
+                std::to_string(n));
+    Tensor pixels = Tensor::empty({3, n, rs.height, rs.width}, DType::f32);
+    for (int64_t t = 0; t < n; ++t) {
+      const std::vector<float>& f = tail[tail.size() - size_t(n) + size_t(t)];
+      for (int64_t ch = 0; ch < 3; ++ch)
+        std::memcpy(pixels.data<float>() + (ch * n + t) * plane, f.data() + ch * plane, size_t(plane) * sizeof(float));
+    }
+    c.channels = i2v_channels(p, rs, pixels);
+    c.image_context = image_context;
+    run.step_done(1, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    run.end_stage();
+    return c;
   }
 
   VideoChunk run_chunk(const std::string* prompt_override, GenerateObserver* observer) {
@@ -226,18 +264,14 @@ struct VideoSession::State {
     out.prompt = r.prompt_embeds.defined() ? std::string() : r.prompt;
     const TextContext& text = text_for(r, run);
 
-    Tensor latents, to_decode;
-    if (!context_latents.defined()) {  // a new clip: exactly generate()'s first window
-      const ImageCondition image = image_condition(p, r, rs, run);
-      latents = denoise(p, r, rs, text, image, run);
-      to_decode = latents;
-      out.context_frames = 0;
-    } else {
-      const int64_t kc = context_latents.dim(1);
-      latents = denoise_window(p, r, rs, text, {context_latents, mode}, chunk_stream(k), run);
-      to_decode = latent_frames(latents, kc, window);
-      out.context_frames = int(kc);
-    }
+    // A new clip's first window is exactly generate()'s; later ones continue the context.
+    const bool fresh = !context_latents.defined();
+    const Conditioning cond = fresh ? image_condition(p, r, rs, run) : continuation(run);
+    if (fresh && cond.image_context.defined()) image_context = cond.image_context;
+    const Tensor latents = denoise(p, r, rs, text, cond, chunk_stream(k), run);
+    const int64_t kc = fresh ? 0 : context_latents.dim(1);
+    const Tensor to_decode = fresh ? latents : latent_frames(latents, kc, window);
+    out.context_frames = int(kc);
     // The window is done: from here on the session has moved to the next chunk.
     context_latents = latent_frames(latents, window - context, window);
     chunk = k + 1;
@@ -258,14 +292,19 @@ VideoSession::VideoSession(const Pipeline& pipeline, const VideoSessionOptions& 
   State& s = *state_;
   const Pipeline::Impl& p = s.impl();
   const PipelineInfo& info = p.info;
-  require(info.variant != WanVariant::i2v, StatusCode::unsupported,
-          "video extension runs on text-to-video and TI2V models; Wan 2.1/2.2 I2V models (36 input channels: mask and "
-          "condition latents) are not supported yet");
   require(p.vae.has_value() && p.vae->has_decoder(), StatusCode::invalid_argument,
           "video extension needs the model's VAE decoder");
-  const GenerateRequest& r = options.request;
-  require(!r.image_context.defined(), StatusCode::invalid_argument,
-          "image_context is for Wan 2.1 I2V models, which video sessions do not run");
+  GenerateRequest& r = s.options.request;
+  require(!(options.source && r.image), StatusCode::invalid_argument,
+          "give either an image (the first frame of a new clip) or a source video to continue, not both");
+  // An I2V model continuing a clip takes the source's last frame where it would take the image
+  // (for the request's checks and, on Wan 2.1, the CLIP features).
+  if (options.source && info.needs_image && options.source->frames > 0) {
+    options.source->validate();
+    const Video& src = *options.source;
+    const uint8_t* last = src.frame(src.frames - 1);
+    r.image = Image{src.width, src.height, std::vector<uint8_t>(last, last + src.frame_bytes())};
+  }
   s.rs = resolve_request(p, r);
   s.notices = s.rs.notices;
   s.window = int(s.rs.latent_frames);
@@ -313,8 +352,6 @@ VideoSession::VideoSession(const Pipeline& pipeline, const VideoSessionOptions& 
   if (options.source) {
     const Video& src = *options.source;
     src.validate();
-    require(!r.image, StatusCode::invalid_argument,
-            "give either an image (the first frame of a new clip) or a source video to continue, not both");
     require(!r.initial_noise.defined(), StatusCode::invalid_argument,
             "initial_noise is the first window's noise of a new clip; a continued clip draws its noise from the seed");
     // The last 4(K − 1) + 1 frames, fewer when the clip is shorter, rounded down to 4j + 1.
