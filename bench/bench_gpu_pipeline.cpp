@@ -219,7 +219,7 @@ struct Setup {
       if (!(err <= 2e-2))
         return "2-layer forward, batch " + std::to_string(batch) + ": GPU vs CPU relative L2 " + std::to_string(err);
       if (batch == 1) continue;
-      const Tensor got_gpu = got.device() == gpu->device() ? got : got.to(gpu->device());
+      const Tensor got_gpu = got.to(gpu->device());
       const Tensor guided = guide(*gpu, got_gpu, kGuidance).to(Device::cpu());
       guidance_err = bench::relative_l2(guided.to_floats(), guide_on_host(got.to(Device::cpu()), kGuidance));
       if (!(guidance_err <= 1e-3))

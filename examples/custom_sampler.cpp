@@ -7,35 +7,37 @@
 #include "reel/gaussian_denoiser.hpp"
 #include "reel/samplers.hpp"
 
-// Midpoint (RK2) on dx/dσ = (x − x0)/σ. Every sampler has this one signature.
+// Midpoint (RK2) on dx/dσ = (x − x0)/σ. Every sampler has this one signature; the helpers
+// start_sample, check_sigmas, denoise_checked and StepReporter (reel/sampler.hpp) do what every
+// built-in sampler does around its update rule: checks, the f32 copy, progress and cancel.
 class MidpointSampler final : public reel::Sampler {
  public:
   std::string name() const override { return "midpoint"; }
-  reel::Tensor sample(reel::Denoiser& d, reel::Tensor x, std::span<const float> sigmas, reel::Rng&,
+  reel::Tensor sample(reel::Denoiser& d, reel::Tensor x_in, std::span<const float> sigmas, reel::Rng&,
                       reel::StepObserver& observer) override {
-    x = x.to(reel::DType::f32);  // a private f32 copy
+    reel::Tensor x = reel::start_sample(x_in, "midpoint");  // a private f32 CPU copy
+    reel::check_sigmas(sigmas, d.path(), "midpoint");
+    reel::StepReporter report(observer, d, sigmas, "midpoint");
     float* p = x.data<float>();
     for (size_t i = 0; i + 1 < sigmas.size(); ++i) {
+      report.begin_step();
       const float s = sigmas[i], sn = sigmas[i + 1], sm = 0.5f * (s + sn);
-      const reel::Tensor x0 = d(x, s);
+      const reel::Tensor x0 = reel::denoise_checked(d, x, s, "midpoint").x0;
       reel::Tensor xm = x.clone();
       float* m = xm.data<float>();
       for (int64_t j = 0; j < x.numel(); ++j) m[j] += (sm - s) * (p[j] - x0.data<float>()[j]) / s;
-      const reel::Tensor x0m = d(xm, sm);
+      const reel::Tensor x0m = reel::denoise_checked(d, xm, sm, "midpoint").x0;
       for (int64_t j = 0; j < x.numel(); ++j) p[j] += (sn - s) * (m[j] - x0m.data<float>()[j]) / sm;
-      reel::StepInfo info;
-      info.step = int(i), info.total = int(sigmas.size()) - 1, info.sigma = s, info.sigma_next = sn;
-      info.timestep = d.timestep(s), info.model_calls = 2, info.x = x, info.x0 = x0;
-      if (observer.on_step(info) == reel::StepAction::cancel)
-        throw reel::Error(reel::StatusCode::cancelled, "midpoint: cancelled by the observer");
+      report.end_step(int(i), x, x0, /*model_calls=*/2);  // throws cancelled when the observer asks
     }
     return x;
   }
 };
 
 int main() {
+  // Registered with the schedule a pipeline pairs it with when a request names no schedule.
   reel::register_sampler("midpoint", "explicit midpoint, 2 model calls a step",
-                         [](const reel::Options&) { return std::make_unique<MidpointSampler>(); });
+                         [](const reel::Options&) { return std::make_unique<MidpointSampler>(); }, "flow_euler");
 
   reel::GaussianDenoiser denoiser(reel::NoisePath::flow, /*mean=*/0.3, /*std=*/0.2);
   const reel::Schedule schedule = reel::make_schedule("flow:shift=3,sigma_max=0.95,sigma_min=0.05", 20);

@@ -227,12 +227,17 @@ Tensor Tensor::to(DType dtype) const {
 }
 
 Tensor Tensor::to(Device device) const {
+  if (defined_ && device == device_) return *this;
   Tensor t = empty(shape_, dtype_, device);
   t.copy_from(*this);
   return t;
 }
 
-Tensor Tensor::clone() const { return to(device_); }
+Tensor Tensor::clone() const {
+  Tensor t = empty(shape_, dtype_, device_);
+  t.copy_from(*this);
+  return t;
+}
 
 void Tensor::copy_from(const Tensor& src) {
   require(defined_ && src.defined_, StatusCode::invalid_argument, "copy_from: undefined tensor");

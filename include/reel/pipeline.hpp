@@ -241,12 +241,11 @@ class REEL_API Pipeline {
   // Throws invalid_argument when the model has no text encoder or tokenizer.
   Tensor encode_prompts(std::span<const std::string> prompts) const;
 
-  explicit Pipeline(std::shared_ptr<const Impl> impl);
-  // The loaded components (lib/pipeline/pipeline_impl.hpp), for library code built on the
-  // pipeline (reel::VideoSession).
-  const Impl& impl() const { return *impl_; }
 
  private:
+  friend class VideoSession;  // runs the pipeline's stages window by window
+  explicit Pipeline(std::shared_ptr<const Impl> impl);
+  const Impl& impl() const { return *impl_; }
   std::shared_ptr<const Impl> impl_;
 };
 

@@ -26,6 +26,7 @@
 #pragma once
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -183,15 +184,54 @@ class REEL_API Sampler {
                         StepObserver& observer) = 0;
 };
 
+// ---------------------------------------------------------------- writing a sampler
+// What every built-in sampler does around its own update rule, for samplers written outside
+// the library (examples/custom_sampler.cpp). `sampler` names the sampler in messages.
+
+// A private f32 CPU copy of the starting sample (the caller's tensor is never written);
+// invalid_argument when x is undefined, empty or an integer tensor.
+REEL_API Tensor start_sample(const Tensor& x, std::string_view sampler);
+// At least 2 sigmas, finite, >= 0, strictly decreasing; <= 1 on the flow path; else invalid_argument.
+REEL_API void check_sigmas(std::span<const float> sigmas, NoisePath path, std::string_view sampler);
+// denoiser.denoise(x, σ) with the result checked (x0 defined, of x's shape) and brought to f32
+// CPU; a velocity, when present, is checked and brought to the CPU (its dtype kept).
+REEL_API Denoised denoise_checked(Denoiser& denoiser, const Tensor& x, float sigma, std::string_view sampler);
+
+// Times each step and reports it to the observer as a StepInfo; throws Error(cancelled) when
+// the observer asks to stop.
+//   StepReporter report(observer, denoiser, sigmas, "midpoint");
+//   for (int i = 0; i < steps; ++i) { report.begin_step(); ...; report.end_step(i, x, x0, 2); }
+class REEL_API StepReporter {
+ public:
+  StepReporter(StepObserver& observer, const Denoiser& denoiser, std::span<const float> sigmas,
+               std::string_view sampler);
+  void begin_step();
+  // step: 0-based; x: the sample after the step; x0: the prediction made at sigmas[step].
+  void end_step(int step, const Tensor& x, const Tensor& x0, int model_calls);
+
+ private:
+  StepObserver& observer_;
+  const Denoiser& denoiser_;
+  std::span<const float> sigmas_;
+  std::string sampler_;
+  double start_ = 0;  // seconds on a steady clock
+};
+
+// ---------------------------------------------------------------- the registry
 // A factory builds a sampler from its options (read each with a getter: the registry rejects
 // options the factory did not read).
 using SamplerFactory = std::function<std::unique_ptr<Sampler>(const Options& options)>;
 
 // Throws invalid_argument if the name is taken (or empty, or contains ':' ',' '=' or a space).
-REEL_API void register_sampler(std::string_view name, std::string_view description, SamplerFactory factory);
+// `schedule` (a schedule spec, e.g. "flow_euler") is what a pipeline pairs the sampler with
+// when a request names a sampler but no schedule; empty: the model's default schedule.
+REEL_API void register_sampler(std::string_view name, std::string_view description, SamplerFactory factory,
+                               std::string_view schedule = {});
 // "name" or "name:key=value,...", e.g. "unipc:order=3,variant=bh1". Unknown name: not_found.
 REEL_API std::unique_ptr<Sampler> make_sampler(std::string_view spec);
 REEL_API std::unique_ptr<Sampler> make_sampler(std::string_view name, const Options& options);
 REEL_API std::vector<RegistryEntry> list_samplers();
+// The entry of a registered sampler by name (not a spec); nullopt when there is none.
+REEL_API std::optional<RegistryEntry> find_sampler(std::string_view name);
 
 }  // namespace reel

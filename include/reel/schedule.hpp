@@ -14,6 +14,7 @@
 //   sampler->sample(denoiser, noise, s.sigmas, rng, observer);
 #pragma once
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -75,16 +76,26 @@ REEL_API double beta_ppf(double p, double a, double b);
 // the registry rejects options it did not read).
 using ScheduleFactory = std::function<Schedule(int steps, const Options& options)>;
 
+// A sampler's or schedule's entry in its registry, with what a pipeline needs to use it.
 struct RegistryEntry {
   std::string name;
   std::string description;
+  // Samplers: the schedule spec a pipeline pairs the sampler with by default ("" = the model's).
+  std::string schedule;
+  // Schedules: a flow schedule, taking the options `shift` and `num_train_timesteps`, which a
+  // pipeline fills from the request and the model when the spec leaves them out.
+  bool flow_shift = false;
 };
 
 // Throws invalid_argument if the name is taken (or empty, or contains ':' or ',').
-REEL_API void register_schedule(std::string_view name, std::string_view description, ScheduleFactory factory);
+// `flow_shift`: see RegistryEntry.
+REEL_API void register_schedule(std::string_view name, std::string_view description, ScheduleFactory factory,
+                                bool flow_shift = false);
 // "name" or "name:key=value,...", e.g. "flow_unipc:shift=5". Unknown name: not_found.
 REEL_API Schedule make_schedule(std::string_view spec, int steps);
 REEL_API Schedule make_schedule(std::string_view name, int steps, const Options& options);
 REEL_API std::vector<RegistryEntry> list_schedules();
+// The entry of a registered schedule by name (not a spec); nullopt when there is none.
+REEL_API std::optional<RegistryEntry> find_schedule(std::string_view name);
 
 }  // namespace reel

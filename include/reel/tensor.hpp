@@ -118,7 +118,7 @@ class REEL_API Tensor {
   Tensor select(int64_t index) const;              // row `index` of dimension 0, rank - 1; shares
 
   Tensor to(DType dtype) const;    // CPU: converted copy (a copy even when dtype is the same)
-  Tensor to(Device device) const;  // copy to another device (same dtype)
+  Tensor to(Device device) const;  // on `device`: this tensor when already there, else a copy
   Tensor clone() const;
   // Copies src into this tensor: same shape and dtype, devices may differ.
   void copy_from(const Tensor& src);

@@ -89,7 +89,7 @@ Tensor ClipVisionEncoder::forward(Backend& be, const Tensor& pixels) const {
   const int64_t b = pixels.dim(0), d = c.hidden_size;
 
   // Embeddings: [class; patches · Wᵀ] + positions, then pre_layrnorm.
-  Tensor patches = extract_patches(pixels.is_cpu() ? pixels : pixels.to(Device::cpu()), c.patch_size);
+  Tensor patches = extract_patches(pixels.to(Device::cpu()), c.patch_size);
   if (be.device() != Device::cpu()) patches = patches.to(be.device());
   patches = to_dtype(be, patches, w.dtype);  // transformers casts the pixels to the weight dtype
   const Tensor embedded = ops::linear(be, patches, w.patch, nullptr, DType::f32);  // [B, g², D]

@@ -28,7 +28,7 @@ void decode_latents(const Pipeline::Impl& p, const Tensor& latents, bool keep_fl
   Backend& be = *p.backend;
   const VaeConfig& vc = p.vae->config();
   // The latents cross to the device once (they come from the sampler, on the host).
-  const Tensor on_device = latents.device() == be.device() ? latents : latents.to(be.device());
+  const Tensor on_device = latents.to(be.device());
   const Tensor z = denormalize_latents(be, on_device, vc);  // wan.md §2.5: z / (1/std) + mean
   const int64_t latent_frames = latents.dim(1);
   const int64_t frames = vc.frames_for_latents(latent_frames);

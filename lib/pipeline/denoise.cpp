@@ -18,8 +18,6 @@ namespace reel::pipeline {
 
 namespace {
 
-Tensor to_cpu(const Tensor& t) { return t.is_cpu() ? t : t.to(Device::cpu()); }
-
 // Copies `src` (CPU, any dtype) into rows [at, at + src.numel()) of dst's flat buffer (same dtype).
 void put(Tensor& dst, int64_t at, const Tensor& src) {
   const size_t es = dtype_size(dst.dtype());
@@ -88,16 +86,17 @@ class WanDenoiser final : public Denoiser {
       Tensor both = Tensor::empty({2, in.dim(0), in.dim(1), in.dim(2), in.dim(3)}, DType::f32);
       put(both, 0, in);
       put(both, in.numel(), in);
-      const Tensor out = to_cpu(model.forward(*p_.backend, both, timesteps(t, 2), text_.batched,
-                                              image_batched_.defined() ? &image_batched_ : image()));
+      const Tensor out = model.forward(*p_.backend, both, timesteps(t, 2), text_.batched,
+                                              image_batched_.defined() ? &image_batched_ : image())
+                             .to(Device::cpu());
       v = guide(out.select(0), out.select(1), g);
     } else {
       const std::vector<float> ts = timesteps(t, 1);
-      v = to_cpu(model.forward(*p_.backend, in.reshape(one), ts, text_.cond, image())).select(0);
+      v = model.forward(*p_.backend, in.reshape(one), ts, text_.cond, image()).to(Device::cpu()).select(0);
       if (cfg) {
         run_.check_cancel();
         const Tensor& neg = text_.uncond.defined() ? text_.uncond : text_.cond;
-        const Tensor u = to_cpu(model.forward(*p_.backend, in.reshape(one), ts, neg, image())).select(0);
+        const Tensor u = model.forward(*p_.backend, in.reshape(one), ts, neg, image()).to(Device::cpu()).select(0);
         v = guide(v, u, g);
       }
     }

@@ -27,7 +27,7 @@ Tensor i2v_channels(const Pipeline::Impl& p, const Resolved& rs, const Tensor& p
     std::memcpy(video.data<float>() + ch * rs.frames * plane, pixels.data<float>() + ch * n * plane,
                 size_t(n * plane) * sizeof(float));
   Tensor cond = normalize_latents(*p.backend, p.vae->encode(video), p.vae->config());
-  if (!cond.is_cpu()) cond = cond.to(Device::cpu());
+  cond = cond.to(Device::cpu());
   if (cond.dtype() != DType::f32) cond = cond.to(DType::f32);
   require_finite(cond, "the VAE encoder's latents of the conditioning frames");
   const int64_t mask_channels = p.info.transformer.in_channels - 2 * rs.channels;
@@ -48,7 +48,7 @@ Tensor image_context_of(const Pipeline::Impl& p, const Tensor& given, const Imag
   if (given.defined()) {
     Tensor x = given.rank() == 2 ? given.reshape({1, given.dim(0), given.dim(1)}) : given;
     if (x.dtype() != act) x = x.to(act);
-    return x.device() == p.backend->device() ? x : x.to(p.backend->device());
+    return x.to(p.backend->device());
   }
   const Tensor features = p.image_encoder->encode(*p.backend, p.image_processor, {&image, 1});  // [1, N, image_dim] f32
   require_finite(features, "the CLIP image encoder's features");
@@ -78,7 +78,7 @@ Conditioning image_condition(const Pipeline::Impl& p, const GenerateRequest& r, 
   if (p.info.variant == WanVariant::ti2v) {
     // The single frame's normalised latent [z, 1, h, w] is latent frame 0, clean, timestep 0.
     Tensor n = normalize_latents(*p.backend, p.vae->encode(pixels), p.vae->config());
-    c.fixed = n.is_cpu() ? n : n.to(Device::cpu());
+    c.fixed = n.to(Device::cpu());
     if (c.fixed.dtype() != DType::f32) c.fixed = c.fixed.to(DType::f32);
     require_finite(c.fixed, "the VAE encoder's latent of the first frame");
     c.fixed_mode = ContextConditioning::per_token;

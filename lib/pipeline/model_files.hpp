@@ -61,7 +61,4 @@ PipelineDefaults variant_defaults(WanVariant variant, bool two_experts, const Mo
 PipelineDefaults model_defaults(WanVariant variant, bool two_experts, const ModelFiles& files,
                                 const SchedulerSettings& scheduler);
 
-// "flow_unipc" etc. for a sampler spec; empty when the sampler has no usual schedule.
-std::string usual_schedule(std::string_view sampler_spec);
-
 }  // namespace reel::pipeline

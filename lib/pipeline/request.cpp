@@ -12,10 +12,6 @@ namespace reel::pipeline {
 
 namespace {
 
-bool is_flow_schedule(const std::string& name) {
-  return name == "flow_unipc" || name == "flow_euler" || name == "flow_dpm" || name == "flow";
-}
-
 std::string spec_of(const std::string& name, const Options& o) { return o.empty() ? name : name + ":" + o.str(); }
 
 // Shortest text that reads back as the same float ("3", "4.5", "0.125").
@@ -117,11 +113,13 @@ Resolved resolve_request(const Pipeline::Impl& p, const GenerateRequest& r) {
   (void)make_sampler(s.sampler);  // unknown names and bad options fail here, before any work
   std::string schedule = r.schedule;
   if (schedule.empty()) {
-    const std::string usual = r.sampler.empty() ? std::string() : usual_schedule(r.sampler);
-    schedule = usual.empty() ? d.schedule : usual;
+    // The schedule the sampler's registry entry pairs it with, else the model's.
+    const std::optional<RegistryEntry> sampler = r.sampler.empty() ? std::nullopt : find_sampler(parse_spec(r.sampler).first);
+    schedule = sampler && !sampler->schedule.empty() ? sampler->schedule : d.schedule;
   }
   auto [name, opts] = parse_spec(schedule);
-  if (is_flow_schedule(name)) {
+  const std::optional<RegistryEntry> entry = find_schedule(name);  // unknown: make_schedule names it below
+  if (entry && entry->flow_shift) {
     if (!opts.has("shift")) opts.set("shift", number_text(s.shift));
     if (!opts.has("num_train_timesteps") && d.num_train_timesteps != 1000)
       opts.set("num_train_timesteps", std::to_string(d.num_train_timesteps));

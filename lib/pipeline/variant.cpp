@@ -59,12 +59,4 @@ PipelineDefaults variant_defaults(WanVariant v, bool two_experts, const ModelInd
   return d;
 }
 
-std::string usual_schedule(std::string_view sampler_spec) {
-  const std::string name = parse_spec(sampler_spec).first;
-  if (name == "unipc" || name == "lcm") return "flow_unipc";
-  if (name == "euler" || name == "euler_a" || name == "heun") return "flow_euler";
-  if (name == "dpmpp_2m" || name == "dpm_flow" || name == "dpmpp_2m_sde") return "flow_dpm";
-  return {};
-}
-
 }  // namespace reel::pipeline

@@ -29,7 +29,7 @@ Tensor latent_frames(const Tensor& x, int64_t begin, int64_t end) {
 }
 
 Tensor cpu_f32(const Tensor& t) {
-  Tensor x = t.is_cpu() ? t : t.to(Device::cpu());
+  const Tensor x = t.to(Device::cpu());
   return x.dtype() == DType::f32 ? x : x.to(DType::f32);
 }
 

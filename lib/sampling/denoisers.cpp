@@ -21,7 +21,7 @@ Tensor call_model(const ModelFn& model, const Tensor& x, float timestep, const c
   require(out.shape() == x.shape(), StatusCode::invalid_argument,
           who + ": the model returned shape " + out.shape().str() + " for an input of shape " + x.shape().str());
   require(out.dtype() != DType::i32, StatusCode::invalid_argument, who + ": the model returned an i32 tensor");
-  return out.is_cpu() ? out : out.to(Device::cpu());
+  return out.to(Device::cpu());
 }
 
 Tensor as_f32(const Tensor& t) { return t.dtype() == DType::f32 ? t : t.to(DType::f32); }

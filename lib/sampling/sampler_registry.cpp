@@ -17,31 +17,31 @@ UniPCVariant parse_variant(const std::string& v) {
 }
 
 void add_builtins(Registry& r) {
-  r.add("euler", "Euler; with a flow model = diffusers FlowMatchEuler. options: follow_model_dtype=true",
+  r.add({"euler", "Euler; with a flow model = diffusers FlowMatchEuler. options: follow_model_dtype=true", "flow_euler"},
         [](const Options& o) { return make_euler_sampler({.follow_model_dtype = o.get_bool("follow_model_dtype", true)}); });
-  r.add("euler_a", "Euler ancestral (fresh noise each step). options: eta=1, s_noise=1", [](const Options& o) {
+  r.add({"euler_a", "Euler ancestral (fresh noise each step). options: eta=1, s_noise=1", "flow_euler"}, [](const Options& o) {
     return make_euler_ancestral_sampler(
         {.eta = float(o.get_double("eta", 1.0)), .s_noise = float(o.get_double("s_noise", 1.0))});
   });
-  r.add("heun", "Heun, 2nd order, two model calls a step", [](const Options&) { return make_heun_sampler(); });
+  r.add({"heun", "Heun, 2nd order, two model calls a step", "flow_euler"}, [](const Options&) { return make_heun_sampler(); });
   const auto dpm = [](const Options& o) {
     return make_dpmpp_2m_sampler({.lower_order_final = o.get_bool("lower_order_final", true)});
   };
-  r.add("dpmpp_2m", "DPM-Solver++(2M) = diffusers DPMSolverMultistep. options: lower_order_final=true", dpm);
-  r.add("dpm_flow", "alias of dpmpp_2m (original Wan's dpm++; pair with the flow_dpm schedule)", dpm);
-  r.add("dpmpp_2m_sde", "DPM-Solver++(2M) SDE, midpoint. options: eta=1, s_noise=1", [](const Options& o) {
+  r.add({"dpmpp_2m", "DPM-Solver++(2M) = diffusers DPMSolverMultistep. options: lower_order_final=true", "flow_dpm"}, dpm);
+  r.add({"dpm_flow", "alias of dpmpp_2m (original Wan's dpm++; pair with the flow_dpm schedule)", "flow_dpm"}, dpm);
+  r.add({"dpmpp_2m_sde", "DPM-Solver++(2M) SDE, midpoint. options: eta=1, s_noise=1", "flow_dpm"}, [](const Options& o) {
     return make_dpmpp_2m_sde_sampler(
         {.eta = float(o.get_double("eta", 1.0)), .s_noise = float(o.get_double("s_noise", 1.0))});
   });
-  r.add("unipc", "UniPC predictor-corrector = diffusers UniPCMultistep (Wan default). "
-                 "options: order=2, variant=bh2, lower_order_final=true, corrector=true",
+  r.add({"unipc", "UniPC predictor-corrector = diffusers UniPCMultistep (Wan default). "
+                 "options: order=2, variant=bh2, lower_order_final=true, corrector=true", "flow_unipc"},
         [](const Options& o) {
           return make_unipc_sampler({.order = o.get_int("order", 2),
                                      .variant = parse_variant(o.get_string("variant", "bh2")),
                                      .lower_order_final = o.get_bool("lower_order_final", true),
                                      .corrector = o.get_bool("corrector", true)});
         });
-  r.add("lcm", "LCM / consistency multistep for distilled few-step models", [](const Options&) {
+  r.add({"lcm", "LCM / consistency multistep for distilled few-step models", "flow_unipc"}, [](const Options&) {
     return make_lcm_sampler();
   });
 }
@@ -57,8 +57,9 @@ Registry& registry() {
 
 }  // namespace
 
-void register_sampler(std::string_view name, std::string_view description, SamplerFactory factory) {
-  registry().add(name, description, std::move(factory));
+void register_sampler(std::string_view name, std::string_view description, SamplerFactory factory,
+                      std::string_view schedule) {
+  registry().add({std::string(name), std::string(description), std::string(schedule)}, std::move(factory));
 }
 
 std::unique_ptr<Sampler> make_sampler(std::string_view name, const Options& options) {
@@ -75,5 +76,6 @@ std::unique_ptr<Sampler> make_sampler(std::string_view spec) {
 }
 
 std::vector<RegistryEntry> list_samplers() { return registry().list(); }
+std::optional<RegistryEntry> find_sampler(std::string_view name) { return registry().entry(name); }
 
 }  // namespace reel

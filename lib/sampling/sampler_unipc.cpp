@@ -102,20 +102,20 @@ class UniPCSampler final : public Sampler {
   }
 
   Tensor sample(Denoiser& denoiser, Tensor x_in, std::span<const float> sigmas, Rng&, StepObserver& observer) override {
-    Tensor x = detail::start_sample(x_in, "unipc");
+    Tensor x = start_sample(x_in, "unipc");
     const NoisePath path = denoiser.path();
-    detail::check_sigmas(sigmas, path, "unipc");
+    check_sigmas(sigmas, path, "unipc");
     require(path != NoisePath::flow || sigmas[0] < 1.0f, StatusCode::invalid_argument,
             "unipc: sigma[0] must be < 1 on the flow path (log-SNR is -inf at 1); the flow_unipc schedule "
             "starts at 1 - 1e-6");
-    detail::StepReporter report(observer, denoiser, sigmas, "unipc");
+    StepReporter report(observer, denoiser, sigmas, "unipc");
     const int steps = int(sigmas.size()) - 1;
     std::vector<Tensor> hist;  // x0 predictions of the latest steps, newest last
     Tensor last_sample;        // the sample the previous predictor started from
     int this_order = 0, lower_order_nums = 0;
     for (int i = 0; i < steps; ++i) {
       report.begin_step();
-      const Denoised den = detail::denoise_checked(denoiser, x, sigmas[size_t(i)], "unipc");
+      const Denoised den = denoise_checked(denoiser, x, sigmas[size_t(i)], "unipc");
       if (c_.corrector && i > 0 && last_sample.defined()) x = correct(path, sigmas, i, this_order, hist, last_sample, den.x0);
       hist.push_back(den.x0);
       if (int(hist.size()) > c_.order) hist.erase(hist.begin());

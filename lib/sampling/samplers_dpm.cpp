@@ -27,15 +27,15 @@ class DpmPP2MSampler final : public Sampler {
     return std::string("dpmpp_2m:lower_order_final=") + (c_.lower_order_final ? "true" : "false");
   }
   Tensor sample(Denoiser& denoiser, Tensor x_in, std::span<const float> sigmas, Rng&, StepObserver& observer) override {
-    Tensor x = detail::start_sample(x_in, "dpmpp_2m");
+    Tensor x = start_sample(x_in, "dpmpp_2m");
     const NoisePath path = denoiser.path();
-    detail::check_sigmas(sigmas, path, "dpmpp_2m");
-    detail::StepReporter report(observer, denoiser, sigmas, "dpmpp_2m");
+    check_sigmas(sigmas, path, "dpmpp_2m");
+    StepReporter report(observer, denoiser, sigmas, "dpmpp_2m");
     const size_t steps = sigmas.size() - 1;
     Tensor m1;  // the previous step's x0
     for (size_t i = 0; i < steps; ++i) {
       report.begin_step();
-      const Denoised den = detail::denoise_checked(denoiser, x, sigmas[i], "dpmpp_2m");
+      const Denoised den = denoise_checked(denoiser, x, sigmas[i], "dpmpp_2m");
       const Tensor& m0 = den.x0;
       const bool last = i + 1 == steps;
       const bool first_order =
@@ -82,16 +82,16 @@ class DpmPP2MSdeSampler final : public Sampler {
   }
   Tensor sample(Denoiser& denoiser, Tensor x_in, std::span<const float> sigmas, Rng& rng,
                 StepObserver& observer) override {
-    Tensor x = detail::start_sample(x_in, "dpmpp_2m_sde");
+    Tensor x = start_sample(x_in, "dpmpp_2m_sde");
     const NoisePath path = denoiser.path();
-    detail::check_sigmas(sigmas, path, "dpmpp_2m_sde");
-    detail::StepReporter report(observer, denoiser, sigmas, "dpmpp_2m_sde");
+    check_sigmas(sigmas, path, "dpmpp_2m_sde");
+    StepReporter report(observer, denoiser, sigmas, "dpmpp_2m_sde");
     Tensor old_x0;
     double h_last = 0;
     for (size_t i = 0; i + 1 < sigmas.size(); ++i) {
       report.begin_step();
       const double s = sigmas[i], sn = sigmas[i + 1];
-      const Denoised den = detail::denoise_checked(denoiser, x, float(s), "dpmpp_2m_sde");
+      const Denoised den = denoise_checked(denoiser, x, float(s), "dpmpp_2m_sde");
       float* xp = x.data<float>();
       const float* x0 = den.x0.data<float>();
       if (sn == 0) {  // the exponential step to σ = 0 lands on x0

@@ -35,14 +35,14 @@ class EulerSampler final : public Sampler {
     return std::string("euler:follow_model_dtype=") + (c_.follow_model_dtype ? "true" : "false");
   }
   Tensor sample(Denoiser& denoiser, Tensor x_in, std::span<const float> sigmas, Rng&, StepObserver& observer) override {
-    Tensor x = detail::start_sample(x_in, "euler");
-    detail::check_sigmas(sigmas, denoiser.path(), "euler");
-    detail::StepReporter report(observer, denoiser, sigmas, "euler");
+    Tensor x = start_sample(x_in, "euler");
+    check_sigmas(sigmas, denoiser.path(), "euler");
+    StepReporter report(observer, denoiser, sigmas, "euler");
     Tensor d = Tensor::empty(x.shape(), DType::f32);
     for (size_t i = 0; i + 1 < sigmas.size(); ++i) {
       report.begin_step();
       const float sigma = sigmas[i];
-      const Denoised den = detail::denoise_checked(denoiser, x, sigma, "euler");
+      const Denoised den = denoise_checked(denoiser, x, sigma, "euler");
       // diffusers: prev = sample + dt·v with dt a 0-d f32 tensor; with v in bf16/f16, torch
       // rounds dt to that dtype, rounds dt·v to it, and prev is cast to it at the end.
       const DType model_dtype =
@@ -74,15 +74,15 @@ class EulerAncestralSampler final : public Sampler {
   }
   Tensor sample(Denoiser& denoiser, Tensor x_in, std::span<const float> sigmas, Rng& rng,
                 StepObserver& observer) override {
-    Tensor x = detail::start_sample(x_in, "euler_a");
+    Tensor x = start_sample(x_in, "euler_a");
     const NoisePath path = denoiser.path();
-    detail::check_sigmas(sigmas, path, "euler_a");
-    detail::StepReporter report(observer, denoiser, sigmas, "euler_a");
+    check_sigmas(sigmas, path, "euler_a");
+    StepReporter report(observer, denoiser, sigmas, "euler_a");
     for (size_t i = 0; i + 1 < sigmas.size(); ++i) {
       report.begin_step();
       const double s = sigmas[i], sn = sigmas[i + 1];
       const double a = path_alpha(path, float(s)), an = path_alpha(path, float(sn));
-      const Denoised den = detail::denoise_checked(denoiser, x, float(s), "euler_a");
+      const Denoised den = denoise_checked(denoiser, x, float(s), "euler_a");
       float* xp = x.data<float>();
       const float* x0 = den.x0.data<float>();
       if (sn == 0) {
@@ -114,16 +114,16 @@ class HeunSampler final : public Sampler {
  public:
   std::string name() const override { return "heun"; }
   Tensor sample(Denoiser& denoiser, Tensor x_in, std::span<const float> sigmas, Rng&, StepObserver& observer) override {
-    Tensor x = detail::start_sample(x_in, "heun");
-    detail::check_sigmas(sigmas, denoiser.path(), "heun");
-    detail::StepReporter report(observer, denoiser, sigmas, "heun");
+    Tensor x = start_sample(x_in, "heun");
+    check_sigmas(sigmas, denoiser.path(), "heun");
+    StepReporter report(observer, denoiser, sigmas, "heun");
     Tensor d = Tensor::empty(x.shape(), DType::f32), d2 = Tensor::empty(x.shape(), DType::f32);
     Tensor x2 = Tensor::empty(x.shape(), DType::f32);
     for (size_t i = 0; i + 1 < sigmas.size(); ++i) {
       report.begin_step();
       const float sigma = sigmas[i], sn = sigmas[i + 1];
       const double dt = double(sn) - sigma;
-      const Denoised den = detail::denoise_checked(denoiser, x, sigma, "heun");
+      const Denoised den = denoise_checked(denoiser, x, sigma, "heun");
       derivative(x, den, sigma, d.data<float>());
       float* xp = x.data<float>();
       const float* dp = d.data<float>();
@@ -133,7 +133,7 @@ class HeunSampler final : public Sampler {
       } else {
         float* x2p = x2.data<float>();
         for_each_element(x.numel(), [&](int64_t j) { x2p[j] = float(xp[j] + dt * dp[j]); });
-        const Denoised den2 = detail::denoise_checked(denoiser, x2, sn, "heun");
+        const Denoised den2 = denoise_checked(denoiser, x2, sn, "heun");
         derivative(x2, den2, sn, d2.data<float>());
         const float* d2p = d2.data<float>();
         for_each_element(x.numel(), [&](int64_t j) { xp[j] = float(xp[j] + dt * 0.5 * (double(dp[j]) + d2p[j])); });
@@ -150,14 +150,14 @@ class LcmSampler final : public Sampler {
   std::string name() const override { return "lcm"; }
   Tensor sample(Denoiser& denoiser, Tensor x_in, std::span<const float> sigmas, Rng& rng,
                 StepObserver& observer) override {
-    Tensor x = detail::start_sample(x_in, "lcm");
+    Tensor x = start_sample(x_in, "lcm");
     const NoisePath path = denoiser.path();
-    detail::check_sigmas(sigmas, path, "lcm");
-    detail::StepReporter report(observer, denoiser, sigmas, "lcm");
+    check_sigmas(sigmas, path, "lcm");
+    StepReporter report(observer, denoiser, sigmas, "lcm");
     for (size_t i = 0; i + 1 < sigmas.size(); ++i) {
       report.begin_step();
       const float sn = sigmas[i + 1];
-      const Denoised den = detail::denoise_checked(denoiser, x, sigmas[i], "lcm");
+      const Denoised den = denoise_checked(denoiser, x, sigmas[i], "lcm");
       float* xp = x.data<float>();
       const float* x0 = den.x0.data<float>();
       if (sn == 0) {

@@ -74,7 +74,7 @@ void WanVae::decode(const Tensor& latents, const VaeFrameSink& sink, int latent_
           "WanVae::decode: latents must be [z, F, h, w] or [1, z, F, h, w] for a streamed decode, got " +
               (latents.defined() ? latents.shape().str() : std::string("an undefined tensor")));
   Backend& be = *model_->backend;
-  const Tensor z = latents.device() == be.device() ? latents : latents.to(be.device());
+  const Tensor z = latents.to(be.device());
   const int axis = z.rank() - 3;  // time
   const int64_t total = z.dim(axis);
   require(total >= 1, StatusCode::invalid_argument, "WanVae::decode: latents have no frames");
@@ -133,7 +133,7 @@ Tensor WanVae::encode_moments(const Tensor& frames) const {
   require(frames.dtype() == DType::f32 || frames.dtype() == DType::bf16 || frames.dtype() == DType::f16,
           StatusCode::invalid_argument, "WanVae::encode: frames must be f32, bf16 or f16");
   Backend& be = *m.backend;
-  Tensor x = frames.device() == be.device() ? frames : frames.to(be.device());
+  Tensor x = frames.to(be.device());
   if (x.dtype() != m.compute) x = ops::convert(be, x, m.compute);
   std::vector<Tensor> outs;
   for (int64_t b = 0; b < batch; ++b) {

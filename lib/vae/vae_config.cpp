@@ -35,7 +35,7 @@ Tensor per_channel(Backend& be, const std::vector<float>& v) {
   return be.device() == Device::cpu() ? host : host.to(be.device());
 }
 
-Tensor on_backend(Backend& be, const Tensor& t) { return t.device() == be.device() ? t : t.to(be.device()); }
+Tensor on_backend(Backend& be, const Tensor& t) { return t.to(be.device()); }
 
 void check_latents(const Tensor& z, const VaeConfig& cfg, const char* fn) {
   require(cfg.latents_mean.size() == size_t(cfg.z_dim) && cfg.latents_std.size() == size_t(cfg.z_dim),

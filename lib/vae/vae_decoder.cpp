@@ -28,7 +28,7 @@ Tensor decode_chunk(const VaeModel& m, const Tensor& z, FeatureCache& cache, boo
 }
 
 Tensor to_host_frames(const Tensor& x, bool clamp) {
-  Tensor h = x.is_cpu() ? x : x.to(Device::cpu());
+  Tensor h = x.to(Device::cpu());
   if (h.dtype() != DType::f32) h = h.to(DType::f32);
   else if (h.read_only()) h = h.clone();
   h = h.reshape({h.dim(1), h.dim(2), h.dim(3), h.dim(4)});
@@ -90,7 +90,7 @@ Tensor VaeDecodeStream::push(const Tensor& latents) {
   require(latents.dtype() == DType::f32 || latents.dtype() == DType::bf16 || latents.dtype() == DType::f16,
           StatusCode::invalid_argument, "VaeDecodeStream::push: latents must be f32, bf16 or f16");
   Backend& be = *m.backend;
-  Tensor z = latents.device() == be.device() ? latents : latents.to(be.device());
+  Tensor z = latents.to(be.device());
   if (z.dtype() != m.compute) z = ops::convert(be, z, m.compute);
   z = z.reshape({1, c, n, h, w});
 

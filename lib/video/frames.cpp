@@ -83,7 +83,7 @@ Video video_from_floats(const Tensor& frames, FrameLayout layout, PixelRange ran
   check_size(int(t), int(h), int(w), "video_from_floats");
   check_fps(fps, "video_from_floats");
 
-  const Tensor host = frames.is_cpu() ? frames : frames.to(Device::cpu());
+  const Tensor host = frames.to(Device::cpu());
   std::vector<float> converted;
   const float* src;
   if (host.dtype() == DType::f32) {

@@ -216,9 +216,6 @@ TEST(Variant, DecidedFromTransformerAndVae) {
   const PipelineDefaults a14b = variant_defaults(WanVariant::t2v, true, {}, {});
   EXPECT_EQ(a14b.steps, 40);
   EXPECT_FLOAT_EQ(a14b.boundary_ratio, 0.875f);
-  EXPECT_EQ(usual_schedule("euler"), "flow_euler");
-  EXPECT_EQ(usual_schedule("dpmpp_2m:lower_order_final=false"), "flow_dpm");
-  EXPECT_EQ(usual_schedule("my_own_sampler"), "");
 }
 
 TEST(LocateModelFiles, SaysWhatIsMissing) {
@@ -310,13 +307,11 @@ TEST(ImageEncoderFiles, LocatedLoadedOrRefused) {
             StatusCode::not_found);
   EXPECT_NE(msg.find("image encoder"), std::string::npos) << msg;
 
-  // Given with its processor: loaded (f32), and the request may leave image_context out.
+  // Given with its processor: loaded, and the request may leave image_context out.
   const Pipeline pipe = Pipeline::load({.transformer = i2v / "transformer", .vae = t2v / "vae",
                                         .image_encoder = i2v / "image_encoder", .image_processor = i2v / "image_processor",
                                         .load_text_encoder = false});
   EXPECT_TRUE(pipe.info().can_encode_images);
-  EXPECT_TRUE(pipe.impl().image_encoder.has_value());
-  EXPECT_EQ(pipe.impl().image_encoder->dtype(), DType::f32);  // also in the default bf16 precision
   // Without its processor: CLIP's defaults crop 224x224, the tiny encoder takes 24x24.
   EXPECT_EQ(code_of([&] {
               Pipeline::load({.transformer = i2v / "transformer", .vae = t2v / "vae",

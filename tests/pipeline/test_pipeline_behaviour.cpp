@@ -8,6 +8,7 @@
 #include "pipeline/pipeline_test_util.hpp"
 #include "reel/attention.hpp"
 #include "reel/rng.hpp"
+#include "reel/sampler.hpp"
 
 namespace reel::test {
 namespace {
@@ -155,6 +156,31 @@ TEST(PipelineBehaviour, SamplerAndScheduleByName) {
   expect_code(StatusCode::not_found, [&] { (void)tiny_t2v_f32().generate(r); });
   r.sampler = "unipc:ordr=2";
   expect_code(StatusCode::invalid_argument, [&] { (void)tiny_t2v_f32().generate(r); }, "ordr");
+}
+
+TEST(PipelineBehaviour, UserRegisteredSamplersAndSchedulesAreFirstClass) {
+  // A flow schedule registered from outside takes the request's shift, as the built-in ones do;
+  // a sampler registered with its usual schedule gets it when the request names none.
+  register_schedule("test_user_flow", "flow_unipc under another name", [](int steps, const Options& o) {
+    return flow_unipc_schedule(steps, o.get_double("shift", 1.0), o.get_int("num_train_timesteps", 1000));
+  }, /*flow_shift=*/true);
+  register_sampler("test_user_euler", "euler under another name",
+                   [](const Options&) { return make_sampler("euler"); }, "test_user_flow");
+  GenerateRequest r = quick_request();
+  r.sampler = "test_user_euler";
+  r.shift = 5.0f;
+  const GenerateResult mine = tiny_t2v_f32().generate(r);
+  EXPECT_EQ(mine.schedule, "test_user_flow:shift=5") << mine.schedule;
+  EXPECT_TRUE(mine.notices.empty());
+  r.sampler = "euler";
+  r.schedule = "flow_unipc:shift=5";
+  const GenerateResult builtin = tiny_t2v_f32().generate(r);
+  EXPECT_EQ(mine.latents.to_floats(), builtin.latents.to_floats());
+  EXPECT_EQ(find_sampler("test_user_euler")->schedule, "test_user_flow");
+  EXPECT_EQ(find_sampler("euler")->schedule, "flow_euler");
+  EXPECT_TRUE(find_schedule("flow_dpm")->flow_shift);
+  EXPECT_FALSE(find_schedule("karras")->flow_shift);
+  EXPECT_FALSE(find_sampler("no_such_sampler").has_value());
 }
 
 TEST(PipelineBehaviour, DefaultsComeFromTheSchedulerConfig) {

@@ -91,25 +91,26 @@ TEST(Options, ParseAndTypedReads) {
   EXPECT_EQ(code_of([] { Options::parse("a=99999999999").get_int("a", 0); }), StatusCode::invalid_argument);
 }
 
-// A sampler written outside the library (explicit midpoint), registered and used by name.
+// A sampler written outside the library (explicit midpoint) with the public helpers,
+// registered and used by name.
 class MidpointSampler final : public Sampler {
  public:
   std::string name() const override { return "test_midpoint"; }
-  Tensor sample(Denoiser& d, Tensor x, std::span<const float> sigmas, Rng&, StepObserver& obs) override {
-    x = x.to(DType::f32);
+  Tensor sample(Denoiser& d, Tensor x_in, std::span<const float> sigmas, Rng&, StepObserver& obs) override {
+    Tensor x = start_sample(x_in, "test_midpoint");
+    check_sigmas(sigmas, d.path(), "test_midpoint");
+    StepReporter report(obs, d, sigmas, "test_midpoint");
     for (size_t i = 0; i + 1 < sigmas.size(); ++i) {
+      report.begin_step();
       const float s = sigmas[i], sn = sigmas[i + 1], sm = 0.5f * (s + sn);
-      const Tensor x0 = d(x, s);
+      const Tensor x0 = denoise_checked(d, x, s, "test_midpoint").x0;
       Tensor xm = x.clone();
       for (int64_t j = 0; j < x.numel(); ++j)
         xm.data<float>()[j] += (sm - s) * (x.data<float>()[j] - x0.data<float>()[j]) / s;
-      const Tensor x0m = d(xm, sm);
+      const Tensor x0m = denoise_checked(d, xm, sm, "test_midpoint").x0;
       for (int64_t j = 0; j < x.numel(); ++j)
         x.data<float>()[j] += (sn - s) * (xm.data<float>()[j] - x0m.data<float>()[j]) / sm;
-      StepInfo info;
-      info.step = int(i), info.total = int(sigmas.size()) - 1, info.sigma = s, info.sigma_next = sn;
-      info.x = x, info.x0 = x0;
-      if (obs.on_step(info) == StepAction::cancel) throw Error(StatusCode::cancelled, "test_midpoint: cancelled");
+      report.end_step(int(i), x, x0, 2);
     }
     return x;
   }
@@ -132,6 +133,23 @@ TEST(SamplerRegistry, PluginSamplerIsUsableByName) {
   const double e_mid = max_abs_diff(to_doubles(out), want);
   const double e_euler = max_abs_diff(to_doubles(make_euler_sampler()->sample(d, x, sch.sigmas, rng, none)), want);
   EXPECT_LT(e_mid, 0.1 * e_euler) << e_mid << " vs " << e_euler;
+
+  // The helpers give it what the built-ins have: checked inputs, step reports, cancel.
+  EXPECT_EQ(code_of([&] { s->sample(d, Tensor(), sch.sigmas, rng, none); }), StatusCode::invalid_argument);
+  const std::vector<float> rising = {0.2f, 0.5f};
+  EXPECT_EQ(code_of([&] { s->sample(d, x, rising, rng, none); }), StatusCode::invalid_argument);
+  std::vector<StepInfo> seen;
+  CallbackObserver stop_at_3([&](const StepInfo& info) {
+    seen.push_back(info);
+    return info.step == 2 ? StepAction::cancel : StepAction::proceed;
+  });
+  EXPECT_EQ(code_of([&] { s->sample(d, x, sch.sigmas, rng, stop_at_3); }), StatusCode::cancelled);
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[1].total, 40);
+  EXPECT_EQ(seen[1].model_calls, 2);
+  EXPECT_FLOAT_EQ(seen[1].sigma, sch.sigmas[1]);
+  EXPECT_FLOAT_EQ(seen[1].timestep, d.timestep(sch.sigmas[1]));
+  EXPECT_GE(seen[1].seconds, 0.0);
 }
 
 TEST(SamplerCancel, EverySamplerStopsWithinOneStep) {

@@ -91,7 +91,7 @@ inline const WeightStore& text_reference() {
 // Values of rows [0, rows) of batch item b of a [B, S, D] tensor, as doubles.
 inline std::vector<double> rows_of(const Tensor& t, int64_t b, int64_t rows) {
   const Tensor r = t.select(b).slice(0, rows);
-  return to_doubles(r.is_cpu() ? r : r.to(Device::cpu()));
+  return to_doubles(r.to(Device::cpu()));
 }
 
 }  // namespace reel::test
