@@ -68,7 +68,9 @@ struct VaeTiling {
 };
 
 struct VaeLoadOptions {
-  std::optional<VaeConfig> config;  // default: inferred from the weights (Wan 2.1 or 2.2 shapes)
+  // Default: the weights' shapes (Wan 2.1 or 2.2), then every key of a diffusers config.json in
+  // the folder honoured or refused by name (load(); from_store() has only the shapes).
+  std::optional<VaeConfig> config;
   DType compute = DType::f32;       // activations and weights; bf16/f16 need backend support
   bool encoder = true;              // load the encoder (decode-only users may skip it)
   bool decoder = true;

@@ -178,7 +178,7 @@ void inspect_folder(const fs::path& folder, ModelInspection& out, const InspectO
   std::optional<VaeConfig> v;
   std::vector<std::string> notes;
   attempt(out, "vae", [&] {
-    v = pipeline::read_vae_config(files.vae, &notes);
+    v = vae::read_vae_config(files.vae, &notes);
     out.lines.push_back("vae: " + vae_line(*v));
   });
   for (const std::string& n : notes) out.problems.push_back(n);

@@ -200,42 +200,6 @@ SchedulerSettings read_scheduler_config(const fs::path& path) {
   return s;
 }
 
-VaeConfig read_vae_config(const fs::path& vae_path, std::vector<std::string>* notes) {
-  const WeightStore store = WeightStore::open(vae_path);
-  VaeConfig cfg = vae::infer_vae_config(store);
-  const fs::path cfg_json = is_folder(vae_path) ? vae_path / "config.json" : fs::path();
-  if (cfg_json.empty() || !path_exists(cfg_json)) {
-    if (cfg.latents_mean.empty() && notes)
-      notes->push_back("VAE z_dim " + std::to_string(cfg.z_dim) + " is not a released Wan VAE and no config.json gives "
-                       "its latents_mean/latents_std");
-    return cfg;
-  }
-  const json j = read_json(cfg_json, "VAE config");
-  const std::string where = cfg_json.string() + ": ";
-  if (j.contains("z_dim") && j["z_dim"].is_number_integer() && j["z_dim"].get<int64_t>() != cfg.z_dim)
-    throw Error(StatusCode::bad_format, where + "z_dim " + std::to_string(j["z_dim"].get<int64_t>()) +
-                                            " does not match the weights (z_dim " + std::to_string(cfg.z_dim) + ")");
-  auto floats = [&](const char* key) -> std::optional<std::vector<float>> {
-    if (!j.contains(key) || j[key].is_null()) return std::nullopt;
-    const json& a = j[key];
-    if (!a.is_array() || a.size() != size_t(cfg.z_dim))
-      throw Error(StatusCode::bad_format, where + "'" + key + "' must be a list of z_dim = " +
-                                              std::to_string(cfg.z_dim) + " numbers");
-    std::vector<float> v;
-    for (const json& x : a) {
-      if (!x.is_number() || !std::isfinite(x.get<double>()))
-        throw Error(StatusCode::bad_format, where + "'" + key + "' holds a value that is not a finite number");
-      v.push_back(float(x.get<double>()));
-    }
-    return v;
-  };
-  const auto mean = floats("latents_mean"), std_ = floats("latents_std");
-  if (mean) cfg.latents_mean = *mean;
-  if (std_) cfg.latents_std = *std_;
-  cfg.validate();
-  return cfg;
-}
-
 ModelFiles locate_model_files(const PipelineLoadOptions& o) {
   ModelFiles f;
   f.folder = o.folder;

@@ -45,9 +45,6 @@ ModelFiles locate_model_files(const PipelineLoadOptions& options);
 
 ModelIndex read_model_index(const std::filesystem::path& json);
 SchedulerSettings read_scheduler_config(const std::filesystem::path& json);
-// The VAE configuration from the weights, with latents_mean / latents_std (and z_dim checks)
-// from a diffusers vae/config.json beside them when there is one.
-VaeConfig read_vae_config(const std::filesystem::path& vae_path, std::vector<std::string>* notes);
 
 // Variant rules (decided once, from the transformer and VAE configurations). Throws
 // unsupported / bad_format naming what does not fit.

@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "pipeline/model_files.hpp"
+#include "vae/vae_model.hpp"
 #include "reel/cuda_backend.hpp"
 #include "pipeline/pipeline_impl.hpp"
 #include "wan/wan_model.hpp"
@@ -132,7 +133,7 @@ Pipeline Pipeline::load(const PipelineLoadOptions& options) {
     info.two_experts = true;
   }
 
-  info.vae = read_vae_config(files.vae, &info.notes);
+  info.vae = vae::read_vae_config(files.vae, &info.notes);
   info.variant = detect_variant(info.transformer, info.vae);
   const bool needs_encoder = info.variant != WanVariant::t2v;
   p->vae = WanVae::load(files.vae, *p->backend,

@@ -1,4 +1,4 @@
-// WanVae: loading (config inferred from the weights), whole-clip and streamed decode, encode.
+// WanVae: loading (config from the weights and the folder's config.json), whole-clip and streamed decode, encode.
 #include <cstring>
 
 #include "reel/weights.hpp"
@@ -31,7 +31,10 @@ WanVae& WanVae::operator=(WanVae&&) noexcept = default;
 WanVae::~WanVae() = default;
 
 WanVae WanVae::load(const std::filesystem::path& path, Backend& backend, const VaeLoadOptions& options) {
-  return from_store(WeightStore::open(path), backend, options);
+  if (options.config) return from_store(WeightStore::open(path), backend, options);
+  VaeLoadOptions with_config = options;  // the weights' shapes and the folder's config.json
+  with_config.config = vae::read_vae_config(path);
+  return from_store(WeightStore::open(path), backend, with_config);
 }
 
 WanVae WanVae::from_store(const WeightStore& store, Backend& backend, const VaeLoadOptions& options) {

@@ -143,8 +143,18 @@ std::vector<VaeParam> build_vae_table(VaeModel& model, bool encoder, bool decode
 // Builds the module tree of `config` and fills it from `store`, through the one table of
 // checkpoint names (diffusers and original Wan / ComfyUI).
 void load_vae_weights(VaeModel& model, const WeightStore& store, const VaeLoadOptions& options);
-// Reads the config from the tensor shapes (Wan 2.1 or 2.2 structure).
-VaeConfig infer_vae_config(const WeightStore& store);
+// Reads the config from the tensor shapes (Wan 2.1 or 2.2 structure). `halves`, when given,
+// says which of the encoder and decoder the weights hold (what the shapes could tell).
+struct VaeHalves {
+  bool encoder = false, decoder = false;
+};
+VaeConfig infer_vae_config(const WeightStore& store, VaeHalves* halves = nullptr);
+// The config of the VAE at `vae_path` (a folder or a weights file): the weights' shapes, then
+// every key of a diffusers config.json beside them (a folder's config.json) honoured, checked
+// against the weights, or refused by name (bad_format for a contradiction, unsupported for a
+// setting reel does not run). `notes` gets what the caller should know (no normalisation
+// constants for an unknown z_dim).
+VaeConfig read_vae_config(const std::filesystem::path& vae_path, std::vector<std::string>* notes = nullptr);
 
 }  // namespace vae
 }  // namespace reel

@@ -242,10 +242,24 @@ int64_t dim_of(const WeightStore& store, const std::string& name, int i, int ran
 
 }  // namespace
 
-VaeConfig infer_vae_config(const WeightStore& store) {
+namespace {
+
+// The settings that decide the tensor names and shapes, for messages.
+std::string config_text(const VaeConfig& c) {
+  std::string mult;
+  for (int m : c.dim_mult) mult += (mult.empty() ? "" : ",") + std::to_string(m);
+  return "z_dim " + std::to_string(c.z_dim) + ", base_dim " + std::to_string(c.base_dim) + ", decoder_base_dim " +
+         std::to_string(c.decoder_base_dim) + ", dim_mult [" + mult + "], num_res_blocks " +
+         std::to_string(c.num_res_blocks) + ", is_residual " + (c.is_residual ? "true" : "false");
+}
+
+}  // namespace
+
+VaeConfig infer_vae_config(const WeightStore& store, VaeHalves* halves) {
   const Detected d = detect_layout(store);
   const bool has_decoder = store.contains(d.name("decoder.conv_in.weight", "decoder.conv1.weight"));
   const bool has_encoder = store.contains(d.name("encoder.conv_in.weight", "encoder.conv1.weight"));
+  if (halves) *halves = {has_encoder, has_decoder};
   const bool residual =
       store.contains(d.name("decoder.up_blocks.0.upsampler.resample.1.weight",
                             "decoder.upsamples.0.upsamples.0.residual.0.gamma")) ||
@@ -289,15 +303,13 @@ void load_vae_weights(VaeModel& model, const WeightStore& store, const VaeLoadOp
       if (name.find("encoder.") != std::string::npos || p.diffusers.rfind("quant_conv", 0) == 0)
         hint = "; a decoder-only file loads with VaeLoadOptions::encoder = false";
       throw Error(StatusCode::not_found, "Wan VAE weights " + files_of(store) + ": missing tensor '" + name + "' (" +
-                                             layout + ")" + hint);
+                                             layout + ", config " + config_text(model.config) + ")" + hint);
     }
     const TensorInfo& info = store.info(name);
     if (!(info.shape == p.file_shape))
       throw Error(StatusCode::bad_format, "Wan VAE weights " + files_of(store) + ": tensor '" + name + "' has shape " +
                                               info.shape.str() + ", expected " + p.file_shape.str() +
-                                              " for this config (z_dim " + std::to_string(model.config.z_dim) +
-                                              ", base_dim " + std::to_string(model.config.base_dim) +
-                                              ", decoder_base_dim " + std::to_string(model.config.decoder_base_dim) + ")");
+                                              " for this config (" + config_text(model.config) + ")");
     Tensor t = options.map_weights && device.type == DeviceType::cpu && model.compute == DType::f32 &&
                        info.dtype == FileDType::f32
                    ? store.view(name)

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "pipeline/model_files.hpp"
+#include "vae/vae_model.hpp"
 #include "pipeline/pipeline_impl.hpp"
 #include "pipeline/pipeline_test_util.hpp"
 
@@ -172,7 +173,7 @@ TEST(GenerationDefaults, BadValuesAndUnknownKeysAreNamed) {
 TEST(VaeConfigJson, LatentNormalisationComesFromConfigJson) {
   // The tiny TI2V VAE has made-up constants in its config.json (not Wan 2.2's).
   std::vector<std::string> notes;
-  const VaeConfig c = read_vae_config(pipeline_fixtures() / "tiny-wan-ti2v" / "vae", &notes);
+  const VaeConfig c = vae::read_vae_config(pipeline_fixtures() / "tiny-wan-ti2v" / "vae", &notes);
   EXPECT_EQ(c.z_dim, 48);
   EXPECT_NE(c.latents_mean, VaeConfig::wan22().latents_mean);
   EXPECT_TRUE(notes.empty());
@@ -183,12 +184,12 @@ TEST(VaeConfigJson, LatentNormalisationComesFromConfigJson) {
   j["latents_std"] = {1.0, 2.0};
   std::ofstream(d / "vae" / "config.json") << j.dump();
   std::string msg;
-  EXPECT_EQ(code_of([&] { read_vae_config(d / "vae", nullptr); }, &msg), StatusCode::bad_format);
+  EXPECT_EQ(code_of([&] { vae::read_vae_config(d / "vae", nullptr); }, &msg), StatusCode::bad_format);
   EXPECT_NE(msg.find("latents_std"), std::string::npos) << msg;
   j = nlohmann::json::parse(std::ifstream(tiny_t2v_model() / "vae" / "config.json"));
   j["z_dim"] = 48;
   std::ofstream(d / "vae" / "config.json") << j.dump();
-  EXPECT_EQ(code_of([&] { read_vae_config(d / "vae", nullptr); }, &msg), StatusCode::bad_format);
+  EXPECT_EQ(code_of([&] { vae::read_vae_config(d / "vae", nullptr); }, &msg), StatusCode::bad_format);
   EXPECT_NE(msg.find("z_dim"), std::string::npos) << msg;
 }
 

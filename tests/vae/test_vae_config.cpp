@@ -1,7 +1,14 @@
 // VaeConfig presets and checks, the latent normalisation helpers (against a double-precision
-// reference) and Wan 2.2's patchify / unpatchify (against the index formula of wan.md §2.2).
+// reference), Wan 2.2's patchify / unpatchify (against the index formula of wan.md §2.2), and
+// a diffusers folder's config.json: a VAE whose architecture only config.json tells (against
+// diffusers), and each key honoured, checked against the weights or named when refused.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "vae/vae_model.hpp"
 #include "vae/vae_test_util.hpp"
 
 namespace reel::test {
@@ -107,6 +114,94 @@ TEST(VaePatchify, MatchesIndexFormulaAndRoundTrips) {
   EXPECT_EQ(p5.shape(), Shape({1, 12, t, h / 2, w / 2}));
   EXPECT_THROW(vae_patchify(*be, random_tensor({3, 1, 5, 4}, 1), 2), Error);
   EXPECT_THROW(vae_unpatchify(*be, random_tensor({6, 1, 2, 2}, 1), 2), Error);
+}
+
+// tests/fixtures/vae/custom: dim_mult [1, 2, 2], num_res_blocks 1, temperal_downsample
+// [true, false] (×4 space, ×2 time), made by make_vae_fixtures.py with diffusers.
+TEST(VaeConfigJson, BuildsTheArchitectureConfigJsonDescribes) {
+  std::vector<std::string> notes;
+  const VaeConfig c = vae::read_vae_config(vae_fixture("custom"), &notes);
+  EXPECT_EQ(c.dim_mult, (std::vector<int>{1, 2, 2}));
+  EXPECT_EQ(c.num_res_blocks, 1);
+  EXPECT_EQ(c.spatial_factor(), 4);
+  EXPECT_EQ(c.temporal_factor(), 2);
+  // Its scale_factor_* keys are diffusers' defaults, not this architecture's: said, not used.
+  ASSERT_EQ(notes.size(), 2u);
+  EXPECT_NE(notes[0].find("scale_factor_temporal 4"), std::string::npos) << notes[0];
+
+  auto be = make_cpu_backend();
+  const WanVae vae = WanVae::load(vae_fixture("custom"), *be);  // reads config.json itself
+  const WeightStore io = WeightStore::open(vae_fixture("custom_io.safetensors"));
+  const Tensor z = io.load("latents", DType::f32), ref = io.load("decoded", DType::f32);
+  const Tensor out = vae.decode(z.reshape({z.dim(1), z.dim(2), z.dim(3), z.dim(4)}));
+  ASSERT_EQ(out.shape(), Shape({3, 7, 16, 24}));
+  const double err = relative_l2(to_doubles(out), to_doubles(ref));
+  std::printf("custom VAE decode vs diffusers: relative L2 %.3g\n", err);
+  EXPECT_LE(err, 1e-4);
+  const Tensor video = io.load("video", DType::f32), moments = io.load("moments", DType::f32);
+  const Tensor mu = vae.encode(video.reshape({3, 13, 16, 24}));
+  const Tensor want_mu = ops::slice(*be, moments, 1, 0, 4);  // the mean half of [mean, logvar]
+  const double err_mu = relative_l2(to_doubles(mu), to_doubles(want_mu));
+  std::printf("custom VAE encode vs diffusers: relative L2 %.3g\n", err_mu);
+  EXPECT_LE(err_mu, 1e-4);
+}
+
+TEST(VaeConfigJson, EachKeyIsHonouredCheckedOrRefusedByName) {
+  const std::filesystem::path d = tmp_dir() / "vae_config_json";
+  std::filesystem::remove_all(d);
+  std::filesystem::create_directories(d);
+  std::filesystem::copy(vae_fixture("custom"), d / "vae");
+  const nlohmann::json original = nlohmann::json::parse(std::ifstream(vae_fixture("custom") / "config.json"));
+  auto with = [&](const std::string& key, const nlohmann::json& value) {
+    nlohmann::json j = original;
+    if (value.is_discarded()) j.erase(key);
+    else j[key] = value;
+    std::ofstream(d / "vae" / "config.json") << j.dump();
+  };
+  auto expect = [&](StatusCode code, const std::string& needle) {
+    try {
+      (void)vae::read_vae_config(d / "vae");
+      ADD_FAILURE() << "expected " << status_name(code) << " naming " << needle;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), code) << e.what();
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("config.json"), std::string::npos) << e.what();
+    }
+  };
+  with("base_dim", 8);
+  expect(StatusCode::bad_format, "'base_dim' is 8 but the weights have 4");
+  with("z_dim", 16);
+  expect(StatusCode::bad_format, "'z_dim' is 16");
+  with("is_residual", true);
+  expect(StatusCode::bad_format, "'is_residual'");
+  with("attn_scales", nlohmann::json::array({0.5}));
+  expect(StatusCode::unsupported, "'attn_scales'");
+  with("_class_name", "AutoencoderKL");
+  expect(StatusCode::unsupported, "'_class_name'");
+  with("dim_mult", "wide");
+  expect(StatusCode::bad_format, "'dim_mult'");
+  with("latents_std", nlohmann::json::array({1.0, 2.0}));
+  expect(StatusCode::bad_format, "'latents_std'");
+  // Left out: diffusers' defaults, which do not fit these weights — said by the loader, which
+  // names the tensor and the config it expected.
+  with("num_res_blocks", nlohmann::json::value_t::discarded);
+  const VaeConfig defaults = vae::read_vae_config(d / "vae");
+  EXPECT_EQ(defaults.num_res_blocks, 2);
+  auto be = make_cpu_backend();
+  try {
+    (void)WanVae::load(d / "vae", *be);
+    ADD_FAILURE() << "expected not_found";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), StatusCode::not_found) << e.what();
+    EXPECT_NE(std::string(e.what()).find("num_res_blocks 2"), std::string::npos) << e.what();
+  }
+  // A key AutoencoderKLWan does not have is a note, as diffusers ignores it.
+  with("sparkle", 1);
+  std::vector<std::string> notes;
+  (void)vae::read_vae_config(d / "vae", &notes);
+  bool named = false;
+  for (const std::string& n : notes) named = named || n.find("'sparkle'") != std::string::npos;
+  EXPECT_TRUE(named);
 }
 
 }  // namespace

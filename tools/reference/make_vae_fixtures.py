@@ -19,7 +19,10 @@ hold exactly the same numbers and must give bit-identical outputs in reel. Files
 Reference runs are causal, so encode/decode of a prefix is the prefix of the full run; the
 script asserts this, and the C++ tests use prefixes for the 1, 5, 9, 13 frame cases.
 
-Usage: tools/reference/.venv/bin/python tools/reference/make_vae_fixtures.py
+And a diffusers folder, custom/ (config.json + weights) with custom_io.safetensors, of a VAE
+whose dim_mult, num_res_blocks and temporal pattern are not Wan's (FOLDERS below).
+
+Usage: tools/reference/.venv/bin/python tools/reference/make_vae_fixtures.py [--only custom ...]
 """
 import os
 import pathlib
@@ -50,6 +53,17 @@ CONFIGS = {
         # tiles of 32 px, stride 16 -> latent tiles 2, stride 1 (with patch size 2, 16/8 px blend)
         tiling=dict(tile_sample_min_height=32, tile_sample_min_width=32,
                     tile_sample_stride_height=16, tile_sample_stride_width=16),
+    ),
+}
+
+# A diffusers folder (save_pretrained: config.json + weights) whose architecture is not Wan's:
+# three levels, one res block per level, the temporal downsample on the first level. reel must
+# build it from config.json (the weights' shapes alone cannot tell dim_mult or num_res_blocks).
+FOLDERS = {
+    "custom": dict(
+        config=dict(base_dim=4, z_dim=4, dim_mult=[1, 2, 2], num_res_blocks=1,
+                    temperal_downsample=[True, False], latents_mean=[0.0] * 4, latents_std=[1.0] * 4),
+        height=16, width=24, seed=4321, conv_out_scale=1.0,
     ),
 }
 
@@ -148,10 +162,34 @@ def check_original_names(vae, cfg, original):
     return names
 
 
+def make_folder(tag, spec):
+    cfg, H, W = spec["config"], spec["height"], spec["width"]
+    vae = make_model(cfg, spec["seed"], spec["conv_out_scale"])
+    vae.save_pretrained(OUT / tag, safe_serialization=True)
+    g = torch.Generator().manual_seed(spec["seed"] + 1)
+    video = (torch.rand(1, 3, FRAMES, H, W, generator=g) * 2 - 1).to(torch.bfloat16).float()
+    sf = 2 ** (len(cfg["dim_mult"]) - 1)
+    lat_t = (FRAMES - 1) // 4 + 1
+    latents = torch.randn(1, cfg["z_dim"], lat_t, H // sf, W // sf, generator=g)
+    with torch.no_grad():
+        moments = vae._encode(video)
+        decoded = vae.decode(latents).sample
+    print(f"{tag}: moments {tuple(moments.shape)}, decoded {tuple(decoded.shape)}")
+    save_file({"video": video.to(torch.bfloat16).contiguous(), "moments": moments.contiguous(),
+               "latents": latents.contiguous(), "decoded": decoded.contiguous()}, OUT / f"{tag}_io.safetensors")
+
+
 def main():
+    import sys
     OUT.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    only = sys.argv[sys.argv.index("--only") + 1:] if "--only" in sys.argv else None
+    for tag, spec in FOLDERS.items():
+        if only is None or tag in only:
+            make_folder(tag, spec)
     for tag, spec in CONFIGS.items():
+        if only is not None and tag not in only:
+            continue
         cfg, H, W = spec["config"], spec["height"], spec["width"]
         vae = make_model(cfg, spec["seed"], spec["conv_out_scale"])
         sd = {k: v.detach().contiguous() for k, v in vae.state_dict().items()}
