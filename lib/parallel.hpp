@@ -4,7 +4,10 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <exception>
+#include <mutex>
 
 #include "reel/backend.hpp"
 
@@ -41,6 +44,43 @@ void parallel_for_each(int64_t n, F&& fn) {
   }
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
   for (int64_t i = 0; i < n; ++i) fn(i);
+}
+
+// parallel_for for bodies that may throw (they allocate): an exception must not leave an
+// OpenMP region, so the first one is kept and rethrown on the calling thread.
+template <class F>
+void parallel_for_checked(int64_t n, int64_t grain, F&& fn) {
+  std::exception_ptr error;
+  std::mutex mutex;
+  parallel_for(n, grain, [&](int64_t begin, int64_t end) {
+    try {
+      fn(begin, end);
+    } catch (...) {
+      std::lock_guard lock(mutex);
+      if (!error) error = std::current_exception();
+    }
+  });
+  if (error) std::rethrow_exception(error);
+}
+
+// parallel_for_each for bodies that may throw: the first exception is rethrown after the
+// loop and the remaining items are skipped.
+template <class F>
+void parallel_for_each_checked(int64_t n, F&& fn) {
+  std::exception_ptr error;
+  std::atomic<bool> failed{false};
+  std::mutex mutex;
+  parallel_for_each(n, [&](int64_t i) {
+    if (failed.load(std::memory_order_relaxed)) return;
+    try {
+      fn(i);
+    } catch (...) {
+      std::lock_guard lock(mutex);
+      if (!error) error = std::current_exception();
+      failed.store(true, std::memory_order_relaxed);
+    }
+  });
+  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace reel

@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
-  libeigen3-dev libdnnl-dev ocl-icd-opencl-dev opencl-c-headers
+  libdnnl-dev ocl-icd-opencl-dev opencl-c-headers
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   libsentencepiece-dev libstb-dev zlib1g-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "attention/builtin_kernels.hpp"
-#include "attention/parallel_items.hpp"
+#include "parallel.hpp"
 
 namespace reel::attn {
 
@@ -228,7 +228,7 @@ void run_cpu_flash(const AttentionParams& p, FlashIsa isa) {
       // 6-row panels and of the bf16 pairs); within one, rows are swept across all the group's
       // heads, so consecutive reads are contiguous in a [B, S, H, D] buffer.
       const int64_t chunk = 48, chunks = (skv + chunk - 1) / chunk;
-      for_each_item(chunks, [&](int64_t item) {
+      parallel_for_each_checked(chunks, [&](int64_t item) {
         const int64_t r0 = item * chunk, r1 = std::min(skv, r0 + chunk);
         constexpr int T = kFlashTileRows;
         const int64_t dpad = (d + T - 1) / T * T;
@@ -262,7 +262,7 @@ void run_cpu_flash(const AttentionParams& p, FlashIsa isa) {
           }
       });
     }
-    for_each_item(gn * q_blocks, [&](int64_t item) {
+    parallel_for_each_checked(gn * q_blocks, [&](int64_t item) {
       const int64_t local = item / q_blocks, bh = g0 + local, qb = item % q_blocks;
       FlashHead h{};
       h.q = head_ptr(p.q, p.q_batch_stride, p.q_head_stride, bh);

@@ -7,7 +7,7 @@
 #include <limits>
 
 #include "attention/builtin_kernels.hpp"
-#include "attention/parallel_items.hpp"
+#include "parallel.hpp"
 
 namespace reel::attn {
 
@@ -65,7 +65,7 @@ class CpuReference final : public AttentionKernel {
   Support supports(const AttentionParams&) const override { return Support::yes(); }
   void run(const AttentionParams& p) const override {
     const int64_t rows = p.batch * p.heads * p.seq_q;
-    for_each_range(rows, 16, [&](int64_t begin, int64_t end) {
+    parallel_for_checked(rows, 16, [&](int64_t begin, int64_t end) {
       std::vector<double> o(static_cast<size_t>(p.head_dim));
       for (int64_t r = begin; r < end; ++r) {
         const int64_t i = r % p.seq_q, h = (r / p.seq_q) % p.heads, b = r / (p.seq_q * p.heads);

@@ -52,23 +52,6 @@ void convert_parallel(const void* src, DType src_type, void* dst, DType dst_type
 // compute type, e.g. the f32 fallback of a matmul).
 Tensor converted(const Tensor& t, DType type);
 
-// parallel_for for bodies that may throw (they allocate): an exception must not leave an
-// OpenMP region, so the first one is kept and rethrown on the calling thread.
-template <class F>
-void parallel_for_checked(int64_t n, int64_t grain, F&& fn) {
-  std::exception_ptr error;
-  std::mutex mutex;
-  parallel_for(n, grain, [&](int64_t begin, int64_t end) {
-    try {
-      fn(begin, end);
-    } catch (...) {
-      std::lock_guard lock(mutex);
-      if (!error) error = std::current_exception();
-    }
-  });
-  if (error) std::rethrow_exception(error);
-}
-
 // Every CPU op starts here: all tensors must live in host memory.
 inline Support cpu_tensors(std::initializer_list<std::pair<const Tensor*, const char*>> tensors) {
   for (const auto& [t, name] : tensors)

@@ -182,7 +182,4 @@ Tensor block_forward(Backend& be, const WanConfig& cfg, const BlockWeights& blk,
 void layer_norm_modulate(Backend& be, const Tensor& x, const Tensor& table, int shift_row,
                          std::span<const Segment> segments, float eps, Tensor& out);
 
-// Attention of q [B, Sq, H, hd] against k, v [B, Skv, H, hd] (scale 1/sqrt(hd)).
-Tensor attend(const Tensor& q, const Tensor& k, const Tensor& v);
-
 }  // namespace reel::wan

@@ -15,18 +15,6 @@ AttentionParams small_params(Tensor& q, Tensor& k, Tensor& v, Tensor& out, DType
   return attention_params(q, k, v, out, 0.125f);
 }
 
-// Runs fn, expects an Error with this code whose message contains `needle`.
-template <class F>
-void expect_error(F&& fn, StatusCode code, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error thrown, expected one mentioning '" << needle << "'";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
-
 TEST(AttentionRegistry, ListsTheBuiltInKernels) {
   std::vector<std::string> names;
   for (const AttentionKernel* k : attention_kernels()) names.emplace_back(k->name());
@@ -72,7 +60,7 @@ TEST(AttentionSelector, ExplainsWhyNothingRuns) {
   AttentionSelection s = select_attention_kernel(p, "no_such_kernel");
   EXPECT_EQ(s.kernel, nullptr);
   EXPECT_NE(s.reason.find("cpu_flash"), std::string::npos) << "lists the registered names: " << s.reason;
-  expect_error([&] { run_attention(p, "no_such_kernel"); }, StatusCode::not_found, "no_such_kernel");
+  expect_code(StatusCode::not_found, [&] { run_attention(p, "no_such_kernel"); }, "no_such_kernel");
 
   // CPU buffers described as CUDA memory: no CPU kernel runs them, and the CUDA ones (if
   // built) refuse too (no GPU here, or not device memory).
@@ -82,7 +70,7 @@ TEST(AttentionSelector, ExplainsWhyNothingRuns) {
   if (cuda_device_count() == 0) {
     EXPECT_EQ(s.kernel, nullptr);
     EXPECT_NE(s.reason.find("cpu_flash: runs on cpu"), std::string::npos) << s.reason;
-    expect_error([&] { run_attention(gpu); }, StatusCode::unsupported, "cpu_flash: runs on cpu");
+    expect_code(StatusCode::unsupported, [&] { run_attention(gpu); }, "cpu_flash: runs on cpu");
   }
   // A CPU kernel named for CUDA params says so.
   s = select_attention_kernel(gpu, "onednn");
@@ -134,9 +122,8 @@ TEST(AttentionRegistry, AcceptsOutsideKernelsByName) {
   EXPECT_EQ(run_attention(p).name(), "cpu_flash");  // lower priority: not picked by default
   EXPECT_EQ(run_attention(p, "test_counting").name(), "test_counting");
   EXPECT_EQ(mine->calls.load(), 1);
-  expect_error([&] { register_attention_kernel(std::make_shared<Counting>()); }, StatusCode::invalid_argument,
-               "already exists");
-  expect_error([&] { register_attention_kernel(nullptr); }, StatusCode::invalid_argument, "null");
+  expect_code(StatusCode::invalid_argument, [&] { register_attention_kernel(std::make_shared<Counting>()); }, "already exists");
+  expect_code(StatusCode::invalid_argument, [&] { register_attention_kernel(nullptr); }, "null");
 }
 
 TEST(AttentionValidation, RejectsBadParamsNamingTheField) {
@@ -170,8 +157,8 @@ TEST(AttentionValidation, RejectsBadParamsNamingTheField) {
   for (const Case& c : cases) {
     AttentionParams p = good;
     c.mutate(p);
-    expect_error([&] { validate_attention_params(p); }, StatusCode::invalid_argument, c.needle);
-    expect_error([&] { run_attention(p); }, StatusCode::invalid_argument, c.needle);
+    expect_code(StatusCode::invalid_argument, [&] { validate_attention_params(p); }, c.needle);
+    expect_code(StatusCode::invalid_argument, [&] { run_attention(p); }, c.needle);
   }
 }
 
@@ -189,27 +176,25 @@ TEST(AttentionTensorCall, MatchesTheParamsCallAndChecksShapes) {
   EXPECT_EQ(std::vector<double>(full.begin(), full.begin() + int64_t(first.size())), first);
 
   Tensor bad_k = random_tensor({2, 33, 3, 32}, 1, DType::bf16);
-  expect_error([&] { attention(in.q, bad_k, in.v, out, in.scale); }, StatusCode::invalid_argument, "k has shape");
+  expect_code(StatusCode::invalid_argument, [&] { attention(in.q, bad_k, in.v, out, in.scale); }, "k has shape");
   Tensor bad_v = random_tensor({2, 34, 3, 64}, 1, DType::bf16);
-  expect_error([&] { attention(in.q, in.k, bad_v, out, in.scale); }, StatusCode::invalid_argument, "v has shape");
+  expect_code(StatusCode::invalid_argument, [&] { attention(in.q, in.k, bad_v, out, in.scale); }, "v has shape");
   Tensor bad_out = Tensor::empty({2, 21, 3, 64}, DType::bf16);
-  expect_error([&] { attention(in.q, in.k, in.v, bad_out, in.scale); }, StatusCode::invalid_argument,
-               "out has shape");
+  expect_code(StatusCode::invalid_argument, [&] { attention(in.q, in.k, in.v, bad_out, in.scale); }, "out has shape");
   Tensor f32_out = Tensor::empty(in.q.shape(), DType::f32);
-  expect_error([&] { attention(in.q, in.k, in.v, f32_out, in.scale); }, StatusCode::invalid_argument, "out is f32");
+  expect_code(StatusCode::invalid_argument, [&] { attention(in.q, in.k, in.v, f32_out, in.scale); }, "out is f32");
   Tensor ints = Tensor::empty(in.q.shape(), DType::i32);
   Tensor ints_out = Tensor::empty(in.q.shape(), DType::i32);
-  expect_error([&] { attention(ints, ints, ints, ints_out, 1.0f); }, StatusCode::invalid_argument, "f32, bf16 or f16");
+  expect_code(StatusCode::invalid_argument, [&] { attention(ints, ints, ints, ints_out, 1.0f); }, "f32, bf16 or f16");
   Tensor flat = random_tensor({64}, 1, DType::bf16);
-  expect_error([&] { attention(flat, in.k, in.v, out, in.scale); }, StatusCode::invalid_argument, "[B, S, H, D]");
+  expect_code(StatusCode::invalid_argument, [&] { attention(flat, in.k, in.v, out, in.scale); }, "[B, S, H, D]");
   Tensor undefined;
-  expect_error([&] { attention(in.q, undefined, in.v, out, in.scale); }, StatusCode::invalid_argument,
-               "k is undefined");
+  expect_code(StatusCode::invalid_argument, [&] { attention(in.q, undefined, in.v, out, in.scale); }, "k is undefined");
   // Memory-mapped (read-only) outputs are refused.
   auto owner = std::make_shared<std::vector<uint16_t>>(size_t(in.q.numel()));
   Tensor read_only = Tensor::wrap(in.q.shape(), DType::bf16, owner, owner->data());
-  expect_error([&] { attention(in.q, in.k, in.v, read_only, in.scale); }, StatusCode::invalid_argument, "read-only");
-  expect_error([&] { attention(in.q, in.k, in.v, out, in.scale, "nope"); }, StatusCode::not_found, "nope");
+  expect_code(StatusCode::invalid_argument, [&] { attention(in.q, in.k, in.v, read_only, in.scale); }, "read-only");
+  expect_code(StatusCode::not_found, [&] { attention(in.q, in.k, in.v, out, in.scale, "nope"); }, "nope");
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // Helpers shared by the test suites: seeded random tensors (never zeros), double-precision
-// comparisons, fixture paths, and the GPU skip.
+// comparisons, fixture paths, the expected-error checks, and the GPU skip.
 #pragma once
 #include <gtest/gtest.h>
 
@@ -7,10 +7,12 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "reel/status.hpp"
 #include "reel/tensor.hpp"
 
 namespace reel::test {
@@ -26,6 +28,26 @@ inline std::filesystem::path tmp_dir() {
   std::filesystem::path p = env_path_or("REEL_TEST_TMP_DIR", REEL_TEST_TMP_DIR);
   std::filesystem::create_directories(p);
   return p;
+}
+
+// The status code fn throws as a reel::Error (StatusCode::ok when it returns), and its message.
+inline StatusCode code_of(const std::function<void()>& fn, std::string* message = nullptr) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    if (message) *message = e.what();
+    return e.code();
+  }
+  return StatusCode::ok;
+}
+
+// Expects fn to throw reel::Error with `code` and a message containing `needle` (when given).
+inline void expect_code(StatusCode code, const std::function<void()>& fn, const std::string& needle = "") {
+  std::string message;
+  const StatusCode got = code_of(fn, &message);
+  EXPECT_EQ(got, code) << (got == StatusCode::ok ? "nothing was thrown" : message);
+  if (!needle.empty() && got != StatusCode::ok)
+    EXPECT_NE(message.find(needle), std::string::npos) << "'" << message << "' does not mention '" << needle << "'";
 }
 
 // Uniform values in [lo, hi), from a fixed seed; rounded to `dtype`.

@@ -77,19 +77,6 @@ void expect_thread_invariant(F&& fn, const std::string& what) {
   expect_identical(a, b, what + " (1 vs 2 threads)");
 }
 
-// Expects `call` to throw reel::Error with `code` and a message containing `needle`.
-template <class F>
-void expect_error(F&& call, StatusCode code, const std::string& needle) {
-  try {
-    call();
-    ADD_FAILURE() << "expected an error containing '" << needle << "'";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)
-        << "message '" << e.what() << "' does not mention '" << needle << "'";
-  }
-}
-
 inline const char* dname(DType t) { return dtype_name(t).data(); }
 
 }  // namespace reel::test

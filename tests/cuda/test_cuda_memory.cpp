@@ -196,15 +196,15 @@ TEST(CachingAllocator, ThreadsShareItSafely) {
 
 TEST(CudaWithoutGpu, EntryPointsFailWithAStatus) {
   if (have_gpu()) GTEST_SKIP() << "this machine has a GPU: the no-GPU behaviour is not observable";
-  expect_error([] { (void)make_cuda_backend(); }, StatusCode::unsupported, "");
-  expect_error([] { (void)make_backend("cuda:0"); }, StatusCode::unsupported, "");
+  expect_code(StatusCode::unsupported, [] { (void)make_cuda_backend(); }, "");
+  expect_code(StatusCode::unsupported, [] { (void)make_backend("cuda:0"); }, "");
   EXPECT_THROW((void)Tensor::empty({4}, DType::f32, Device::cuda(0)), Error);
   EXPECT_THROW((void)cuda_memory_stats(0), Error);
   // The CPU path of make_backend works everywhere.
   auto be = make_backend("cpu", 1);
   EXPECT_EQ(be->device(), Device::cpu());
   EXPECT_EQ(cuda_stream(*be), nullptr);
-  expect_error([] { (void)make_backend("gpu"); }, StatusCode::invalid_argument, "unknown device");
+  expect_code(StatusCode::invalid_argument, [] { (void)make_backend("gpu"); }, "unknown device");
 }
 
 // ---------------------------------------------------------------- on a GPU
@@ -254,15 +254,14 @@ TEST(CudaMemory, CopiesRoundTripAndOutOfMemoryIsAStatus) {
   expect_identical(on_cpu(dev.clone()), host, "cuda -> cuda clone");
   expect_identical(on_cpu(dev.slice(1, 3)), host.slice(1, 3), "view of a CUDA tensor");
   // 2^48 f32 elements = 1 PiB: the driver refuses, the cache is emptied, the error is a status.
-  expect_error([] { (void)Tensor::empty({int64_t(1) << 48}, DType::f32, Device::cuda(0)); },
-               StatusCode::out_of_memory, "out of device memory");
+  expect_code(StatusCode::out_of_memory, [] { (void)Tensor::empty({int64_t(1) << 48}, DType::f32, Device::cuda(0)); }, "out of device memory");
   // The allocator still works afterwards.
   EXPECT_NO_THROW((void)Tensor::empty({16}, DType::f32, Device::cuda(0)));
 }
 
 TEST(CudaBackend, ConstructionAndDeviceChecks) {
   REEL_REQUIRE_GPU();
-  expect_error([] { (void)make_cuda_backend({.device = 999}); }, StatusCode::invalid_argument, "does not exist");
+  expect_code(StatusCode::invalid_argument, [] { (void)make_cuda_backend({.device = 999}); }, "does not exist");
   auto be = make_backend("cuda");
   EXPECT_EQ(be->name(), "cuda");
   EXPECT_EQ(be->device(), Device::cuda(0));
@@ -273,7 +272,7 @@ TEST(CudaBackend, ConstructionAndDeviceChecks) {
   const Support s = be->supports(op::Unary{op::UnaryKind::silu, &x, &out});
   EXPECT_FALSE(s);
   EXPECT_NE(s.reason.find("cpu"), std::string::npos) << s.reason;
-  expect_error([&] { be->run(op::Unary{op::UnaryKind::silu, &x, &out}); }, StatusCode::invalid_argument, "");
+  expect_code(StatusCode::invalid_argument, [&] { be->run(op::Unary{op::UnaryKind::silu, &x, &out}); }, "");
 }
 
 #ifdef REEL_HAVE_CUDA

@@ -70,17 +70,6 @@ inline GenerateRequest quick_request(uint64_t seed = 5) {
   return r;
 }
 
-// fn throws Error(code) whose message contains `needle` (when given).
-inline void expect_code(StatusCode code, const std::function<void()>& fn, const std::string& needle = "") {
-  try {
-    fn();
-    ADD_FAILURE() << "expected " << status_name(code);
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    if (!needle.empty()) EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
-
 inline const Pipeline& tiny_t2v_f32() {
   return shared_pipeline("t2v_f32", {.folder = tiny_t2v_model(), .threads = 2, .precision = PipelinePrecision::f32});
 }

@@ -29,16 +29,6 @@ fs::path scratch(const std::string& name) {
   return p;
 }
 
-StatusCode code_of(const std::function<void()>& fn, std::string* message = nullptr) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    if (message) *message = e.what();
-    return e.code();
-  }
-  return StatusCode::ok;
-}
-
 TEST(SchedulerConfig, WanUniPcIsTheDefaultSampler) {
   const SchedulerSettings s = read_scheduler_config(tiny_t2v_model() / "scheduler" / "scheduler_config.json");
   EXPECT_EQ(s.sampler, "unipc");

@@ -16,16 +16,6 @@ namespace {
 const std::vector<std::string> kBuiltins{"euler", "euler_a", "heun", "dpmpp_2m", "dpm_flow", "dpmpp_2m_sde", "unipc",
                                          "lcm"};
 
-StatusCode code_of(const std::function<void()>& fn, std::string* message = nullptr) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    if (message) *message = e.what();
-    return e.code();
-  }
-  return StatusCode::ok;
-}
-
 // Counts model calls; a flow model with a smooth, x-dependent velocity.
 struct CountingFlowModel {
   int calls = 0;

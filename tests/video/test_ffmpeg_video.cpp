@@ -15,7 +15,7 @@ namespace reel {
 namespace {
 
 namespace fs = std::filesystem;
-using test::expect_error;
+using test::expect_code;
 using test::folder_entries;
 using test::scratch_dir;
 
@@ -195,7 +195,7 @@ TEST(FfmpegVideo, Mp4OddSizePadsOrRejects) {
 
   VideoWriteOptions o;
   o.odd_size = OddSize::reject;
-  expect_error([&] { write_video(v, dir / "rejected.mp4", o); }, StatusCode::invalid_argument, "33x25");
+  expect_code(StatusCode::invalid_argument, [&] { write_video(v, dir / "rejected.mp4", o); }, "33x25");
   EXPECT_EQ(folder_entries(dir), std::vector<std::string>{"odd.mp4"});
 }
 
@@ -212,21 +212,21 @@ TEST(FfmpegVideo, LowerCrfGivesHigherQuality) {
   EXPECT_GT(qh.min_yuv_psnr, ql.min_yuv_psnr + 3.0);
   VideoWriteOptions bad;
   bad.crf = 52;
-  expect_error([&] { write_video(v, dir / "bad.mp4", bad); }, StatusCode::invalid_argument, "crf 52");
+  expect_code(StatusCode::invalid_argument, [&] { write_video(v, dir / "bad.mp4", bad); }, "crf 52");
   bad.crf = 64;
-  expect_error([&] { write_video(v, dir / "bad.webm", bad); }, StatusCode::invalid_argument, "crf 64");
+  expect_code(StatusCode::invalid_argument, [&] { write_video(v, dir / "bad.webm", bad); }, "crf 64");
 }
 
 TEST(FfmpegVideo, BadPathsGiveIoErrorAndLeaveNothing) {
   const fs::path dir = scratch_dir();
   const Video v = test::smooth_clip(3, 16, 16, 16.0, 25);
-  expect_error([&] { write_video(v, dir / "missing/clip.mp4"); }, StatusCode::io_error, "missing");
-  expect_error([&] { write_video(v, "/proc/reel_video_test.webm"); }, StatusCode::io_error, "/proc/reel_video_test.webm");
+  expect_code(StatusCode::io_error, [&] { write_video(v, dir / "missing/clip.mp4"); }, "missing");
+  expect_code(StatusCode::io_error, [&] { write_video(v, "/proc/reel_video_test.webm"); }, "/proc/reel_video_test.webm");
   const Video big = test::smooth_clip(8, 64, 64, 16.0, 26);
   {
     test::FileSizeLimit limit(1024);  // a full disk in the middle of the stream
-    expect_error([&] { write_video(big, dir / "full.mp4"); }, StatusCode::io_error, "full.mp4");
-    expect_error([&] { write_video(big, dir / "full.webm"); }, StatusCode::io_error, "full.webm");
+    expect_code(StatusCode::io_error, [&] { write_video(big, dir / "full.mp4"); }, "full.mp4");
+    expect_code(StatusCode::io_error, [&] { write_video(big, dir / "full.webm"); }, "full.webm");
   }
   EXPECT_TRUE(folder_entries(dir).empty());
 }
@@ -238,8 +238,8 @@ TEST(FfmpegVideo, WithoutFfmpegMp4AndWebmAreUnsupported) {
   const Video v = Video::blank(1, 4, 4, 16.0);
   EXPECT_FALSE(video_format_available(VideoFormat::mp4));
   EXPECT_FALSE(video_format_available(VideoFormat::webm));
-  expect_error([&] { write_video(v, dir / "clip.mp4"); }, StatusCode::unsupported, "REEL_FFMPEG");
-  expect_error([&] { write_video(v, dir / "clip.webm"); }, StatusCode::unsupported, "REEL_FFMPEG");
+  expect_code(StatusCode::unsupported, [&] { write_video(v, dir / "clip.mp4"); }, "REEL_FFMPEG");
+  expect_code(StatusCode::unsupported, [&] { write_video(v, dir / "clip.webm"); }, "REEL_FFMPEG");
   EXPECT_TRUE(folder_entries(dir).empty());
   GTEST_SKIP() << "reel was built without FFmpeg: mp4/webm encode-decode tests skipped";
 }

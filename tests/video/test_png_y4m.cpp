@@ -15,7 +15,7 @@ namespace reel {
 namespace {
 
 namespace fs = std::filesystem;
-using test::expect_error;
+using test::expect_code;
 using test::folder_entries;
 using test::read_bytes;
 using test::scratch_dir;
@@ -63,7 +63,7 @@ TEST(PngFrames, EmptyExistingFolderIsFilledNonEmptyIsRefused) {
   write_video(v, dir / "empty/");
   EXPECT_EQ(folder_entries(dir / "empty").size(), 2u);
   // Written again: the folder is no longer empty, and nothing in it is touched.
-  expect_error([&] { write_video(v, dir / "empty/"); }, StatusCode::io_error, "not empty");
+  expect_code(StatusCode::io_error, [&] { write_video(v, dir / "empty/"); }, "not empty");
   EXPECT_EQ(folder_entries(dir / "empty").size(), 2u);
   EXPECT_EQ(folder_entries(dir), std::vector<std::string>{"empty"});
 }
@@ -82,7 +82,7 @@ TEST(PngFrames, SinglePngHoldsOneFrame) {
   const std::vector<uint8_t> got = stb_decode_rgb(dir / "still.png", w, h);
   EXPECT_EQ(got, one.rgb);
   const Video two = random_clip(2, 5, 7, 16.0, 7);
-  expect_error([&] { write_video(two, dir / "clip.png"); }, StatusCode::invalid_argument, "2 frames");
+  expect_code(StatusCode::invalid_argument, [&] { write_video(two, dir / "clip.png"); }, "2 frames");
   EXPECT_EQ(folder_entries(dir), std::vector<std::string>{"still.png"});
 }
 
@@ -221,7 +221,7 @@ TEST(VideoPaths, MissingFolderGivesIoErrorAndLeavesNothing) {
   const fs::path dir = scratch_dir();
   const Video v = random_clip(1, 4, 4, 16.0, 11);
   for (const char* name : {"nope/clip.y4m", "nope/clip.png", "nope/frames/"})
-    expect_error([&] { write_video(v, dir / name); }, StatusCode::io_error, (dir / "nope").string());
+    expect_code(StatusCode::io_error, [&] { write_video(v, dir / name); }, (dir / "nope").string());
   EXPECT_TRUE(folder_entries(dir).empty());
 }
 
@@ -229,19 +229,19 @@ TEST(VideoPaths, UnwritablePlacesGiveIoError) {
   const fs::path dir = scratch_dir();
   const Video v = random_clip(1, 4, 4, 16.0, 12);
   // /proc refuses new files even to root.
-  expect_error([&] { write_video(v, "/proc/reel_video_test.y4m"); }, StatusCode::io_error, "/proc/reel_video_test.y4m");
+  expect_code(StatusCode::io_error, [&] { write_video(v, "/proc/reel_video_test.y4m"); }, "/proc/reel_video_test.y4m");
   // A file where a folder should be.
   { std::FILE* f = std::fopen((dir / "plain").c_str(), "wb"); ASSERT_NE(f, nullptr); std::fclose(f); }
-  expect_error([&] { write_video(v, dir / "plain/clip.y4m"); }, StatusCode::io_error, "plain");
-  expect_error([&] { write_video(v, dir / "plain/"); }, StatusCode::io_error, "not a folder");
+  expect_code(StatusCode::io_error, [&] { write_video(v, dir / "plain/clip.y4m"); }, "plain");
+  expect_code(StatusCode::io_error, [&] { write_video(v, dir / "plain/"); }, "not a folder");
   // A folder where the file should be.
   fs::create_directories(dir / "taken.y4m");
-  expect_error([&] { write_video(v, dir / "taken.y4m"); }, StatusCode::io_error, "is a folder");
+  expect_code(StatusCode::io_error, [&] { write_video(v, dir / "taken.y4m"); }, "is a folder");
   // A read-only folder (root ignores permissions: then only the cases above apply).
   fs::create_directories(dir / "ro");
   ::chmod((dir / "ro").c_str(), 0555);
   if (::geteuid() != 0) {
-    expect_error([&] { write_video(v, dir / "ro/clip.y4m"); }, StatusCode::io_error, "ro/clip.y4m");
+    expect_code(StatusCode::io_error, [&] { write_video(v, dir / "ro/clip.y4m"); }, "ro/clip.y4m");
     EXPECT_TRUE(folder_entries(dir / "ro").empty());
   }
   ::chmod((dir / "ro").c_str(), 0755);
@@ -258,8 +258,8 @@ TEST(VideoPaths, FailedWriteLeavesNothingHalfWritten) {
   const Video big = random_clip(4, 64, 64, 16.0, 17);  // ~25 KB of Y4M, ~50 KB of PNG
   {
     test::FileSizeLimit limit(4096);
-    expect_error([&] { write_video(big, dir / "keep.y4m"); }, StatusCode::io_error, "keep.y4m");
-    expect_error([&] { write_video(big, dir / "frames/"); }, StatusCode::io_error, "frames");
+    expect_code(StatusCode::io_error, [&] { write_video(big, dir / "keep.y4m"); }, "keep.y4m");
+    expect_code(StatusCode::io_error, [&] { write_video(big, dir / "frames/"); }, "frames");
   }
   EXPECT_EQ(read_bytes(dir / "keep.y4m"), before);
   EXPECT_EQ(folder_entries(dir), std::vector<std::string>{"keep.y4m"});
@@ -278,7 +278,7 @@ TEST(VideoPaths, InvalidClipIsRejectedBeforeAnythingIsCreated) {
   const fs::path dir = scratch_dir();
   Video v = random_clip(2, 4, 4, 16.0, 15);
   v.rgb.resize(10);
-  expect_error([&] { write_video(v, dir / "c.y4m"); }, StatusCode::invalid_argument, "rgb holds");
+  expect_code(StatusCode::invalid_argument, [&] { write_video(v, dir / "c.y4m"); }, "rgb holds");
   EXPECT_TRUE(folder_entries(dir).empty());
 }
 

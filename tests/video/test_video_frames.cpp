@@ -6,7 +6,7 @@
 namespace reel {
 namespace {
 
-using test::expect_error;
+using test::expect_code;
 using test::read_raw;
 using test::video_fixture;
 
@@ -68,29 +68,23 @@ TEST(VideoFromFloats, Bf16InputUsesItsExactValues) {
 
 TEST(VideoFromFloats, RejectsBadShapesAndFps) {
   const Tensor four = test::random_tensor({4, 2, 4, 6}, 1);
-  expect_error([&] { video_from_floats(four, FrameLayout::cthw, PixelRange::zero_to_one, 16); },
-               StatusCode::invalid_argument, "[4, 2, 4, 6]");
-  expect_error([&] { video_from_floats(four, FrameLayout::thwc, PixelRange::zero_to_one, 16); },
-               StatusCode::invalid_argument, "[T, H, W, 3]");
+  expect_code(StatusCode::invalid_argument, [&] { video_from_floats(four, FrameLayout::cthw, PixelRange::zero_to_one, 16); }, "[4, 2, 4, 6]");
+  expect_code(StatusCode::invalid_argument, [&] { video_from_floats(four, FrameLayout::thwc, PixelRange::zero_to_one, 16); }, "[T, H, W, 3]");
   const Tensor ok = test::random_tensor({2, 4, 6, 3}, 1);
-  expect_error([&] { video_from_floats(ok, FrameLayout::thwc, PixelRange::zero_to_one, 0.0); },
-               StatusCode::invalid_argument, "fps");
-  expect_error([&] { video_from_floats(ok, FrameLayout::thwc, PixelRange::zero_to_one, NAN); },
-               StatusCode::invalid_argument, "fps");
-  expect_error([&] { video_from_floats(Tensor(), FrameLayout::thwc, PixelRange::zero_to_one, 16); },
-               StatusCode::invalid_argument, "undefined");
+  expect_code(StatusCode::invalid_argument, [&] { video_from_floats(ok, FrameLayout::thwc, PixelRange::zero_to_one, 0.0); }, "fps");
+  expect_code(StatusCode::invalid_argument, [&] { video_from_floats(ok, FrameLayout::thwc, PixelRange::zero_to_one, NAN); }, "fps");
+  expect_code(StatusCode::invalid_argument, [&] { video_from_floats(Tensor(), FrameLayout::thwc, PixelRange::zero_to_one, 16); }, "undefined");
   const Tensor empty = Tensor::zeros({0, 4, 6, 3}, DType::f32);
-  expect_error([&] { video_from_floats(empty, FrameLayout::thwc, PixelRange::zero_to_one, 16); },
-               StatusCode::invalid_argument, "at least 1");
+  expect_code(StatusCode::invalid_argument, [&] { video_from_floats(empty, FrameLayout::thwc, PixelRange::zero_to_one, 16); }, "at least 1");
 }
 
 TEST(Video, ValidateNamesTheMismatch) {
   Video v = Video::blank(2, 4, 6, 16.0);
   EXPECT_NO_THROW(v.validate());
   v.rgb.pop_back();
-  expect_error([&] { v.validate(); }, StatusCode::invalid_argument, "rgb holds");
-  expect_error([] { Video::blank(1, 0, 4, 16.0); }, StatusCode::invalid_argument, "at least 1");
-  expect_error([] { Video::blank(1, 4, 40000, 16.0); }, StatusCode::invalid_argument, "40000");
+  expect_code(StatusCode::invalid_argument, [&] { v.validate(); }, "rgb holds");
+  expect_code(StatusCode::invalid_argument, [] { Video::blank(1, 0, 4, 16.0); }, "at least 1");
+  expect_code(StatusCode::invalid_argument, [] { Video::blank(1, 4, 40000, 16.0); }, "40000");
 }
 
 TEST(VideoFormat, ChosenByExtensionOrTrailingSlash) {
@@ -101,8 +95,8 @@ TEST(VideoFormat, ChosenByExtensionOrTrailingSlash) {
   EXPECT_EQ(video_format_for_path("x.png"), VideoFormat::png);
   EXPECT_EQ(video_format_for_path("frames/"), VideoFormat::png_folder);
   EXPECT_EQ(video_format_for_path("frames.mp4/"), VideoFormat::png_folder);
-  expect_error([] { video_format_for_path("clip.avi"); }, StatusCode::invalid_argument, "clip.avi");
-  expect_error([] { video_format_for_path("frames"); }, StatusCode::invalid_argument, "'/'");
+  expect_code(StatusCode::invalid_argument, [] { video_format_for_path("clip.avi"); }, "clip.avi");
+  expect_code(StatusCode::invalid_argument, [] { video_format_for_path("frames"); }, "'/'");
   EXPECT_TRUE(video_format_available(VideoFormat::y4m));
   EXPECT_TRUE(video_format_available(VideoFormat::png_folder));
 }

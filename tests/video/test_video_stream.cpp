@@ -9,7 +9,7 @@ namespace reel {
 namespace {
 
 namespace fs = std::filesystem;
-using test::expect_error;
+using test::expect_code;
 using test::folder_entries;
 using test::read_bytes;
 using test::scratch_dir;
@@ -79,27 +79,27 @@ TEST(VideoStreamWriter, DroppedWithoutCloseLeavesNothing) {
 TEST(VideoStreamWriter, RejectsWhatCannotWork) {
   const fs::path dir = scratch_dir();
   const Video clip = smooth_clip(2, 8, 8, 16.0, 1);
-  expect_error([&] { VideoStreamWriter(dir / "a.avi", 8, 8, 16.0); }, StatusCode::invalid_argument, "a.avi");
-  expect_error([&] { VideoStreamWriter(dir / "a.y4m", 0, 8, 16.0); }, StatusCode::invalid_argument, "width and height");
-  expect_error([&] { VideoStreamWriter(dir / "a.y4m", 8, 8, 0.0); }, StatusCode::invalid_argument, "fps");
-  expect_error([&] { VideoStreamWriter(dir / "missing" / "a.y4m", 8, 8, 16.0); }, StatusCode::io_error, "missing");
+  expect_code(StatusCode::invalid_argument, [&] { VideoStreamWriter(dir / "a.avi", 8, 8, 16.0); }, "a.avi");
+  expect_code(StatusCode::invalid_argument, [&] { VideoStreamWriter(dir / "a.y4m", 0, 8, 16.0); }, "width and height");
+  expect_code(StatusCode::invalid_argument, [&] { VideoStreamWriter(dir / "a.y4m", 8, 8, 0.0); }, "fps");
+  expect_code(StatusCode::io_error, [&] { VideoStreamWriter(dir / "missing" / "a.y4m", 8, 8, 16.0); }, "missing");
   {
     VideoStreamWriter w(dir / "b.y4m", 8, 8, 16.0);
-    expect_error([&] { w.write(smooth_clip(1, 8, 10, 16.0, 1)); }, StatusCode::invalid_argument, "frames are 10x8");
-    expect_error([&] { w.close(); }, StatusCode::invalid_argument, "no frames");
+    expect_code(StatusCode::invalid_argument, [&] { w.write(smooth_clip(1, 8, 10, 16.0, 1)); }, "frames are 10x8");
+    expect_code(StatusCode::invalid_argument, [&] { w.close(); }, "no frames");
     EXPECT_FALSE(w.is_open());
-    expect_error([&] { w.write(clip); }, StatusCode::invalid_argument, "closed");
+    expect_code(StatusCode::invalid_argument, [&] { w.write(clip); }, "closed");
   }
   {
     VideoStreamWriter w(dir / "c.png", 8, 8, 16.0);
     w.write(frames_of(clip, 0, 1));
-    expect_error([&] { w.write(frames_of(clip, 1, 2)); }, StatusCode::invalid_argument, "one image");
+    expect_code(StatusCode::invalid_argument, [&] { w.write(frames_of(clip, 1, 2)); }, "one image");
   }
   {
     VideoStreamWriter w(dir / "d.png", 8, 8, 16.0);
     w.write(frames_of(clip, 0, 1));
     w.close();
-    expect_error([&] { w.close(); }, StatusCode::invalid_argument, "already closed");
+    expect_code(StatusCode::invalid_argument, [&] { w.close(); }, "already closed");
   }
   EXPECT_EQ(folder_entries(dir), (std::vector<std::string>{"d.png"}));
 }
@@ -110,12 +110,10 @@ TEST(VideoStreamWriter, FullDiskFailsWithIoErrorAndLeavesNothing) {
   {
     VideoStreamWriter w(dir / "full.y4m", 64, 64, 16.0);
     test::FileSizeLimit limit(20000);
-    expect_error(
-        [&] {
+    expect_code(StatusCode::io_error, [&] {
           write_in_pieces(w, clip);
           w.close();
-        },
-        StatusCode::io_error, "full.y4m");
+        }, "full.y4m");
   }
   EXPECT_TRUE(folder_entries(dir).empty());
 }
@@ -177,32 +175,31 @@ TEST(VideoStreamReader, TailKeepsTheLastFramesInOrder) {
   EXPECT_EQ(0, std::memcmp(tail.rgb.data(), clip.frame(7), 3 * clip.frame_bytes()));
   const Video all = read_video_tail(dir / "f", 25);
   EXPECT_EQ(all.rgb, clip.rgb);
-  expect_error([&] { (void)read_video_tail(dir / "f", 0); }, StatusCode::invalid_argument, "at least 1");
+  expect_code(StatusCode::invalid_argument, [&] { (void)read_video_tail(dir / "f", 0); }, "at least 1");
 }
 
 TEST(VideoStreamReader, BrokenInputsGetErrorsNamingTheFile) {
   const fs::path dir = scratch_dir();
-  expect_error([&] { VideoStreamReader(dir / "none.y4m"); }, StatusCode::not_found, "none.y4m");
-  expect_error([&] { VideoStreamReader(dir / "x.txt"); }, StatusCode::not_found, "x.txt");
+  expect_code(StatusCode::not_found, [&] { VideoStreamReader(dir / "none.y4m"); }, "none.y4m");
+  expect_code(StatusCode::not_found, [&] { VideoStreamReader(dir / "x.txt"); }, "x.txt");
   auto put = [&](const char* name, const std::string& bytes) {
     std::ofstream(dir / name, std::ios::binary) << bytes;
     return dir / name;
   };
-  expect_error([&] { VideoStreamReader(put("a.y4m", "RIFF....")); }, StatusCode::bad_format, "a.y4m");
-  expect_error([&] { VideoStreamReader(put("b.y4m", "YUV4MPEG2 W4 F16:1\n")); }, StatusCode::bad_format, "size");
-  expect_error([&] { VideoStreamReader(put("c.y4m", "YUV4MPEG2 W4 H4 C420p10\n")); }, StatusCode::unsupported,
-               "420p10");
-  expect_error([&] { VideoStreamReader(put("d.y4m", "YUV4MPEG2 W4 Hx\n")); }, StatusCode::bad_format, "height");
-  expect_error([&] { VideoStreamReader(put("e.y4m", std::string(5000, 'Y'))); }, StatusCode::bad_format, "e.y4m");
-  expect_error([&] { VideoStreamReader(put("f.avi", "x")); }, StatusCode::invalid_argument, "f.avi");
+  expect_code(StatusCode::bad_format, [&] { VideoStreamReader(put("a.y4m", "RIFF....")); }, "a.y4m");
+  expect_code(StatusCode::bad_format, [&] { VideoStreamReader(put("b.y4m", "YUV4MPEG2 W4 F16:1\n")); }, "size");
+  expect_code(StatusCode::unsupported, [&] { VideoStreamReader(put("c.y4m", "YUV4MPEG2 W4 H4 C420p10\n")); }, "420p10");
+  expect_code(StatusCode::bad_format, [&] { VideoStreamReader(put("d.y4m", "YUV4MPEG2 W4 Hx\n")); }, "height");
+  expect_code(StatusCode::bad_format, [&] { VideoStreamReader(put("e.y4m", std::string(5000, 'Y'))); }, "e.y4m");
+  expect_code(StatusCode::invalid_argument, [&] { VideoStreamReader(put("f.avi", "x")); }, "f.avi");
   {
     VideoStreamReader in(put("g.y4m", "YUV4MPEG2 W4 H4 F16:1\nFRAME\n" + std::string(10, 'x')));
     std::vector<uint8_t> rgb;
-    expect_error([&] { in.read(rgb); }, StatusCode::bad_format, "truncated");
+    expect_code(StatusCode::bad_format, [&] { in.read(rgb); }, "truncated");
   }
   fs::create_directories(dir / "empty");
-  expect_error([&] { VideoStreamReader(dir / "empty"); }, StatusCode::bad_format, "no .png");
-  expect_error([&] { (void)read_video(put("h.y4m", "YUV4MPEG2 W4 H4\n")); }, StatusCode::bad_format, "no frames");
+  expect_code(StatusCode::bad_format, [&] { VideoStreamReader(dir / "empty"); }, "no .png");
+  expect_code(StatusCode::bad_format, [&] { (void)read_video(put("h.y4m", "YUV4MPEG2 W4 H4\n")); }, "no frames");
 }
 
 #if REEL_HAVE_FFMPEG
@@ -217,8 +214,8 @@ TEST(VideoStreamReader, TruncatedContainersAreErrors) {
   const std::vector<uint8_t> bytes = read_bytes(dir / "whole.webm");
   std::ofstream(dir / "half.webm", std::ios::binary)
       .write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size() / 2));
-  expect_error([&] { (void)read_video(dir / "half.webm"); }, StatusCode::bad_format, "truncated");
-  expect_error([&] { (void)read_video_tail(dir / "half.webm", 5); }, StatusCode::bad_format, "half.webm");
+  expect_code(StatusCode::bad_format, [&] { (void)read_video(dir / "half.webm"); }, "truncated");
+  expect_code(StatusCode::bad_format, [&] { (void)read_video_tail(dir / "half.webm", 5); }, "half.webm");
 }
 
 // FFmpeg's own log lines reach the handler set with set_log_handler, never stderr by default
@@ -233,7 +230,7 @@ TEST(VideoStreamReader, FfmpegMessagesGoToTheLogHandler) {
   messages.clear();
   set_log_handler([](const char* m, void*) { messages.emplace_back(m); });
   testing::internal::CaptureStderr();
-  expect_error([&] { (void)read_video(dir / "nomoov.mp4"); }, StatusCode::bad_format, "nomoov.mp4");
+  expect_code(StatusCode::bad_format, [&] { (void)read_video(dir / "nomoov.mp4"); }, "nomoov.mp4");
   const std::string stderr_text = testing::internal::GetCapturedStderr();
   set_log_handler(nullptr);
   EXPECT_EQ(stderr_text, "");
@@ -242,7 +239,7 @@ TEST(VideoStreamReader, FfmpegMessagesGoToTheLogHandler) {
   EXPECT_TRUE(moov) << messages.size() << " messages";
   // without a handler: dropped, still nothing on stderr
   testing::internal::CaptureStderr();
-  expect_error([&] { (void)read_video(dir / "nomoov.mp4"); }, StatusCode::bad_format, "nomoov.mp4");
+  expect_code(StatusCode::bad_format, [&] { (void)read_video(dir / "nomoov.mp4"); }, "nomoov.mp4");
   EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
 }
 

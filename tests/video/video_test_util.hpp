@@ -103,17 +103,4 @@ class FileSizeLimit {
   void (*old_handler_)(int) = nullptr;
 };
 
-// Expects `fn` to throw reel::Error with `code` and a message containing `needle`.
-template <class F>
-void expect_error(F&& fn, StatusCode code, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected " << status_name(code) << " mentioning '" << needle << "', nothing was thrown";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), code) << e.what();
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)
-        << "message '" << e.what() << "' does not mention '" << needle << "'";
-  }
-}
-
 }  // namespace reel::test
