@@ -1,6 +1,6 @@
 // Internal: CUDA runtime errors as reel::Error, and a scope that makes a device current.
-// Every CUDA call in cuda/ (outside cuda/attention/, which has its own) goes through
-// REEL_CUDA_CHECK, so a failure names the call and the driver's message and never aborts.
+// Every CUDA call in cuda/ goes through check() (REEL_CUDA_CHECK names the call itself), so a
+// failure names the call and the driver's message and never aborts.
 #pragma once
 #include <cuda_runtime.h>
 

@@ -118,23 +118,6 @@ Support aligned(const AttentionParams& p, int bytes, int64_t elements) {
   return Support::yes();
 }
 
-void check(cudaError_t err, const char* what) {
-  if (err != cudaSuccess) {
-    (void)cudaGetLastError();
-    throw Error(err == cudaErrorMemoryAllocation ? StatusCode::out_of_memory : StatusCode::internal,
-                std::string(what) + ": " + cudaGetErrorString(err));
-  }
-}
-
-DeviceGuard::DeviceGuard(int device) {
-  if (cudaGetDevice(&previous_) != cudaSuccess) previous_ = -1;
-  if (previous_ != device) check(cudaSetDevice(device), "cudaSetDevice");
-}
-
-DeviceGuard::~DeviceGuard() {
-  if (previous_ >= 0) (void)cudaSetDevice(previous_);
-}
-
 namespace {
 
 // One event per device, recorded and waited on under its mutex (a wait takes the event's state

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "attention/kernel_image.hpp"
+#include "cuda_check.hpp"
 #include "reel/attention.hpp"
 
 namespace reel::attn::cuda_checks {
@@ -34,20 +35,9 @@ Support pointers_on_device(const AttentionParams& p);
 // All four base pointers aligned to `bytes` and every stride a multiple of `elements`.
 Support aligned(const AttentionParams& p, int bytes, int64_t elements);
 
-// Throws Error(internal) naming `what` when err is not cudaSuccess.
-void check(cudaError_t err, const char* what);
-
-// Makes p.device_index current for the scope.
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int device);
-  ~DeviceGuard();
-  DeviceGuard(const DeviceGuard&) = delete;
-  DeviceGuard& operator=(const DeviceGuard&) = delete;
-
- private:
-  int previous_ = -1;
-};
+// CUDA errors as reel::Error and the current-device scope: the backend's (cuda/cuda_check.hpp).
+using reel::cuda::check;
+using reel::cuda::DeviceGuard;
 
 // Orders the work run() queues on p.stream with reel's stream of p.device_index
 // (cuda/cuda_memory.hpp), the stream on which reel's caching allocator orders the reuse of

@@ -70,6 +70,20 @@ inline GenerateRequest quick_request(uint64_t seed = 5) {
   return r;
 }
 
+// A Wan 2.2 A14B-style folder at `dir` (replaced): the tiny model with transformer_2 (a copy
+// of transformer, so both experts compute the same thing) and boundary_ratio 0.8.
+inline std::filesystem::path make_tiny_a14b_folder(const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  fs::remove_all(dir);
+  fs::copy(tiny_t2v_model(), dir, fs::copy_options::recursive);
+  fs::copy(dir / "transformer", dir / "transformer_2", fs::copy_options::recursive);
+  nlohmann::json index = nlohmann::json::parse(std::ifstream(dir / "model_index.json"));
+  index["boundary_ratio"] = 0.8;
+  index["transformer_2"] = {"diffusers", "WanTransformer3DModel"};
+  std::ofstream(dir / "model_index.json") << index.dump(1);
+  return dir;
+}
+
 inline const Pipeline& tiny_t2v_f32() {
   return shared_pipeline("t2v_f32", {.folder = tiny_t2v_model(), .threads = 2, .precision = PipelinePrecision::f32});
 }

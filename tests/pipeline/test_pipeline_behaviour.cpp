@@ -225,16 +225,7 @@ TEST(PipelineBehaviour, Ti2vModelAlsoGeneratesFromTextAlone) {
 // a boundary ratio. With guidance_2 = guidance both experts compute the same thing, so the
 // result must equal the single-transformer model's; another guidance_2 must change it.
 TEST(PipelineBehaviour, TwoExpertsSwitchAtTheBoundary) {
-  const fs::path dir = tmp_dir() / "tiny-a14b";
-  fs::remove_all(dir);
-  fs::copy(tiny_t2v_model(), dir, fs::copy_options::recursive);
-  fs::copy(dir / "transformer", dir / "transformer_2", fs::copy_options::recursive);
-  {
-    nlohmann::json index = nlohmann::json::parse(std::ifstream(dir / "model_index.json"));
-    index["boundary_ratio"] = 0.8;
-    index["transformer_2"] = {"diffusers", "WanTransformer3DModel"};
-    std::ofstream(dir / "model_index.json") << index.dump(1);
-  }
+  const fs::path dir = make_tiny_a14b_folder(tmp_dir() / "tiny-a14b");
   const Pipeline pipe = Pipeline::load({.folder = dir, .threads = 2, .precision = PipelinePrecision::f32});
   EXPECT_TRUE(pipe.info().two_experts);
   EXPECT_FLOAT_EQ(pipe.info().defaults.boundary_ratio, 0.8f);

@@ -467,16 +467,7 @@ TEST(VideoSession, ContinuesAnExistingClipFromItsLastFrames) {
 // A Wan 2.2 A14B-style folder (the tiny model twice, boundary 0.8): the expert switch and its
 // guidance_2 apply in every window, as in generate().
 TEST(VideoSession, TwoExpertsSwitchInEveryWindow) {
-  const fs::path dir = tmp_dir() / "tiny-a14b-session";
-  fs::remove_all(dir);
-  fs::copy(tiny_t2v_model(), dir, fs::copy_options::recursive);
-  fs::copy(dir / "transformer", dir / "transformer_2", fs::copy_options::recursive);
-  {
-    nlohmann::json index = nlohmann::json::parse(std::ifstream(dir / "model_index.json"));
-    index["boundary_ratio"] = 0.8;
-    index["transformer_2"] = {"diffusers", "WanTransformer3DModel"};
-    std::ofstream(dir / "model_index.json") << index.dump(1);
-  }
+  const fs::path dir = make_tiny_a14b_folder(tmp_dir() / "tiny-a14b-session");
   const Pipeline pipe = Pipeline::load({.folder = dir, .threads = 2, .precision = PipelinePrecision::f32});
   ASSERT_TRUE(pipe.info().two_experts);
   VideoSessionOptions o = t2v_options();
