@@ -1,5 +1,6 @@
 // Finding a Wan model's components (diffusers folder or explicit files) and reading the
-// pipeline-level JSON files: model_index.json, scheduler_config.json, vae/config.json.
+// pipeline-level JSON files: model_index.json, scheduler_config.json, reel_defaults.json (the
+// VAE reads its own config.json: lib/vae/vae_config_json.cpp).
 #include "pipeline/model_files.hpp"
 
 #include <cmath>
