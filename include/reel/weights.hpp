@@ -63,6 +63,14 @@ class REEL_API WeightStore {
 
   // A CPU copy converted to `dtype` (fp8 and every float type convert to f32/bf16/f16).
   Tensor load(std::string_view name, DType dtype) const;
+  // A model weight as loaders take it: dequantised by its ComfyUI "scaled fp8" scale when the
+  // file has one (scale_of), w·scale in f32 and then converted to `dtype`; else a zero-copy
+  // view when `map` and the file holds `dtype`, else load(). unsupported when the scale is not
+  // one value or one per row (dim 0) of the weight; bad_format when it is not finite.
+  Tensor load_weight(std::string_view name, DType dtype, bool map = false) const;
+  // The scale tensor of `<layer>.weight` in a ComfyUI scaled-fp8 file: `<layer>.scale_weight`
+  // (older) or `<layer>.weight_scale` (newer); "" when there is none.
+  std::string scale_of(std::string_view name) const;
   // Zero-copy read-only view into the mapped file; the file dtype must be F32, BF16 or F16
   // (F8 throws unsupported: use load). The view keeps the mapping alive. When the tensor's data
   // offset is not a multiple of its element size (legal in safetensors, never produced by

@@ -55,10 +55,8 @@ constexpr NameRule kNames[] = {
     {Param::wo, Layout::wan, "blocks.{}.ffn.fc2.weight"},
 };
 
-// Per-tensor dequantisation scales of ComfyUI "scaled fp8" files: <layer>.scale_weight (older)
-// or <layer>.weight_scale (newer), for <layer>.weight. The `scaled_fp8` marker and
-// `scale_input` entries carry nothing the encoder needs.
-constexpr std::string_view kScaleSuffixes[] = {".scale_weight", ".weight_scale"};
+// ComfyUI "scaled fp8" files: WeightStore::load_weight applies the per-tensor scales; the
+// `scaled_fp8` marker and `scale_input` entries carry nothing the encoder needs.
 
 constexpr int64_t kMaxLayers = 4096;
 
@@ -223,44 +221,11 @@ std::string read_text(const std::filesystem::path& path) {
   return detail::read_small_file(path, "text encoder config", detail::kMaxConfigBytes);
 }
 
-// A tensor in the requested dtype on the requested device, dequantised by its scale if it has
-// one (one value per tensor, or one per output row).
+// A tensor in the requested dtype on the requested device, dequantised by its ComfyUI fp8
+// scale when it has one (WeightStore::load_weight).
 Tensor load_param(const WeightStore& store, const std::string& name, DType dtype, Device device, bool map) {
-  std::vector<float> scale;
-  if (name.ends_with(".weight")) {
-    const std::string base = name.substr(0, name.size() - 7);
-    const Shape& shape = store.info(name).shape;
-    for (std::string_view suffix : kScaleSuffixes) {
-      const std::string s = base + std::string(suffix);
-      if (!store.contains(s)) continue;
-      const TensorInfo& info = store.info(s);
-      const Shape& ss = info.shape;
-      const bool per_row = shape.rank() == 2 && ((ss.rank() == 1 && ss[0] == shape[0]) ||
-                                                 (ss.rank() == 2 && ss[0] == shape[0] && ss[1] == 1));
-      if (ss.numel() != 1 && !per_row)
-        throw Error(StatusCode::unsupported, info.file.string() + ": tensor '" + s + "' has shape " + info.shape.str() +
-                                                 ": fp8 scales must have one value per tensor or one per row of '" +
-                                                 name + "' " + shape.str());
-      scale = store.load(s, DType::f32).to_floats();
-      for (float v : scale)
-        if (!std::isfinite(v))
-          throw Error(StatusCode::bad_format, info.file.string() + ": tensor '" + s + "' holds a non-finite scale");
-    }
-  }
-  Tensor t;
-  if (!scale.empty()) {
-    t = store.load(name, DType::f32);
-    float* p = t.data<float>();
-    const int64_t n = t.numel(), row = scale.size() == 1 ? n : n / int64_t(scale.size());
-    for (int64_t i = 0; i < n; ++i) p[i] *= scale[size_t(i / row)];
-    if (dtype != DType::f32) t = t.to(dtype);
-  } else {
-    const FileDType fd = store.info(name).dtype;
-    const bool same = (fd == FileDType::f32 && dtype == DType::f32) || (fd == FileDType::bf16 && dtype == DType::bf16) ||
-                      (fd == FileDType::f16 && dtype == DType::f16);
-    t = (same && map && device.type == DeviceType::cpu) ? store.view(name) : store.load(name, dtype);  // view: zero-copy
-  }
-  return device.type == DeviceType::cpu ? t : t.to(device);
+  const Tensor t = store.load_weight(name, dtype, map && device.type == DeviceType::cpu);
+  return t.to(device);
 }
 
 }  // namespace

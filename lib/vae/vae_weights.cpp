@@ -310,12 +310,8 @@ void load_vae_weights(VaeModel& model, const WeightStore& store, const VaeLoadOp
       throw Error(StatusCode::bad_format, "Wan VAE weights " + files_of(store) + ": tensor '" + name + "' has shape " +
                                               info.shape.str() + ", expected " + p.file_shape.str() +
                                               " for this config (" + config_text(model.config) + ")");
-    Tensor t = options.map_weights && device.type == DeviceType::cpu && model.compute == DType::f32 &&
-                       info.dtype == FileDType::f32
-                   ? store.view(name)
-                   : store.load(name, model.compute);
-    if (!(device == Device::cpu())) t = t.to(device);
-    *p.dst = t.reshape(p.model_shape);
+    const Tensor t = store.load_weight(name, model.compute, options.map_weights && device.type == DeviceType::cpu);
+    *p.dst = t.to(device).reshape(p.model_shape);
   }
 }
 

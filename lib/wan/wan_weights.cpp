@@ -151,17 +151,6 @@ std::string source_of(const WeightStore& store) {
 
 std::string layout_name(WanLayout l) { return l == WanLayout::diffusers ? "diffusers" : "original"; }
 
-// The scale tensor that goes with `<layer>.weight` in a ComfyUI fp8 scaled checkpoint.
-std::string find_scale(const WeightStore& store, const std::string& weight_name) {
-  constexpr std::string_view suffix = "weight";
-  if (weight_name.size() < suffix.size() || weight_name.compare(weight_name.size() - suffix.size(), suffix.size(), suffix))
-    return {};
-  const std::string base = weight_name.substr(0, weight_name.size() - suffix.size());
-  for (const char* s : {"scale_weight", "weight_scale"})
-    if (store.contains(base + s)) return base + s;
-  return {};
-}
-
 // One tensor: present, with the expected shape.
 void check_tensor(const WeightStore& store, const std::string& name, const Shape& expected, const WanConfig& cfg,
                   WanLayout layout) {
@@ -183,33 +172,12 @@ Tensor load_tensor(const WeightStore& store, const std::string& name, const Shap
   used.insert(name);
   const bool fp8 = ti.dtype == FileDType::f8_e4m3 || ti.dtype == FileDType::f8_e5m2;
   if (fp8) ++info.fp8_tensors;
-  const std::string scale_name = find_scale(store, name);
-  if (scale_name.empty()) {
-    const bool same = (ti.dtype == FileDType::f32 && dtype == DType::f32) ||
-                      (ti.dtype == FileDType::bf16 && dtype == DType::bf16) ||
-                      (ti.dtype == FileDType::f16 && dtype == DType::f16);
-    return same && map ? store.view(name) : store.load(name, dtype);  // a view: no copy, the mapping is shared
+  const std::string scale_name = store.scale_of(name);
+  if (!scale_name.empty()) {
+    used.insert(scale_name);
+    if (fp8) ++info.scaled_fp8_tensors;
   }
-  // w·scale in f32 (one rounding, as ComfyUI's dequantisation), then to the model dtype.
-  used.insert(scale_name);
-  if (fp8) ++info.scaled_fp8_tensors;
-  const Tensor scale = store.load(scale_name, DType::f32);
-  const int64_t rows = expected[0], per_row = expected.numel() / std::max<int64_t>(rows, 1);
-  if (scale.numel() != 1 && scale.numel() != rows)
-    throw Error(StatusCode::bad_format, "Wan transformer: scale tensor '" + scale_name + "' has shape " +
-                                            scale.shape().str() + ", expected one value (per tensor) or " +
-                                            std::to_string(rows) + " (per output row) for '" + name + "' " +
-                                            expected.str());
-  Tensor w = store.load(name, DType::f32);
-  float* p = w.data<float>();
-  const float* s = scale.data<float>();
-  parallel_for(rows, 16, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      const float f = s[scale.numel() == 1 ? 0 : r];
-      for (int64_t i = 0; i < per_row; ++i) p[r * per_row + i] *= f;
-    }
-  });
-  return dtype == DType::f32 ? w : w.to(dtype);
+  return store.load_weight(name, dtype, map);  // dequantised by its scale; a view when map and the dtype match
 }
 
 DType dtype_for(Keep keep, WanPrecision precision) {

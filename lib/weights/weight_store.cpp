@@ -1,9 +1,11 @@
 // WeightStore: opens the file(s) find_weight_files names, validates each one completely, checks
 // the shards against their index, then serves tensor infos, converted copies and zero-copy views.
 #include <bit>
+#include <cmath>
 #include <cstring>
 #include <optional>
 
+#include "parallel.hpp"
 #include "reel/weights.hpp"
 #include "weights/fp8.hpp"
 #include "weights/gguf_dequant.hpp"
@@ -152,6 +154,51 @@ std::vector<std::string> WeightStore::names() const {
 }
 
 size_t WeightStore::size() const { return checked(impl_).tensors.size(); }
+
+std::string WeightStore::scale_of(std::string_view name) const {
+  constexpr std::string_view suffix = ".weight";
+  if (!name.ends_with(suffix)) return {};
+  const std::string base(name.substr(0, name.size() - suffix.size()));
+  for (const char* s : {".scale_weight", ".weight_scale"})
+    if (contains(base + s)) return base + s;
+  return {};
+}
+
+Tensor WeightStore::load_weight(std::string_view name, DType dtype, bool map) const {
+  const TensorInfo& wi = info(name);
+  const std::string scale_name = scale_of(name);
+  if (scale_name.empty()) {
+    const bool same = (wi.dtype == FileDType::f32 && dtype == DType::f32) ||
+                      (wi.dtype == FileDType::bf16 && dtype == DType::bf16) ||
+                      (wi.dtype == FileDType::f16 && dtype == DType::f16);
+    return same && map ? view(name) : load(name, dtype);  // a view: no copy, the mapping is shared
+  }
+  const TensorInfo& si = info(scale_name);
+  const int64_t rows = wi.shape.rank() > 0 ? wi.shape[0] : 1;
+  const Shape& ss = si.shape;
+  const bool per_row = (ss.rank() == 1 && ss[0] == rows) || (ss.rank() == 2 && ss[0] == rows && ss[1] == 1);
+  if (ss.numel() != 1 && !per_row)
+    throw Error(StatusCode::unsupported, si.file.string() + ": scale tensor " + quote_name(scale_name) + " has shape " +
+                                            si.shape.str() + ", expected one value (per tensor) or [" +
+                                            std::to_string(rows) + "] (one per row) for " + quote_name(name) + " " +
+                                            wi.shape.str());
+  const std::vector<float> scale = load(scale_name, DType::f32).to_floats();
+  for (float v : scale)
+    if (!std::isfinite(v))
+      throw Error(StatusCode::bad_format, si.file.string() + ": scale tensor " + quote_name(scale_name) +
+                                              " holds a value that is not finite");
+  // w·scale in f32 (one rounding, as ComfyUI dequantises), then to `dtype`.
+  Tensor w = load(name, DType::f32);
+  float* p = w.data<float>();
+  const int64_t row_size = w.numel() / std::max<int64_t>(rows, 1);
+  parallel_for(rows, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float f = scale[scale.size() == 1 ? 0 : size_t(r)];
+      for (int64_t i = 0; i < row_size; ++i) p[r * row_size + i] *= f;
+    }
+  });
+  return dtype == DType::f32 ? w : w.to(dtype);
+}
 
 Tensor WeightStore::load(std::string_view name, DType dtype) const {
   const Impl::Entry& e = checked(impl_).entry(name);

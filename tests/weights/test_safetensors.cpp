@@ -1,6 +1,7 @@
 // WeightStore + save_safetensors: bit-exact round trips (every dtype, ranks 0..5, zero-size
 // dims, special values), metadata, conversions on load, zero-copy views and their lifetime,
 // misaligned data, sharded sets and folder detection, concurrent use.
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <thread>
@@ -149,6 +150,39 @@ TEST(Safetensors, ViewKeepsTheMappingAliveAfterTheStoreAndFileAreGone) {
   EXPECT_TRUE(v.read_only());
   EXPECT_TRUE(same_bytes(v, t));
   EXPECT_THROW(v.data<bf16>(), Error) << "views into the file are read-only";
+}
+
+// load_weight: the one place loaders (DiT, umT5, VAE) apply ComfyUI's scaled-fp8 scales.
+TEST(Safetensors, LoadWeightAppliesScalesAndChecksThem) {
+  const fs::path file = test::tmp_dir() / "scaled_weights.safetensors";
+  const Tensor a = test::random_tensor({4, 3}, 11), b = test::random_tensor({4, 3, 2}, 12);
+  const Tensor per_tensor = Tensor::from_floats(Shape{}, std::vector<float>{0.5f});
+  const Tensor per_row = Tensor::from_floats({4}, std::vector<float>{1.0f, 2.0f, 0.25f, 3.0f});
+  const Tensor plain = test::random_tensor({5}, 13);
+  save_safetensors(file, {{"a.weight", a}, {"a.scale_weight", per_tensor}, {"b.weight", b},
+                          {"b.weight_scale", per_row}, {"c.weight", plain}});
+  const WeightStore store = WeightStore::open(file);
+  EXPECT_EQ(store.scale_of("a.weight"), "a.scale_weight");
+  EXPECT_EQ(store.scale_of("b.weight"), "b.weight_scale");
+  EXPECT_EQ(store.scale_of("c.weight"), "");
+  const std::vector<float> av = a.to_floats(), bv = b.to_floats();
+  const std::vector<float> ga = store.load_weight("a.weight", DType::f32).to_floats();
+  const std::vector<float> gb = store.load_weight("b.weight", DType::f32).to_floats();
+  for (size_t i = 0; i < av.size(); ++i) EXPECT_EQ(ga[i], av[i] * 0.5f) << i;
+  const float rows[] = {1.0f, 2.0f, 0.25f, 3.0f};
+  for (size_t i = 0; i < bv.size(); ++i) EXPECT_EQ(gb[i], bv[i] * rows[i / 6]) << i;
+  EXPECT_EQ(store.load_weight("b.weight", DType::bf16).dtype(), DType::bf16);
+  EXPECT_TRUE(store.load_weight("c.weight", DType::f32, /*map=*/true).read_only());  // a view of the file
+  EXPECT_FALSE(store.load_weight("c.weight", DType::f32).read_only());
+
+  const fs::path bad = test::tmp_dir() / "bad_scales.safetensors";
+  save_safetensors(bad, {{"a.weight", a}, {"a.scale_weight", Tensor::from_floats({1}, std::vector<float>{INFINITY})},
+                         {"b.weight", b}, {"b.scale_weight", Tensor::from_floats({3}, std::vector<float>{1.0f, 2.0f, 3.0f})}});
+  const WeightStore broken = WeightStore::open(bad);
+  test::expect_code(StatusCode::bad_format, [&] { (void)broken.load_weight("a.weight", DType::f32); },
+                    "'a.scale_weight' holds a value that is not finite");
+  test::expect_code(StatusCode::unsupported, [&] { (void)broken.load_weight("b.weight", DType::f32); },
+                    "expected one value (per tensor) or [4] (one per row)");
 }
 
 TEST(Safetensors, MisalignedDataIsCopiedForViewsAndConvertedCorrectly) {
