@@ -48,7 +48,15 @@ bool ProgressObserver::on_progress(const Progress& p) {
   r.total = p.total;
   r.stage_seconds = p.stage_seconds;
   r.step_seconds = p.step_seconds;
-  return fn_(&r, user_) == 0;
+  if (preview_) {
+    r.preview_rgb = preview_->rgb.data();
+    r.preview_frames = preview_->frames;
+    r.preview_height = preview_->height;
+    r.preview_width = preview_->width;
+  }
+  const bool go_on = fn_(&r, user_) == 0;
+  preview_.reset();
+  return go_on;
 }
 
 GenerateRequest generate_request(const reel_generate_params& p, const reel_model* model) {
@@ -82,6 +90,7 @@ GenerateRequest generate_request(const reel_generate_params& p, const reel_model
           "params->guidance and params->shift must be finite");
   r.guidance = p.guidance;
   r.shift = p.shift;
+  if (p.struct_size >= offsetof(reel_generate_params, previews) + sizeof(int32_t)) r.previews = p.previews != 0;
   if (p.struct_size >= offsetof(reel_generate_params, guidance_2) + sizeof(float)) {
     require(std::isfinite(p.guidance_2), StatusCode::invalid_argument, "params->guidance_2 must be finite");
     r.guidance_2 = p.guidance_2;

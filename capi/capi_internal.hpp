@@ -1,6 +1,7 @@
 // Internal to the C API: the objects behind the opaque handles, the thread-local last error,
 // and the guard that turns every C++ exception into a reel_status at the boundary.
 #pragma once
+#include <optional>
 #include <cstddef>
 #include <new>
 #include <string>
@@ -71,10 +72,16 @@ class ProgressObserver final : public GenerateObserver {
  public:
   ProgressObserver(reel_progress_fn fn, void* user) : fn_(fn), user_(user) {}
   bool on_progress(const Progress& p) override;
+  // Kept for the on_progress call of the same step, which hands it to the callback.
+  bool on_preview(const Preview& p) override {
+    preview_ = p;
+    return true;
+  }
 
  private:
   reel_progress_fn fn_;
   void* user_;
+  std::optional<Preview> preview_;
 };
 
 }  // namespace reel::capi

@@ -162,6 +162,13 @@ typedef struct reel_progress {
   int32_t total;          /* steps in the stage */
   double stage_seconds;   /* time spent in the stage so far */
   double step_seconds;    /* duration of the step just finished */
+  /* Denoising steps of a request with `previews` set: the step's estimate of the video,
+   * RGB24 [preview_frames, preview_height, preview_width, 3] (one pixel per latent pixel, one
+   * frame per latent frame), valid during the call only; NULL otherwise. */
+  const uint8_t* preview_rgb;
+  int32_t preview_frames;
+  int32_t preview_height;
+  int32_t preview_width;
 } reel_progress;
 
 /* Called after each step of each stage. Return 0 to continue, non-zero to cancel (the call
@@ -209,6 +216,8 @@ typedef struct reel_generate_params {
   int32_t keep_float_frames; /* non-zero: reel_video_frames_float is available */
 
   float guidance_2;          /* Wan 2.2 A14B low-noise expert; <= 0: the model default */
+
+  int32_t previews;          /* non-zero: denoising steps' progress carries preview_rgb */
 } reel_generate_params;
 
 typedef struct reel_video reel_video;

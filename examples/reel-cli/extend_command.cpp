@@ -107,7 +107,7 @@ int extend_command(const reel::Pipeline& pipe, reel::GenerateRequest req, const 
   }
   const int64_t source_frames = out.frames_written();
 
-  ProgressBar bar;
+  ProgressBar bar(args.get_or("--preview", ""));
   double generating = 0;
   int done = 0;
   try {

@@ -44,6 +44,8 @@ const char* const kGenerateHelp =
     "                         must not change while it runs)\n"
     "  --precision bf16|f32   bf16 (default, fast) or f32\n"
     "  -o, --output FILE      .mp4 / .webm (FFmpeg builds), .y4m, .png (1 frame), or DIR/ for PNGs\n"
+    "  --preview FILE.png     after every denoising step, a preview of the clip so far (first,\n"
+    "                         middle and last latent frame; cheap, no VAE): stop early if it looks wrong\n"
     "endless video (docs/extension.md): --frames is then the window, extended chunk by chunk and\n"
     "streamed into the output as it is made\n"
     "  --chunks N             windows to generate\n"
@@ -82,7 +84,7 @@ int generate_command(const std::vector<std::string>& argv) {
                        "--prompt", "--negative", "--image", "--size", "--frames", "--steps", "--guidance",
                        "--guidance-2", "--shift", "--sampler", "--schedule", "--seed", "--device", "--text-encoder-device", "--attention", "--offload", "--threads", "--map-weights",
                        "--precision", "-o", "--output", "--chunks", "--duration", "--prompt-schedule",
-                       "--context-frames", "--conditioning", "--continue"});
+                       "--context-frames", "--conditioning", "--continue", "--preview"});
   if (!args.positionals().empty()) throw UsageError("unexpected argument \"" + args.positionals()[0] + "\"");
   const std::string output = args.get_or("-o", args.get_or("--output", ""));
   if (output.empty()) throw UsageError("no output file (-o out.mp4)");
@@ -93,6 +95,11 @@ int generate_command(const std::vector<std::string>& argv) {
 
   // Fail before the long part when the output cannot be written (format, folder, name).
   reel::check_video_path(output);
+  const std::string preview = args.get_or("--preview", "");
+  if (!preview.empty()) {
+    if (!preview.ends_with(".png")) throw UsageError("--preview must name a .png file, got \"" + preview + "\"");
+    reel::check_video_path(preview);
+  }
   for (const char* input : {"--image", "--continue", "--prompt-schedule"}) {
     std::error_code ec;  // the cheap part of reading them, before the model loads
     if (auto path = args.get(input); path && !std::filesystem::exists(*path, ec))
@@ -131,6 +138,7 @@ int generate_command(const std::vector<std::string>& argv) {
   req.schedule = args.get_or("--schedule", "");
   req.seed = args.get_u64("--seed", 0);
   req.cancel = &g_cancel;
+  req.previews = !preview.empty();
 
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
@@ -151,7 +159,7 @@ int generate_command(const std::vector<std::string>& argv) {
   // lets the write finish.
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) std::signal(sig, on_stop_signal);
   if (wants_extension(args)) return extend_command(pipe, req, args, output);
-  ProgressBar bar;
+  ProgressBar bar(preview);
   const reel::GenerateResult out = pipe.generate(req, &bar);
 
   const auto t1 = Clock::now();

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <utility>
 
 namespace reel_cli {
 
@@ -18,7 +19,25 @@ std::string format_seconds(double s) {
   return buf;
 }
 
-ProgressBar::ProgressBar() : tty_(isatty(STDERR_FILENO) != 0) {}
+ProgressBar::ProgressBar(std::string preview_path)
+    : tty_(isatty(STDERR_FILENO) != 0), preview_path_(std::move(preview_path)) {}
+
+bool ProgressBar::on_preview(const reel::Preview& p) {
+  if (preview_path_.empty() || p.frames <= 0) return true;
+  constexpr int kScale = 4;
+  const int picks[] = {0, p.frames / 2, p.frames - 1};
+  const int n = p.frames >= 3 ? 3 : 1, w = p.width * kScale, h = p.height * kScale;
+  reel::Video strip = reel::Video::blank(1, h, w * n, 1.0);
+  for (int k = 0; k < n; ++k)
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x) {
+        const uint8_t* src = p.rgb.data() + ((size_t(picks[k]) * p.height + y / kScale) * p.width + x / kScale) * 3;
+        uint8_t* dst = strip.frame(0) + (size_t(y) * w * n + size_t(k) * w + x) * 3;
+        dst[0] = src[0], dst[1] = src[1], dst[2] = src[2];
+      }
+  reel::write_video(strip, preview_path_);  // written whole, then renamed: never half a picture
+  return true;
+}
 
 void ProgressBar::finish_line() {
   if (tty_ && !open_stage_.empty()) std::fputc('\n', stderr);

@@ -13,7 +13,8 @@
 //
 // Progress and cancel: pass a GenerateObserver (on_progress returning false cancels within one
 // denoising step or VAE chunk; the call then throws Error(cancelled)), or set a cancel flag
-// from another thread (GenerateRequest::cancel).
+// from another thread (GenerateRequest::cancel). With GenerateRequest::previews, on_preview
+// shows each denoising step's estimate of the video, so a bad seed can be stopped early.
 //
 // Thread safety: the weights are loaded once and never change. One Pipeline may be used by
 // several threads at once: every generate() call keeps its own latents, caches and scratch.
@@ -158,11 +159,24 @@ struct Progress {
   double step_seconds = 0;
 };
 
+// A live preview of a denoising step (GenerateRequest::previews): the step's clean-video
+// estimate x0 through a linear latent→RGB map, one pixel per latent pixel, one frame per latent
+// frame. Cheap (no VAE): about C·3 multiply-adds per latent pixel. How the map is made:
+// docs/pipeline.md#live-previews.
+struct Preview {
+  int step = 0, total = 0;            // 1-based denoising step, steps in the stage
+  int frames = 0, height = 0, width = 0;
+  std::span<const uint8_t> rgb;       // RGB24 [frames, height, width, 3], valid during the call
+};
+
 class REEL_API GenerateObserver {
  public:
   virtual ~GenerateObserver() = default;
   // After each step of each stage; return false to cancel.
   virtual bool on_progress(const Progress& progress) { return true; }
+  // After each denoising step when the request asks for previews (before on_progress of that
+  // step); return false to cancel.
+  virtual bool on_preview(const Preview& preview) { return true; }
   // Messages about how the request was adjusted (rounded sizes, ignored fields).
   virtual void on_notice(std::string_view message) {}
 };
@@ -199,6 +213,7 @@ struct GenerateRequest {
 
   bool batch_cfg = true;           // conditional + unconditional in one batch of 2
   bool keep_float_frames = false;  // fill GenerateResult::frames
+  bool previews = false;           // GenerateObserver::on_preview after every denoising step
   const std::atomic<bool>* cancel = nullptr;  // set from any thread to cancel
 };
 

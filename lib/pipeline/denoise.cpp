@@ -137,16 +137,27 @@ class WanDenoiser final : public Denoiser {
   int64_t tokens_ = 0, fixed_tokens_ = 0;
 };
 
+// Each sampler step to the run's progress, with a preview of its x0 estimate when asked for.
 class RunObserver final : public StepObserver {
  public:
-  explicit RunObserver(Run& run) : run_(run) {}
+  RunObserver(Run& run, const LatentRgb* previews, const Tensor& fixed) : run_(run), map_(previews), fixed_(fixed) {}
   StepAction on_step(const StepInfo& info) override {
-    run_.step_done(info.step + 1, info.seconds);  // throws cancelled when asked to stop
+    if (!map_) {
+      run_.step_done(info.step + 1, info.seconds);  // throws cancelled when asked to stop
+      return StepAction::proceed;
+    }
+    Tensor x0 = info.x0.clone();
+    if (fixed_.defined()) put_fixed(x0, fixed_, Tensor(), 0.0f);  // the model says nothing useful there
+    const std::vector<uint8_t> rgb = preview_pixels(*map_, x0);
+    const Preview preview{info.step + 1, info.total, int(x0.dim(1)), int(x0.dim(2)), int(x0.dim(3)), rgb};
+    run_.step_done(info.step + 1, info.seconds, &preview);
     return StepAction::proceed;
   }
 
  private:
   Run& run_;
+  const LatentRgb* map_;
+  const Tensor& fixed_;
 };
 
 }  // namespace
@@ -172,7 +183,7 @@ Tensor denoise(const Pipeline::Impl& p, const GenerateRequest& r, const Resolved
   auto sampler = make_sampler(rs.sampler);
   const StageModels models = stage_models(p);  // offload: uploaded for this stage, freed before the decode
   WanDenoiser denoiser(p, models, r, rs, text, cond, noise, run);
-  RunObserver observer(run);
+  RunObserver observer(run, r.previews ? &latent_rgb(p) : nullptr, fixed);
   run.begin_stage("denoise", rs.steps);
   Tensor latents = sampler->sample(denoiser, noise, rs.sigmas.sigmas, rng, observer);
   run.end_stage();

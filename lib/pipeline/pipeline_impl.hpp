@@ -2,6 +2,7 @@
 // per-generation pieces the stages pass to each other.
 #pragma once
 #include <chrono>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,6 +15,17 @@
 #include "reel/video_session.hpp"
 
 namespace reel {
+
+namespace pipeline {
+// Live previews' latent→RGB map (preview.cpp): rgb = a·z + b per latent pixel, z the
+// normalised latents, rgb in [-1, 1]; fitted by least squares on the model's own VAE decoder.
+struct LatentRgb {
+  int64_t channels = 0;
+  std::vector<double> a;  // [3, channels]
+  double b[3] = {0, 0, 0};
+  double r2 = 0;          // the fit's R² on held-out latents (mean over R, G, B)
+};
+}  // namespace pipeline
 
 struct Pipeline::Impl {
   // Backends are safe to share between threads (the CPU one guards its caches); ops run on
@@ -33,6 +45,9 @@ struct Pipeline::Impl {
   std::optional<ClipVisionEncoder> image_encoder;  // Wan 2.1 I2V, on `backend`'s device, f32
   ClipImageProcessor image_processor;              // its preprocessing (CLIP's defaults if no config)
   PipelineInfo info;
+  // Fitted on the first request for previews (the VAE decodes a few small random latents once).
+  mutable std::once_flag latent_rgb_once;
+  mutable pipeline::LatentRgb latent_rgb;
 };
 
 namespace pipeline {
@@ -68,8 +83,9 @@ class Run {
   Run(GenerateObserver* observer, const std::atomic<bool>* cancel) : observer_(observer), cancel_(cancel) {}
   void notice(const std::string& message, std::vector<std::string>& sink);
   void begin_stage(std::string stage, int total);
-  // Reports a finished step of the current stage; throws cancelled when asked to stop.
-  void step_done(int step, double step_seconds);
+  // Reports a finished step of the current stage (with its preview first, when given); throws
+  // cancelled when asked to stop.
+  void step_done(int step, double step_seconds, const Preview* preview = nullptr);
   void end_stage();
   // Throws cancelled when the flag is set (checked between model calls and VAE chunks).
   void check_cancel() const;
@@ -125,6 +141,11 @@ constexpr uint64_t chunk_stream(int chunk) { return uint64_t(chunk) << 32; }
 // latents [C, F, h, w] f32 with the fixed frames set to cond.fixed exactly.
 Tensor denoise(const Pipeline::Impl& p, const GenerateRequest& r, const Resolved& rs, const TextContext& text,
                const Conditioning& cond, uint64_t stream, Run& run);
+
+// The pipeline's latent→RGB map, fitted on first use (thread-safe).
+const LatentRgb& latent_rgb(const Pipeline::Impl& p);
+// x0 [C, F, h, w] (f32 CPU, normalised latents) → RGB24 [F, h, w, 3] through the map.
+std::vector<uint8_t> preview_pixels(const LatentRgb& map, const Tensor& x0);
 
 // Decoder output [3, m, H, W] in [-1, 1] (CPU f32) → m RGB24 frames at `rgb` and, when `floats`
 // is not null, diffusers' postprocessed f32 frames [m, H, W, 3] in [0, 1] there.

@@ -203,9 +203,12 @@ void Run::begin_stage(std::string stage, int total) {
   stage_start_ = Clock::now();
 }
 
-void Run::step_done(int step, double step_seconds) {
+void Run::step_done(int step, double step_seconds, const Preview* preview) {
   steps_ = step;
   const double elapsed = std::chrono::duration<double>(Clock::now() - stage_start_).count();
+  if (observer_ && preview && !observer_->on_preview(*preview))
+    throw Error(StatusCode::cancelled, "cancelled by the preview callback during " + stage_ + " (step " +
+                                           std::to_string(step) + " of " + std::to_string(total_) + ")");
   if (observer_) {
     const Progress pr{stage_, step, total_, elapsed, step_seconds};
     if (!observer_->on_progress(pr))

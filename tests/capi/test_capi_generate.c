@@ -1,7 +1,8 @@
 /* C API generation on the repository's tiny model, compiled as C99: a run with progress,
  * float frames and saving; rounding notices; a cancelled run; caller noise and embeddings;
  * every bad field (NULLs, zero/negative/huge sizes, unknown names, wrong counts) giving the
- * right status and a message that names it; Wan 2.1 I2V with its CLIP image encoder. */
+ * right status and a message that names it; Wan 2.1 I2V with its CLIP image encoder; live
+ * previews in the progress callback. */
 #include <math.h>
 
 #include "capi_test.h"
@@ -12,6 +13,8 @@ typedef struct {
   char last_stage[16];
   int last_step, last_total;
   int stages_seen; /* bit 0 text, 1 denoise, 2 decode */
+  int previews;    /* denoising steps that carried a preview */
+  int preview_elsewhere; /* previews outside the denoise stage (must stay 0) */
 } progress_log;
 
 static int on_progress(const reel_progress* p, void* user) {
@@ -25,6 +28,12 @@ static int on_progress(const reel_progress* p, void* user) {
   if (strcmp(p->stage, "text") == 0) log->stages_seen |= 1;
   if (strcmp(p->stage, "denoise") == 0) log->stages_seen |= 2;
   if (strcmp(p->stage, "decode") == 0) log->stages_seen |= 4;
+  if (p->preview_rgb) {
+    if (strcmp(p->stage, "denoise") != 0) ++log->preview_elsewhere;
+    /* 64x48 pixels, 5 frames: 2 latent frames of 6x8 (the tiny model's x8 VAE) */
+    CHECK(p->preview_frames == 2 && p->preview_height == 6 && p->preview_width == 8);
+    ++log->previews;
+  }
   return log->cancel_at_denoise_step > 0 && strcmp(p->stage, "denoise") == 0 && p->step >= log->cancel_at_denoise_step;
 }
 
@@ -86,6 +95,27 @@ static void generates_and_saves(reel_model* model) {
     reel_video_free(a);
     reel_video_free(b);
   }
+}
+
+/* Previews: every denoising step's progress call carries the picture, only when asked for. */
+static void shows_previews(reel_model* model) {
+  reel_generate_params gp;
+  reel_video* video = NULL;
+  progress_log log;
+  memset(&log, 0, sizeof log);
+  small_request(&gp);
+  gp.progress = on_progress;
+  gp.progress_user_data = &log;
+  gp.previews = 1;
+  CHECK_STATUS(reel_generate(model, &gp, &video), REEL_OK, NULL);
+  CHECK(log.previews == 2 && log.preview_elsewhere == 0);
+  reel_video_free(video);
+  video = NULL;
+  memset(&log, 0, sizeof log);
+  gp.previews = 0;
+  CHECK_STATUS(reel_generate(model, &gp, &video), REEL_OK, NULL);
+  CHECK(log.previews == 0 && log.calls > 0);
+  reel_video_free(video);
 }
 
 static void rounds_with_notices(reel_model* model) {
@@ -283,6 +313,7 @@ int main(void) {
   CHECK_STATUS(reel_model_load(&mp, &model), REEL_OK, NULL);
   if (model) {
     generates_and_saves(model);
+    shows_previews(model);
     rounds_with_notices(model);
     cancels(model);
     caller_noise_and_embeddings(model);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # reel-cli against hostile and careless use (issue 20): every case must fail fast with exit
 # status 1 or 2 and a message naming the cause, block on nothing, and leave no temporary
-# files; a stop signal keeps the chunks already streamed.
+# files; a stop signal keeps the chunks already streamed. And --preview writes its PNG.
 #   bash tests/cli/test_cli_errors.sh path/to/reel-cli models/tiny-wan-t2v
 set -uo pipefail
 CLI="$(realpath "$1")"
@@ -81,6 +81,17 @@ if [ "$rc" = 130 ] && [ ! -e plain.y4m ] && [ "$(ls -A | grep -c 'reel-tmp' || t
   echo "ok:   SIGTERM during a plain generate: status 130, nothing written"
 else
   echo "FAIL: SIGTERM during a plain generate: status $rc"; failures=$((failures + 1))
+fi
+
+# --preview: refused when it cannot be a PNG; written (a PNG of 3 latent frames side by side) when it can.
+expect 2 "--preview must name a .png file" -- generate --model "$MODEL" --prompt x -o a.y4m --preview p.jpg
+rm -f preview.png
+if timeout 120 "$CLI" generate --model "$MODEL" --prompt "a fox" --size 64x48 --frames 9 --steps 2 -o clip.y4m \
+     --preview preview.png >/dev/null 2>err.txt && [ -s preview.png ] && \
+   [ "$(head -c 8 preview.png | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ]; then
+  echo "ok:   --preview writes a PNG"
+else
+  echo "FAIL: --preview wrote no PNG"; sed 's/^/    /' err.txt | head -5; failures=$((failures + 1))
 fi
 
 echo "$failures failure(s)"

@@ -2,6 +2,7 @@
 // notices, progress, cancel (callback, flag, from another thread, during decode), seeds,
 // several threads on one Pipeline, sampler/schedule overrides, the A14B expert switch.
 #include <atomic>
+#include <cmath>
 #include <condition_variable>
 #include <thread>
 
@@ -181,6 +182,93 @@ TEST(PipelineBehaviour, UserRegisteredSamplersAndSchedulesAreFirstClass) {
   EXPECT_TRUE(find_schedule("flow_dpm")->flow_shift);
   EXPECT_FALSE(find_schedule("karras")->flow_shift);
   EXPECT_FALSE(find_sampler("no_such_sampler").has_value());
+}
+
+// Live previews: one per denoising step, of the latent grid, only when asked for; they change
+// nothing in the result, and stopping from a preview stops the run.
+TEST(PipelineBehaviour, PreviewsShowEachDenoisingStep) {
+  struct Recorder final : GenerateObserver {
+    std::vector<Preview> seen;
+    std::vector<std::vector<uint8_t>> pixels;
+    int stop_at = 0;
+    bool on_preview(const Preview& p) override {
+      seen.push_back(p);
+      pixels.emplace_back(p.rgb.begin(), p.rgb.end());
+      return p.step != stop_at;
+    }
+  };
+  GenerateRequest r = quick_request();
+  r.steps = 4;
+  Recorder off;
+  const GenerateResult plain = tiny_t2v_f32().generate(r, &off);
+  EXPECT_TRUE(off.seen.empty());
+  r.previews = true;
+  Recorder on;
+  const GenerateResult shown = tiny_t2v_f32().generate(r, &on);
+  EXPECT_EQ(shown.latents.to_floats(), plain.latents.to_floats());
+  ASSERT_EQ(on.seen.size(), 4u);
+  for (size_t i = 0; i < on.seen.size(); ++i) {
+    const Preview& p = on.seen[i];
+    EXPECT_EQ(p.step, int(i) + 1);
+    EXPECT_EQ(p.total, 4);
+    EXPECT_EQ(p.frames, int(shown.latents.dim(1)));
+    EXPECT_EQ(p.height, int(shown.latents.dim(2)));
+    EXPECT_EQ(p.width, int(shown.latents.dim(3)));
+    EXPECT_EQ(on.pixels[i].size(), size_t(p.frames) * p.height * p.width * 3);
+  }
+  EXPECT_NE(on.pixels[0], on.pixels[3]);  // the estimate sharpens as the steps go
+  Recorder stop;
+  stop.stop_at = 2;
+  expect_code(StatusCode::cancelled, [&] { (void)tiny_t2v_f32().generate(r, &stop); }, "preview");
+  EXPECT_EQ(stop.seen.size(), 2u);
+}
+
+// The preview map is a least-squares fit on the model's own VAE: on the trained demo model the
+// last step's preview must look more like the decoded clip than a flat picture of its mean
+// colour does.
+TEST(PipelineBehaviour, PreviewMapFitsTheDemoVae) {
+  const Pipeline& demo = shared_pipeline("demo_f32", {.folder = demo_model(), .threads = 2,
+                                                       .precision = PipelinePrecision::f32});
+  struct Last final : GenerateObserver {
+    std::vector<uint8_t> rgb;
+    int frames = 0, h = 0, w = 0;
+    bool on_preview(const Preview& p) override {
+      rgb.assign(p.rgb.begin(), p.rgb.end());
+      frames = p.frames, h = p.height, w = p.width;
+      return true;
+    }
+  } last;
+  GenerateRequest r;
+  r.prompt = "a red ball rolls left on a blue floor";
+  r.steps = 8, r.seed = 3, r.previews = true;
+  const GenerateResult out = demo.generate(r, &last);
+  // The decoded first frame averaged over each latent pixel's block, against the preview's
+  // first frame; and against the flat picture of the frame's mean colour (what a preview
+  // without any information would score).
+  const int s = out.video.width / last.w;
+  ASSERT_EQ(last.w * s, out.video.width);
+  std::vector<double> blocks;
+  double mean[3] = {0, 0, 0};
+  for (int y = 0; y < last.h; ++y)
+    for (int x = 0; x < last.w; ++x)
+      for (int c = 0; c < 3; ++c) {
+        double sum = 0;
+        for (int u = 0; u < s; ++u)
+          for (int v = 0; v < s; ++v) sum += out.video.frame(0)[(size_t(y * s + u) * out.video.width + x * s + v) * 3 + c];
+        blocks.push_back(sum / (s * s));
+        mean[c] += sum / (s * s) / (last.h * last.w);
+      }
+  double se = 0, se_flat = 0;
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    se += std::pow(blocks[i] - last.rgb[i], 2);
+    se_flat += std::pow(blocks[i] - mean[i % 3], 2);
+  }
+  auto psnr = [&](double e) { return 10.0 * std::log10(255.0 * 255.0 / (e / double(blocks.size()))); };
+  std::printf("demo preview vs decoded first frame (block means): PSNR %.1f dB (flat mean colour: %.1f dB)\n",
+              psnr(se), psnr(se_flat));
+  // Measured 18.2 vs 16.5 dB (2026-12-07): the demo VAE is far from linear in a latent pixel
+  // (the fit's R² is 0.41 on held-out latents), so this preview is rough; the bound guards it.
+  EXPECT_GT(psnr(se), psnr(se_flat) + 1.0);
 }
 
 TEST(PipelineBehaviour, DefaultsComeFromTheSchedulerConfig) {
