@@ -1,8 +1,12 @@
 // C API: generation parameters and reel_generate (a reel::GenerateRequest built field by
 // field, every pointer and size checked, progress callback as the observer).
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
+#include <span>
+#include <vector>
 
 #include "capi_internal.hpp"
 
@@ -117,6 +121,18 @@ GenerateRequest generate_request(const reel_generate_params& p, const reel_model
   return r;
 }
 
+// A generation's result as the C API hands it out.
+std::unique_ptr<reel_video> video_of(GenerateResult out, bool keep_float) {
+  auto v = std::make_unique<reel_video>();
+  v->video = std::move(out.video);
+  v->notices = std::move(out.notices);
+  if (keep_float) {
+    const float* f = out.frames.data<float>();
+    v->frames_float.assign(f, f + out.frames.numel());
+  }
+  return v;
+}
+
 }  // namespace reel::capi
 
 extern "C" {
@@ -136,15 +152,29 @@ reel_status reel_generate(reel_model* model, const reel_generate_params* params,
     capi::require_pointer(video, "video (the output pointer)");
     const GenerateRequest r = capi::generate_request(*params, model);
     capi::ProgressObserver observer(params->progress, params->progress_user_data);
-    GenerateResult out = model->pipeline.generate(r, &observer);
-    auto v = std::make_unique<reel_video>();
-    v->video = std::move(out.video);
-    v->notices = std::move(out.notices);
-    if (r.keep_float_frames) {
-      const float* f = out.frames.data<float>();
-      v->frames_float.assign(f, f + out.frames.numel());
-    }
-    *video = v.release();
+    *video = capi::video_of(model->pipeline.generate(r, &observer), r.keep_float_frames).release();
+  });
+}
+
+reel_status reel_generate_variants(reel_model* model, const reel_generate_params* params, const uint64_t* seeds,
+                                   int32_t count, int32_t batch, reel_video** videos) {
+  if (videos && count > 0 && count <= reel::kMaxVariants) std::fill_n(videos, count, nullptr);
+  return reel::capi::guarded("reel_generate_variants", [&] {
+    using namespace reel;
+    capi::require_pointer(model, "model");
+    capi::require_pointer(params, "params");
+    capi::require_pointer(seeds, "seeds");
+    capi::require_pointer(videos, "videos (the output array)");
+    require(count >= 1 && count <= kMaxVariants, StatusCode::invalid_argument,
+            "count must be in [1, " + std::to_string(kMaxVariants) + "], got " + std::to_string(count));
+    require(batch >= 0, StatusCode::invalid_argument, "batch must be >= 0 (0: all at once), got " + std::to_string(batch));
+    const GenerateRequest r = capi::generate_request(*params, model);
+    capi::ProgressObserver observer(params->progress, params->progress_user_data);
+    std::vector<GenerateResult> out =
+        model->pipeline.generate_variants(r, std::span<const uint64_t>(seeds, size_t(count)), &observer, batch);
+    std::vector<std::unique_ptr<reel_video>> made;  // all or nothing
+    for (GenerateResult& g : out) made.push_back(capi::video_of(std::move(g), r.keep_float_frames));
+    for (size_t i = 0; i < made.size(); ++i) videos[i] = made[i].release();
   });
 }
 

@@ -229,6 +229,15 @@ REEL_C_API void reel_generate_params_init(reel_generate_params* params);
  * OUT_OF_MEMORY. Sizes and frame counts the model cannot use are rounded; the video's notices
  * say so (reel_video_notice). */
 REEL_C_API reel_status reel_generate(reel_model* model, const reel_generate_params* params, reel_video** video);
+/* Variants: the request once per seed (params->seed is not used, initial_noise must be NULL; count in
+ * [1, 256]), their transformer calls batched `batch` variants at a time (0: all at once). Each
+ * video is what reel_generate gives with that seed (to the batched GEMM's rounding). `videos`
+ * is an array of `count` pointers the call fills, each freed with reel_video_free; on any
+ * error every entry is NULL. Progress: one run (the denoise stage counts every group's steps;
+ * previews show the first variant of each group; one decode stage per variant). */
+REEL_C_API reel_status reel_generate_variants(reel_model* model, const reel_generate_params* params,
+                                              const uint64_t* seeds, int32_t count, int32_t batch,
+                                              reel_video** videos);
 
 /* ---------------------------------------------------------------- videos */
 

@@ -44,6 +44,9 @@ const char* const kGenerateHelp =
     "                         must not change while it runs)\n"
     "  --precision bf16|f32   bf16 (default, fast) or f32\n"
     "  -o, --output FILE      .mp4 / .webm (FFmpeg builds), .y4m, .png (1 frame), or DIR/ for PNGs\n"
+    "  --variants N           N clips from seeds seed, seed+1, ... in one run, their transformer\n"
+    "                         calls batched (each equals its own run); written as out_s<seed>.mp4\n"
+    "  --variant-batch B      variants per transformer batch (default: all N; less uses less memory)\n"
     "  --preview FILE.png     after every denoising step, a preview of the clip so far (first,\n"
     "                         middle and last latent frame; cheap, no VAE): stop early if it looks wrong\n"
     "endless video (docs/extension.md): --frames is then the window, extended chunk by chunk and\n"
@@ -56,6 +59,35 @@ const char* const kGenerateHelp =
     "  --continue FILE        extend this clip (.y4m, .mp4/.webm, PNG folder); it opens the output\n";
 
 namespace {
+
+// "fox.mp4", seed 7 → "fox_s7.mp4"; "frames/" → "frames_s7/".
+std::string variant_path(const std::string& output, uint64_t seed) {
+  const std::string tag = "_s" + std::to_string(seed);
+  if (output.ends_with('/')) return output.substr(0, output.size() - 1) + tag + "/";
+  const size_t slash = output.find_last_of('/'), dot = output.find_last_of('.');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return output + tag;
+  return output.substr(0, dot) + tag + output.substr(dot);
+}
+
+int write_variants(const reel::Pipeline& pipe, const reel::GenerateRequest& req, int count, int batch, ProgressBar& bar,
+                   const std::string& output) {
+  if (batch < 0) throw UsageError("--variant-batch must be >= 0 (0: all at once)");
+  std::vector<uint64_t> seeds;
+  for (int i = 0; i < count; ++i) seeds.push_back(req.seed + uint64_t(i));
+  for (uint64_t s : seeds) reel::check_video_path(variant_path(output, s));
+  const std::vector<reel::GenerateResult> out = pipe.generate_variants(req, seeds, &bar, batch);
+  for (const reel::GenerateResult& r : out) {
+    const std::string path = variant_path(output, r.seed);
+    reel::write_video(r.video, path);
+    std::printf("wrote %s: %dx%d, %d frames, seed %llu\n", path.c_str(), r.video.width, r.video.height,
+                r.video.frames, static_cast<unsigned long long>(r.seed));
+  }
+  double seconds = 0;
+  for (const reel::StageTime& t : out[0].timings) seconds += t.seconds;
+  std::fprintf(stderr, "%d variants in %s (%s per variant)\n", count, format_seconds(seconds).c_str(),
+               format_seconds(seconds / count).c_str());
+  return 0;
+}
 
 std::atomic<bool> g_cancel{false};
 extern "C" void on_stop_signal(int) { g_cancel = true; }
@@ -84,7 +116,7 @@ int generate_command(const std::vector<std::string>& argv) {
                        "--prompt", "--negative", "--image", "--size", "--frames", "--steps", "--guidance",
                        "--guidance-2", "--shift", "--sampler", "--schedule", "--seed", "--device", "--text-encoder-device", "--attention", "--offload", "--threads", "--map-weights",
                        "--precision", "-o", "--output", "--chunks", "--duration", "--prompt-schedule",
-                       "--context-frames", "--conditioning", "--continue", "--preview"});
+                       "--context-frames", "--conditioning", "--continue", "--preview", "--variants", "--variant-batch"});
   if (!args.positionals().empty()) throw UsageError("unexpected argument \"" + args.positionals()[0] + "\"");
   const std::string output = args.get_or("-o", args.get_or("--output", ""));
   if (output.empty()) throw UsageError("no output file (-o out.mp4)");
@@ -158,8 +190,13 @@ int generate_command(const std::vector<std::string>& argv) {
   // chunks made so far, nothing half-written is left behind. A signal during the final write
   // lets the write finish.
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) std::signal(sig, on_stop_signal);
+  const int variants = args.get_int("--variants", 1);
+  if (variants < 1 || variants > reel::kMaxVariants)
+    throw UsageError("--variants must be between 1 and " + std::to_string(reel::kMaxVariants));
+  if (variants > 1 && wants_extension(args)) throw UsageError("--variants makes clips, not endless video: drop one");
   if (wants_extension(args)) return extend_command(pipe, req, args, output);
   ProgressBar bar(preview);
+  if (variants > 1) return write_variants(pipe, req, variants, args.get_int("--variant-batch", 0), bar, output);
   const reel::GenerateResult out = pipe.generate(req, &bar);
 
   const auto t1 = Clock::now();

@@ -6,7 +6,12 @@
 // sampler over the schedule.
 #include "sampling/exact_float.hpp"  // first: the noising of replaced frames rounds op by op
 
+#include <condition_variable>
 #include <cstring>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <thread>
 
 #include "pipeline/pipeline_impl.hpp"
 #include "pipeline/stage_models.hpp"
@@ -43,66 +48,62 @@ void put_fixed(Tensor& x, const Tensor& fixed, const Tensor& noise, float sigma)
   }
 }
 
-// The guided Wan transformer(s) as a flow denoiser for one window.
-class WanDenoiser final : public Denoiser {
+// The guided Wan transformer(s) for one window's conditioning: the velocities of n latents at
+// timestep t from one model call (a batch of n, or 2n with batched CFG).
+class GuidedWan {
  public:
-  WanDenoiser(const Pipeline::Impl& p, const StageModels& models, const GenerateRequest& r, const Resolved& rs,
-              const TextContext& text, const Conditioning& cond, const Tensor& noise, Run& run)
-      : p_(p), models_(models), r_(r), rs_(rs), text_(text), cond_(cond), noise_(noise), run_(run),
-        flow_([this](const Tensor& x, float t) { return velocity(x, t); },
-              schedule_timesteps(rs.sigmas, p.info.defaults.num_train_timesteps)) {
+  GuidedWan(const Pipeline::Impl& p, const StageModels& models, const GenerateRequest& r, const Resolved& rs,
+            const TextContext& text, const Conditioning& cond, Run& run)
+      : p_(p), models_(models), r_(r), rs_(rs), text_(text), cond_(cond), run_(run) {
     boundary_ = p.info.defaults.boundary_ratio * float(p.info.defaults.num_train_timesteps);
     const Patch& patch = p.info.transformer.patch;
     const int64_t token_frames = rs.latent_frames / patch.t;
     tokens_ = token_frames * (rs.latent_height / patch.h) * (rs.latent_width / patch.w);
     if (cond.fixed.defined() && cond.fixed_mode == ContextConditioning::per_token)
       fixed_tokens_ = tokens_ / token_frames * (cond.fixed.dim(1) / patch.t);
-    if (cond.image_context.defined() && text.batched.defined() && r.batch_cfg)
-      image_batched_ = ops::concat(*p.backend, {&cond.image_context, &cond.image_context}, 0);
   }
 
-  NoisePath path() const override { return NoisePath::flow; }
-  float timestep(float sigma) const override { return flow_.timestep(sigma); }
-  Denoised denoise(const Tensor& x, float sigma) override {
-    if (!cond_.fixed.defined()) return flow_.denoise(x, sigma);
-    Tensor in = x.clone();
-    put_fixed(in, cond_.fixed, fixed_tokens_ ? Tensor() : noise_, sigma);
-    return flow_.denoise(in, sigma);
-  }
+  bool fixed_per_token() const { return fixed_tokens_ > 0; }
 
- private:
-  // The guided flow prediction at timestep t; numerical_error when it is not finite.
-  Tensor velocity(const Tensor& x, float t) {
+  // The guided flow predictions at timestep t, one per input; numerical_error when one is not finite.
+  std::vector<Tensor> velocity(std::span<const Tensor* const> xs, float t) {
     run_.check_cancel();
+    const int n = int(xs.size());
     // A14B: the high-noise expert while t >= boundary, the low-noise one after.
     const bool high = !models_.transformer_2 || t >= boundary_;
     const WanTransformer& model = high ? models_.transformer : *models_.transformer_2;
     const float g = high ? rs_.guidance : rs_.guidance_2;
     const bool cfg = rs_.cfg && g != 1.0f;
-    const Tensor in = model_input(x);
-    const Shape one{1, in.dim(0), in.dim(1), in.dim(2), in.dim(3)};
-    Tensor v;
-    if (cfg && r_.batch_cfg && text_.batched.defined()) {
-      Tensor both = Tensor::empty({2, in.dim(0), in.dim(1), in.dim(2), in.dim(3)}, DType::f32);
-      put(both, 0, in);
-      put(both, in.numel(), in);
-      const Tensor out = model.forward(*p_.backend, both, timesteps(t, 2), text_.batched,
-                                              image_batched_.defined() ? &image_batched_ : image())
-                             .to(Device::cpu());
-      v = guide(out.select(0), out.select(1), g);
-    } else {
-      const std::vector<float> ts = timesteps(t, 1);
-      v = model.forward(*p_.backend, in.reshape(one), ts, text_.cond, image()).to(Device::cpu()).select(0);
-      if (cfg) {
-        run_.check_cancel();
-        const Tensor& neg = text_.uncond.defined() ? text_.uncond : text_.cond;
-        const Tensor u = model.forward(*p_.backend, in.reshape(one), ts, neg, image()).to(Device::cpu()).select(0);
-        v = guide(v, u, g);
-      }
+    const bool together = cfg && r_.batch_cfg && text_.batched.defined();
+    std::vector<Tensor> ins;
+    for (const Tensor* x : xs) ins.push_back(model_input(*x));
+    const Tensor& in0 = ins[0];
+    const Shape item{in0.dim(0), in0.dim(1), in0.dim(2), in0.dim(3)};
+    const int copies = together ? 2 : 1;
+    Tensor batch = Tensor::empty({int64_t(copies * n), item[0], item[1], item[2], item[3]}, DType::f32);
+    for (int c = 0; c < copies; ++c)
+      for (int i = 0; i < n; ++i) put(batch, int64_t(c * n + i) * in0.numel(), ins[size_t(i)]);
+    const std::vector<float> ts = timesteps(t, copies * n);
+    const Tensor out = model.forward(*p_.backend, batch, ts, text_for(together ? Text::both : Text::cond, n),
+                                     image_for(copies * n))
+                           .to(Device::cpu());
+    Tensor uncond;
+    if (cfg && !together) {
+      run_.check_cancel();
+      uncond = model.forward(*p_.backend, batch, ts, text_for(Text::uncond, n), image_for(n)).to(Device::cpu());
     }
-    require_finite(v, "the transformer's output at timestep " + std::to_string(t));
-    return v;
+    std::vector<Tensor> vs;
+    for (int i = 0; i < n; ++i) {
+      Tensor v = out.select(i);
+      if (cfg) v = guide(v, together ? out.select(n + i) : uncond.select(i), g);
+      require_finite(v, "the transformer's output at timestep " + std::to_string(t));
+      vs.push_back(std::move(v));
+    }
+    return vs;
   }
+
+ private:
+  enum class Text { cond, uncond, both };
 
   // x [C, F, h, w] → what the transformer takes: I2V's channels appended on the channel axis.
   Tensor model_input(const Tensor& x) const {
@@ -121,7 +122,29 @@ class WanDenoiser final : public Denoiser {
     return ts;
   }
 
-  const Tensor* image() const { return cond_.image_context.defined() ? &cond_.image_context : nullptr; }
+  // The text context of n items: the prompt's, the negative prompt's, or both (n of each).
+  const Tensor& text_for(Text which, int n) {
+    const Tensor& neg = text_.uncond.defined() ? text_.uncond : text_.cond;
+    if (n == 1) return which == Text::both ? text_.batched : which == Text::cond ? text_.cond : neg;
+    Tensor& cached = text_cache_[{int(which), n}];
+    if (!cached.defined()) {
+      std::vector<const Tensor*> parts;
+      for (int i = 0; i < n; ++i) parts.push_back(which == Text::uncond ? &neg : &text_.cond);
+      if (which == Text::both)
+        for (int i = 0; i < n; ++i) parts.push_back(&neg);
+      cached = ops::concat(*p_.backend, parts, 0);
+    }
+    return cached;
+  }
+
+  // Wan 2.1 I2V's image context repeated for a batch of `items`; null for other models.
+  const Tensor* image_for(int items) {
+    if (!cond_.image_context.defined()) return nullptr;
+    if (items == 1) return &cond_.image_context;
+    Tensor& cached = image_cache_[items];
+    if (!cached.defined()) cached = ops::concat(*p_.backend, std::vector<const Tensor*>(size_t(items), &cond_.image_context), 0);
+    return &cached;
+  }
 
   const Pipeline::Impl& p_;
   const StageModels& models_;
@@ -129,28 +152,116 @@ class WanDenoiser final : public Denoiser {
   const Resolved& rs_;
   const TextContext& text_;
   const Conditioning& cond_;
-  const Tensor& noise_;
   Run& run_;
-  FlowDenoiser flow_;
-  Tensor image_batched_;
   float boundary_ = 0;
   int64_t tokens_ = 0, fixed_tokens_ = 0;
+  std::map<std::pair<int, int>, Tensor> text_cache_;
+  std::map<int, Tensor> image_cache_;
+};
+
+// One window's denoiser for the sampler: the fixed frames put into x (clean, or noised to σ
+// with the window's own noise), then x0 = x − σ·v with v from `velocity`.
+class WindowDenoiser final : public Denoiser {
+ public:
+  WindowDenoiser(const Tensor& fixed, bool per_token, const Tensor& noise, ModelFn velocity, TimestepFn timestep)
+      : fixed_(fixed), per_token_(per_token), noise_(noise), flow_(std::move(velocity), std::move(timestep)) {}
+  NoisePath path() const override { return NoisePath::flow; }
+  float timestep(float sigma) const override { return flow_.timestep(sigma); }
+  Denoised denoise(const Tensor& x, float sigma) override {
+    if (!fixed_.defined()) return flow_.denoise(x, sigma);
+    Tensor in = x.clone();
+    put_fixed(in, fixed_, per_token_ ? Tensor() : noise_, sigma);
+    return flow_.denoise(in, sigma);
+  }
+
+ private:
+  const Tensor& fixed_;
+  bool per_token_;
+  const Tensor& noise_;
+  FlowDenoiser flow_;
+};
+
+// Variants: n sampler loops, one thread each, meet at every model call; the last to arrive
+// runs one batched call for all present and wakes the others. Samplers call the model in the
+// same order at the same timesteps (one schedule), so every call gathers all live loops. A
+// failure anywhere (cancel included) is handed to every loop.
+class Rendezvous {
+ public:
+  using BatchFn = std::function<std::vector<Tensor>(std::span<const Tensor* const>, float)>;
+  Rendezvous(int n, BatchFn batch) : batch_(std::move(batch)), inputs_(size_t(n), nullptr), outputs_(size_t(n)), live_(n) {}
+
+  Tensor call(int i, const Tensor& x, float t) {
+    std::unique_lock lock(mutex_);
+    if (error_) std::rethrow_exception(error_);
+    inputs_[size_t(i)] = &x;
+    if (arrived_ == 0) t_ = t;
+    else if (t != t_) error_ = std::make_exception_ptr(Error(StatusCode::internal, "variants: model calls out of step"));
+    ++arrived_;
+    const uint64_t generation = generation_;
+    if (arrived_ == live_) run_locked(lock);
+    else cv_.wait(lock, [&] { return generation_ != generation || error_; });
+    if (error_) std::rethrow_exception(error_);
+    return std::move(outputs_[size_t(i)]);
+  }
+  // Loop i is done (or failed): no longer waited for.
+  void leave(std::exception_ptr failure) {
+    std::unique_lock lock(mutex_);
+    if (failure && !error_) error_ = failure;
+    --live_;
+    if (error_) cv_.notify_all();
+    else if (live_ > 0 && arrived_ == live_) run_locked(lock);
+  }
+
+ private:
+  void run_locked(std::unique_lock<std::mutex>& lock) {
+    std::vector<const Tensor*> xs;
+    std::vector<size_t> who;
+    for (size_t k = 0; k < inputs_.size(); ++k)
+      if (inputs_[k]) xs.push_back(inputs_[k]), who.push_back(k);
+    try {
+      if (error_) std::rethrow_exception(error_);
+      lock.unlock();
+      std::vector<Tensor> vs = batch_(xs, t_);  // every other live loop is waiting
+      lock.lock();
+      for (size_t k = 0; k < who.size(); ++k) outputs_[who[k]] = std::move(vs[k]);
+    } catch (...) {
+      if (!lock.owns_lock()) lock.lock();
+      if (!error_) error_ = std::current_exception();
+    }
+    for (const Tensor*& in : inputs_) in = nullptr;
+    arrived_ = 0;
+    ++generation_;
+    cv_.notify_all();
+  }
+
+  BatchFn batch_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::vector<const Tensor*> inputs_;
+  std::vector<Tensor> outputs_;
+  int live_ = 0, arrived_ = 0;
+  float t_ = 0;
+  uint64_t generation_ = 0;
+  std::exception_ptr error_;
 };
 
 // Each sampler step to the run's progress, with a preview of its x0 estimate when asked for.
+// Steps are numbered from `offset` + 1 (variants in several groups: one stage for all).
 class RunObserver final : public StepObserver {
  public:
-  RunObserver(Run& run, const LatentRgb* previews, const Tensor& fixed) : run_(run), map_(previews), fixed_(fixed) {}
+  RunObserver(Run& run, const LatentRgb* previews, const Tensor& fixed, int offset = 0, int total = 0)
+      : run_(run), map_(previews), fixed_(fixed), offset_(offset), total_(total) {}
   StepAction on_step(const StepInfo& info) override {
+    const int step = offset_ + info.step + 1;
     if (!map_) {
-      run_.step_done(info.step + 1, info.seconds);  // throws cancelled when asked to stop
+      run_.step_done(step, info.seconds);  // throws cancelled when asked to stop
       return StepAction::proceed;
     }
     Tensor x0 = info.x0.clone();
     if (fixed_.defined()) put_fixed(x0, fixed_, Tensor(), 0.0f);  // the model says nothing useful there
     const std::vector<uint8_t> rgb = preview_pixels(*map_, x0);
-    const Preview preview{info.step + 1, info.total, int(x0.dim(1)), int(x0.dim(2)), int(x0.dim(3)), rgb};
-    run_.step_done(info.step + 1, info.seconds, &preview);
+    const Preview preview{step, total_ > 0 ? total_ : info.total, int(x0.dim(1)), int(x0.dim(2)), int(x0.dim(3)), rgb};
+    run_.step_done(step, info.seconds, &preview);
     return StepAction::proceed;
   }
 
@@ -158,37 +269,103 @@ class RunObserver final : public StepObserver {
   Run& run_;
   const LatentRgb* map_;
   const Tensor& fixed_;
+  int offset_, total_;
 };
 
-}  // namespace
-
-Tensor denoise(const Pipeline::Impl& p, const GenerateRequest& r, const Resolved& rs, const TextContext& text,
-               const Conditioning& cond, uint64_t stream, Run& run) {
-  const Shape shape{rs.channels, rs.latent_frames, rs.latent_height, rs.latent_width};
+// The fixed latents must fit the window.
+void check_fixed(const Conditioning& cond, const Shape& shape) {
   const Tensor& fixed = cond.fixed;
   require(!fixed.defined() || (fixed.is_cpu() && fixed.dtype() == DType::f32 && fixed.rank() == 4 &&
                                fixed.dim(0) == shape[0] && fixed.dim(1) >= 1 && fixed.dim(1) < shape[1] &&
                                fixed.dim(2) == shape[2] && fixed.dim(3) == shape[3]),
           StatusCode::internal,
           "denoise: fixed latents " + fixed.shape().str() + " do not fit the window " + shape.str());
-  Rng rng(r.seed, stream);
-  Tensor noise;
-  if (r.initial_noise.defined()) {
-    noise = r.initial_noise.reshape(shape);
-    if (noise.dtype() != DType::f32) noise = noise.to(DType::f32);
-  } else {
-    noise = rng.normal(shape);  // this stream; the sampler's own noise (ancestral samplers) follows
-  }
+}
 
+// The starting noise of a window: the caller's, or Rng(seed, stream).normal (the sampler's own
+// draws, for ancestral samplers, follow on `rng`).
+Tensor window_noise(const GenerateRequest& r, const Shape& shape, Rng& rng) {
+  if (!r.initial_noise.defined()) return rng.normal(shape);
+  const Tensor noise = r.initial_noise.reshape(shape);
+  return noise.dtype() == DType::f32 ? noise : noise.to(DType::f32);
+}
+
+}  // namespace
+
+Tensor denoise(const Pipeline::Impl& p, const GenerateRequest& r, const Resolved& rs, const TextContext& text,
+               const Conditioning& cond, uint64_t stream, Run& run) {
+  const Shape shape{rs.channels, rs.latent_frames, rs.latent_height, rs.latent_width};
+  check_fixed(cond, shape);
+  Rng rng(r.seed, stream);
+  const Tensor noise = window_noise(r, shape, rng);
   auto sampler = make_sampler(rs.sampler);
   const StageModels models = stage_models(p);  // offload: uploaded for this stage, freed before the decode
-  WanDenoiser denoiser(p, models, r, rs, text, cond, noise, run);
-  RunObserver observer(run, r.previews ? &latent_rgb(p) : nullptr, fixed);
+  GuidedWan model(p, models, r, rs, text, cond, run);
+  WindowDenoiser denoiser(
+      cond.fixed, model.fixed_per_token(), noise,
+      [&](const Tensor& x, float t) {
+        const Tensor* one[] = {&x};
+        return std::move(model.velocity(one, t)[0]);
+      },
+      schedule_timesteps(rs.sigmas, p.info.defaults.num_train_timesteps));
+  RunObserver observer(run, r.previews ? &latent_rgb(p) : nullptr, cond.fixed);
   run.begin_stage("denoise", rs.steps);
   Tensor latents = sampler->sample(denoiser, noise, rs.sigmas.sigmas, rng, observer);
   run.end_stage();
-  if (fixed.defined()) put_fixed(latents, fixed, Tensor(), 0.0f);  // exactly the fixed frames
+  if (cond.fixed.defined()) put_fixed(latents, cond.fixed, Tensor(), 0.0f);  // exactly the fixed frames
   return latents;
+}
+
+std::vector<Tensor> denoise_variants(const Pipeline::Impl& p, const GenerateRequest& r, const Resolved& rs,
+                                     const TextContext& text, const Conditioning& cond,
+                                     std::span<const uint64_t> seeds, int batch, Run& run) {
+  const Shape shape{rs.channels, rs.latent_frames, rs.latent_height, rs.latent_width};
+  check_fixed(cond, shape);
+  const int n = int(seeds.size());
+  const int group = batch <= 0 ? n : std::min(batch, n);
+  const StageModels models = stage_models(p);
+  GuidedWan model(p, models, r, rs, text, cond, run);
+  const LatentRgb* previews = r.previews ? &latent_rgb(p) : nullptr;
+  const int threads = num_threads();
+  std::vector<Tensor> out(static_cast<size_t>(n));
+  const int stage_steps = rs.steps * ((n + group - 1) / group);
+  run.begin_stage("denoise", stage_steps);
+  for (int first = 0; first < n; first += group) {
+    const int m = std::min(group, n - first);
+    Rendezvous meet(m, [&](std::span<const Tensor* const> xs, float t) { return model.velocity(xs, t); });
+    std::vector<std::exception_ptr> errors(static_cast<size_t>(m));
+    auto loop = [&](int i) {
+      std::exception_ptr failure;
+      try {
+        set_num_threads(threads);  // the caller's setting (it is per thread)
+        Rng rng(seeds[size_t(first + i)], 0);
+        const Tensor noise = rng.normal(shape);  // as generate() with this seed draws it
+        auto sampler = make_sampler(rs.sampler);
+        WindowDenoiser denoiser(
+            cond.fixed, model.fixed_per_token(), noise, [&](const Tensor& x, float t) { return meet.call(i, x, t); },
+            schedule_timesteps(rs.sigmas, p.info.defaults.num_train_timesteps));
+        // The first variant of each group reports the steps (and its previews); the others are quiet.
+        RunObserver reporter(run, previews, cond.fixed, rs.steps * (first / group), stage_steps);
+        NoObserver quiet;
+        StepObserver& observer = i == 0 ? static_cast<StepObserver&>(reporter) : quiet;
+        Tensor latents = sampler->sample(denoiser, noise, rs.sigmas.sigmas, rng, observer);
+        if (cond.fixed.defined()) put_fixed(latents, cond.fixed, Tensor(), 0.0f);
+        out[size_t(first + i)] = std::move(latents);
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      errors[size_t(i)] = failure;
+      meet.leave(failure);
+    };
+    std::vector<std::thread> workers;
+    for (int i = 1; i < m; ++i) workers.emplace_back(loop, i);
+    loop(0);
+    for (std::thread& w : workers) w.join();
+    for (const std::exception_ptr& e : errors)
+      if (e) std::rethrow_exception(e);
+  }
+  run.end_stage();
+  return out;
 }
 
 }  // namespace reel::pipeline

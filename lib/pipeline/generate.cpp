@@ -1,7 +1,25 @@
-// Pipeline::generate: resolve the request, then the stages text → (encode) → denoise → decode.
+// Pipeline::generate: resolve the request, then the stages text → (encode) → denoise → decode;
+// and generate_variants: the same stages, the denoising of several seeds batched together.
 #include "pipeline/pipeline_impl.hpp"
 
 namespace reel {
+
+namespace {
+
+// What ran, beside the frames.
+void describe(const pipeline::Resolved& rs, uint64_t seed, GenerateResult& out) {
+  out.width = rs.width;
+  out.height = rs.height;
+  out.frames_count = rs.frames;
+  out.steps = rs.steps;
+  out.guidance = rs.guidance;
+  out.shift = rs.shift;
+  out.sampler = rs.sampler;
+  out.schedule = rs.schedule;
+  out.seed = seed;
+}
+
+}  // namespace
 
 GenerateResult Pipeline::generate(const GenerateRequest& request, GenerateObserver* observer) const {
   using namespace pipeline;
@@ -17,15 +35,36 @@ GenerateResult Pipeline::generate(const GenerateRequest& request, GenerateObserv
   decode_latents(p, out.latents, request.keep_float_frames, run, out);
 
   out.timings = run.timings();
-  out.width = rs.width;
-  out.height = rs.height;
-  out.frames_count = rs.frames;
-  out.steps = rs.steps;
-  out.guidance = rs.guidance;
-  out.shift = rs.shift;
-  out.sampler = rs.sampler;
-  out.schedule = rs.schedule;
-  out.seed = request.seed;
+  describe(rs, request.seed, out);
+  return out;
+}
+
+std::vector<GenerateResult> Pipeline::generate_variants(const GenerateRequest& request, std::span<const uint64_t> seeds,
+                                                        GenerateObserver* observer, int batch) const {
+  using namespace pipeline;
+  const Impl& p = *impl_;
+  require(!seeds.empty() && seeds.size() <= size_t(kMaxVariants), StatusCode::invalid_argument,
+          "variants: give 1 to " + std::to_string(kMaxVariants) + " seeds, got " + std::to_string(seeds.size()));
+  require(batch >= 0, StatusCode::invalid_argument, "variants: batch must be >= 0 (0: all at once), got " +
+                                                        std::to_string(batch));
+  require(!request.initial_noise.defined(), StatusCode::invalid_argument,
+          "variants: initial_noise is one variant's noise; variants draw theirs from their seeds");
+  Run run(observer, request.cancel);
+  std::vector<std::string> notices;
+  Resolved rs = resolve_request(p, request);
+  for (const std::string& n : rs.notices) run.notice(n, notices);
+
+  const TextContext text = text_context(p, request, rs, run);
+  const Conditioning cond = image_condition(p, request, rs, run);
+  std::vector<Tensor> latents = denoise_variants(p, request, rs, text, cond, seeds, batch, run);
+  std::vector<GenerateResult> out(seeds.size());
+  for (size_t i = 0; i < seeds.size(); ++i) {
+    out[i].latents = std::move(latents[i]);
+    decode_latents(p, out[i].latents, request.keep_float_frames, run, out[i]);
+    out[i].notices = notices;
+    describe(rs, seeds[i], out[i]);
+  }
+  for (GenerateResult& r : out) r.timings = run.timings();
   return out;
 }
 

@@ -147,6 +147,13 @@ const LatentRgb& latent_rgb(const Pipeline::Impl& p);
 // x0 [C, F, h, w] (f32 CPU, normalised latents) → RGB24 [F, h, w, 3] through the map.
 std::vector<uint8_t> preview_pixels(const LatentRgb& map, const Tensor& x0);
 
+// Variants: denoise() of the same window for each seed (stream 0, as generate() with that seed),
+// `batch` of them at a time (0: all) with their transformer calls batched together: each
+// sampler runs on its own thread and they meet at every model call.
+std::vector<Tensor> denoise_variants(const Pipeline::Impl& p, const GenerateRequest& r, const Resolved& rs,
+                                     const TextContext& text, const Conditioning& cond,
+                                     std::span<const uint64_t> seeds, int batch, Run& run);
+
 // Decoder output [3, m, H, W] in [-1, 1] (CPU f32) → m RGB24 frames at `rgb` and, when `floats`
 // is not null, diffusers' postprocessed f32 frames [m, H, W, 3] in [0, 1] there.
 void store_frames(const Tensor& decoded, uint8_t* rgb, float* floats);

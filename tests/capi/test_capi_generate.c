@@ -2,7 +2,7 @@
  * float frames and saving; rounding notices; a cancelled run; caller noise and embeddings;
  * every bad field (NULLs, zero/negative/huge sizes, unknown names, wrong counts) giving the
  * right status and a message that names it; Wan 2.1 I2V with its CLIP image encoder; live
- * previews in the progress callback. */
+ * previews in the progress callback; variants. */
 #include <math.h>
 
 #include "capi_test.h"
@@ -116,6 +116,38 @@ static void shows_previews(reel_model* model) {
   CHECK_STATUS(reel_generate(model, &gp, &video), REEL_OK, NULL);
   CHECK(log.previews == 0 && log.calls > 0);
   reel_video_free(video);
+}
+
+/* Variants: each video equals reel_generate with its seed; bad counts and NULLs are named. */
+static void generates_variants(reel_model* model) {
+  reel_generate_params gp;
+  const uint64_t seeds[3] = {3, 4, 5};
+  reel_video* videos[3] = {NULL, NULL, NULL};
+  reel_video* alone = NULL;
+  int i;
+  small_request(&gp);
+  CHECK_STATUS(reel_generate_variants(model, &gp, seeds, 3, 2, videos), REEL_OK, NULL);
+  for (i = 0; i < 3; ++i) {
+    CHECK(videos[i] != NULL);
+    if (!videos[i]) continue;
+    gp.seed = seeds[i];
+    CHECK_STATUS(reel_generate(model, &gp, &alone), REEL_OK, NULL);
+    if (alone) {
+      const size_t n = (size_t)reel_video_width(alone) * (size_t)reel_video_height(alone) * 3u *
+                       (size_t)reel_video_frame_count(alone);
+      CHECK(reel_video_frame_count(videos[i]) == reel_video_frame_count(alone));
+      CHECK(memcmp(reel_video_frames_rgb(videos[i]), reel_video_frames_rgb(alone), n) == 0);
+    }
+    reel_video_free(alone);
+    alone = NULL;
+    reel_video_free(videos[i]);
+    videos[i] = NULL;
+  }
+  CHECK_STATUS(reel_generate_variants(model, &gp, seeds, 0, 0, videos), REEL_ERROR_INVALID_ARGUMENT, "count");
+  CHECK_STATUS(reel_generate_variants(model, &gp, seeds, 3, -1, videos), REEL_ERROR_INVALID_ARGUMENT, "batch");
+  CHECK_STATUS(reel_generate_variants(model, &gp, NULL, 3, 0, videos), REEL_ERROR_INVALID_ARGUMENT, "seeds");
+  CHECK_STATUS(reel_generate_variants(model, &gp, seeds, 3, 0, NULL), REEL_ERROR_INVALID_ARGUMENT, "videos");
+  CHECK(videos[0] == NULL && videos[1] == NULL && videos[2] == NULL);
 }
 
 static void rounds_with_notices(reel_model* model) {
@@ -314,6 +346,7 @@ int main(void) {
   if (model) {
     generates_and_saves(model);
     shows_previews(model);
+    generates_variants(model);
     rounds_with_notices(model);
     cancels(model);
     caller_noise_and_embeddings(model);

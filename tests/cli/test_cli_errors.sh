@@ -94,5 +94,15 @@ else
   echo "FAIL: --preview wrote no PNG"; sed 's/^/    /' err.txt | head -5; failures=$((failures + 1))
 fi
 
+# --variants: out-of-range counts refused; two variants written under their seeds' names.
+expect 2 "--variants must be between 1 and 256" -- generate --model "$MODEL" --prompt x -o a.y4m --variants 0
+rm -f v_s4.y4m v_s5.y4m
+if timeout 120 "$CLI" generate --model "$MODEL" --prompt "a fox" --size 64x48 --frames 5 --steps 2 --seed 4 \
+     --variants 2 -o v.y4m >/dev/null 2>err.txt && [ -s v_s4.y4m ] && [ -s v_s5.y4m ] && ! cmp -s v_s4.y4m v_s5.y4m; then
+  echo "ok:   --variants 2 writes v_s4.y4m and v_s5.y4m"
+else
+  echo "FAIL: --variants 2"; sed 's/^/    /' err.txt | head -5; failures=$((failures + 1))
+fi
+
 echo "$failures failure(s)"
 [ "$failures" = 0 ]

@@ -271,6 +271,54 @@ TEST(PipelineBehaviour, PreviewMapFitsTheDemoVae) {
   EXPECT_GT(psnr(se), psnr(se_flat) + 1.0);
 }
 
+// Variants: each equals generate() with its seed (to the batched-CFG bound), whatever the batch
+// size, also with a sampler that draws its own noise; progress covers every group; a cancel
+// stops all of them.
+TEST(PipelineBehaviour, VariantsEqualGeneratingEachAlone) {
+  const std::vector<uint64_t> seeds = {5, 9, 13};
+  for (const char* sampler : {"unipc", "euler_a"}) {
+    GenerateRequest r = quick_request();
+    r.sampler = sampler;
+    std::vector<GenerateResult> alone;
+    for (uint64_t seed : seeds) {
+      r.seed = seed;
+      alone.push_back(tiny_t2v_f32().generate(r));
+    }
+    for (int batch : {0, 2}) {
+      Recorder rec;
+      const std::vector<GenerateResult> together = tiny_t2v_f32().generate_variants(r, seeds, &rec, batch);
+      ASSERT_EQ(together.size(), seeds.size());
+      for (size_t i = 0; i < seeds.size(); ++i) {
+        const double e = relative_l2(to_doubles(together[i].latents), to_doubles(alone[i].latents));
+        std::printf("%s, batch %d, seed %llu: relative L2 to generate() %.3g\n", sampler, batch,
+                    static_cast<unsigned long long>(seeds[i]), e);
+        EXPECT_LE(e, 1e-5);
+        EXPECT_EQ(together[i].seed, seeds[i]);
+        EXPECT_EQ(together[i].video.frames, alone[i].video.frames);
+      }
+      EXPECT_GT(relative_l2(to_doubles(together[0].latents), to_doubles(together[1].latents)), 0.1);  // seeds differ
+      int denoise_steps = 0, decodes = 0;
+      for (const Recorder::Event& e : rec.events) {
+        if (e.stage == "denoise") denoise_steps = std::max(denoise_steps, e.step);
+        if (e.stage == "decode" && e.step == e.total) ++decodes;
+      }
+      EXPECT_EQ(denoise_steps, r.steps * (batch == 2 ? 2 : 1));
+      EXPECT_EQ(decodes, 3);
+    }
+  }
+  GenerateRequest r = quick_request();
+  Recorder stopper;
+  stopper.cancel_stage = "denoise", stopper.cancel_step = 2;
+  expect_code(StatusCode::cancelled, [&] { (void)tiny_t2v_f32().generate_variants(r, seeds, &stopper); });
+  std::atomic<bool> stop{true};  // set from the start: stops at the first model call of every variant
+  r.cancel = &stop;
+  expect_code(StatusCode::cancelled, [&] { (void)tiny_t2v_f32().generate_variants(r, seeds, nullptr, 2); });
+  r.cancel = nullptr;
+  expect_code(StatusCode::invalid_argument, [&] { (void)tiny_t2v_f32().generate_variants(r, {}); }, "seeds");
+  r.initial_noise = Tensor::zeros({16, 2, 6, 8}, DType::f32);
+  expect_code(StatusCode::invalid_argument, [&] { (void)tiny_t2v_f32().generate_variants(r, seeds); }, "initial_noise");
+}
+
 TEST(PipelineBehaviour, DefaultsComeFromTheSchedulerConfig) {
   const PipelineInfo& info = tiny_t2v_f32().info();
   EXPECT_EQ(info.variant, WanVariant::t2v);
