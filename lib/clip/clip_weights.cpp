@@ -7,6 +7,7 @@
 #include <sstream>
 #include <string_view>
 
+#include "weights/name_pattern.hpp"
 #include "clip/clip_model.hpp"
 #include "weights/strict_json.hpp"
 
@@ -33,12 +34,6 @@ constexpr std::string_view kFc2 = "encoder.layers.{}.mlp.fc2";
 
 constexpr int64_t kMaxLayers = 1024;
 constexpr int64_t kMaxDim = 1 << 16;
-
-std::string fill(std::string_view pattern, int64_t layer) {
-  std::string s(pattern);
-  if (const size_t at = s.find("{}"); at != std::string::npos) s.replace(at, 2, std::to_string(layer));
-  return s;
-}
 
 std::string read_text(const std::filesystem::path& path) {
   return detail::read_small_file(path, "image encoder config", 4u << 20);
@@ -93,7 +88,7 @@ class Checker {
       : store_(store), layout_(layout), where_(where) {}
 
   std::string name(std::string_view pattern, int64_t layer = 0, std::string_view suffix = {}) const {
-    return layout_.prefix + fill(pattern, layer) + std::string(suffix);
+    return layout_.prefix + detail::layer_name(pattern, layer) + std::string(suffix);
   }
   const Shape& shape(const std::string& name) const {
     if (!store_.contains(name))

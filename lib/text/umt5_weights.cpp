@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "weights/name_pattern.hpp"
 #include "text/umt5_model.hpp"
 #include "weights/strict_json.hpp"
 
@@ -60,12 +61,6 @@ constexpr NameRule kNames[] = {
 
 constexpr int64_t kMaxLayers = 4096;
 
-std::string fill(std::string_view pattern, int64_t layer) {
-  std::string s(pattern);
-  if (const size_t at = s.find("{}"); at != std::string::npos) s.replace(at, 2, std::to_string(layer));
-  return s;
-}
-
 std::string_view layout_name(Layout l) {
   return l == Layout::transformers ? "transformers/diffusers/ComfyUI names" : "original Wan names";
 }
@@ -97,7 +92,7 @@ struct Resolved {
     std::string first;
     for (const NameRule& r : kNames) {
       if (r.param != p || r.layout != layout) continue;
-      std::string candidate = prefix + fill(r.pattern, layer);
+      std::string candidate = prefix + detail::layer_name(r.pattern, layer);
       if ((*shape_of)(candidate)) return candidate;
       if (first.empty()) first = std::move(candidate);
     }
@@ -109,7 +104,7 @@ struct Resolved {
 Resolved resolve(const std::vector<std::string>& names, const ShapeLookup& shape_of) {
   std::vector<std::pair<Layout, std::string>> found;
   for (Layout l : {Layout::transformers, Layout::wan}) {
-    const std::string anchor = fill(pattern_of(Param::q, l), 0);
+    const std::string anchor = detail::layer_name(pattern_of(Param::q, l), 0);
     for (const std::string& n : names) {
       if (!n.ends_with(anchor)) continue;
       const std::string prefix = n.substr(0, n.size() - anchor.size());
@@ -118,8 +113,8 @@ Resolved resolve(const std::vector<std::string>& names, const ShapeLookup& shape
   }
   if (found.empty())
     throw Error(StatusCode::bad_format,
-                "not a umT5 encoder checkpoint: no tensor named '" + fill(pattern_of(Param::q, Layout::transformers), 0) +
-                    "' (transformers / diffusers / ComfyUI names) or '" + fill(pattern_of(Param::q, Layout::wan), 0) +
+                "not a umT5 encoder checkpoint: no tensor named '" + detail::layer_name(pattern_of(Param::q, Layout::transformers), 0) +
+                    "' (transformers / diffusers / ComfyUI names) or '" + detail::layer_name(pattern_of(Param::q, Layout::wan), 0) +
                     "' (original Wan names), with or without a prefix");
   if (found.size() > 1) {
     std::string list;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <set>
 
+#include "weights/name_pattern.hpp"
 #include "parallel.hpp"
 #include "wan/wan_model.hpp"
 
@@ -135,13 +136,6 @@ const Entry& entry_for(std::string_view key) {
   throw Error(StatusCode::internal, "Wan name table has no entry '" + std::string(key) + "'");
 }
 
-std::string fill_block(std::string_view templ, int64_t block) {
-  std::string s(templ);
-  const size_t at = s.find("{}");
-  if (at != std::string::npos) s.replace(at, 2, std::to_string(block));
-  return s;
-}
-
 std::string source_of(const WeightStore& store) {
   const auto files = store.files();
   if (files.empty()) return "the checkpoint";
@@ -224,7 +218,7 @@ CheckpointNames detect_names(const WeightStore& store) {
 
 std::string checkpoint_name(const CheckpointNames& names, std::string_view key, int64_t block) {
   const Entry& e = entry_for(key);
-  return names.prefix + fill_block(names.layout == WanLayout::diffusers ? e.diffusers : e.original, block);
+  return names.prefix + detail::layer_name(names.layout == WanLayout::diffusers ? e.diffusers : e.original, block);
 }
 
 void check_weights(const WeightStore& store, const CheckpointNames& names, const WanConfig& config) {
