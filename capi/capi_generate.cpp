@@ -95,6 +95,10 @@ GenerateRequest generate_request(const reel_generate_params& p, const reel_model
   r.guidance = p.guidance;
   r.shift = p.shift;
   if (p.struct_size >= offsetof(reel_generate_params, previews) + sizeof(int32_t)) r.previews = p.previews != 0;
+  if (p.struct_size >= offsetof(reel_generate_params, step_cache_threshold) + sizeof(float)) {
+    if (p.step_cache) r.step_cache.method = p.step_cache;
+    r.step_cache.threshold = p.step_cache_threshold;
+  }
   if (p.struct_size >= offsetof(reel_generate_params, guidance_2) + sizeof(float)) {
     require(std::isfinite(p.guidance_2), StatusCode::invalid_argument, "params->guidance_2 must be finite");
     r.guidance_2 = p.guidance_2;

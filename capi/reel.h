@@ -218,6 +218,11 @@ typedef struct reel_generate_params {
   float guidance_2;          /* Wan 2.2 A14B low-noise expert; <= 0: the model default */
 
   int32_t previews;          /* non-zero: denoising steps' progress carries preview_rgb */
+
+  /* Step caching (docs/pipeline.md#step-caching): NULL or "" (off), "easycache" or "teacache";
+   * a larger threshold skips more transformer calls (0: none). */
+  const char* step_cache;
+  float step_cache_threshold;
 } reel_generate_params;
 
 typedef struct reel_video reel_video;

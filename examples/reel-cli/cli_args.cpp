@@ -69,13 +69,16 @@ unsigned long long Args::get_u64(const std::string& name, unsigned long long fal
   return x;
 }
 
+float parse_float(const std::string& name, const std::string& text) {
+  char* end = nullptr;
+  const float x = std::strtof(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !std::isfinite(x)) throw UsageError(name + " must be a number, got \"" + text + "\"");
+  return x;
+}
+
 float Args::get_float(const std::string& name, float fallback) const {
   const auto v = get(name);
-  if (!v) return fallback;
-  char* end = nullptr;
-  const float x = std::strtof(v->c_str(), &end);
-  if (v->empty() || *end != '\0' || !std::isfinite(x)) throw UsageError(name + " must be a number, got \"" + *v + "\"");
-  return x;
+  return v ? parse_float(name, *v) : fallback;
 }
 
 void Args::reject_unknown(const std::set<std::string>& known) const {

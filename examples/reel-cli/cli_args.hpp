@@ -17,6 +17,8 @@ struct UsageError : std::runtime_error {
 
 // `text` as an int (no sign tricks, spaces or overflow), else a UsageError naming `name`.
 int parse_int(const std::string& name, const std::string& text);
+// A finite number, or UsageError naming `name`.
+float parse_float(const std::string& name, const std::string& text);
 
 class Args {
  public:

@@ -47,6 +47,8 @@ const char* const kGenerateHelp =
     "  --variants N           N clips from seeds seed, seed+1, ... in one run, their transformer\n"
     "                         calls batched (each equals its own run); written as out_s<seed>.mp4\n"
     "  --variant-batch B      variants per transformer batch (default: all N; less uses less memory)\n"
+    "  --step-cache M:T       skip transformer calls whose output is predictable: M easycache or\n"
+    "                         teacache, T the threshold (larger skips more), e.g. teacache:0.2\n"
     "  --preview FILE.png     after every denoising step, a preview of the clip so far (first,\n"
     "                         middle and last latent frame; cheap, no VAE): stop early if it looks wrong\n"
     "endless video (docs/extension.md): --frames is then the window, extended chunk by chunk and\n"
@@ -116,7 +118,7 @@ int generate_command(const std::vector<std::string>& argv) {
                        "--prompt", "--negative", "--image", "--size", "--frames", "--steps", "--guidance",
                        "--guidance-2", "--shift", "--sampler", "--schedule", "--seed", "--device", "--text-encoder-device", "--attention", "--offload", "--threads", "--map-weights",
                        "--precision", "-o", "--output", "--chunks", "--duration", "--prompt-schedule",
-                       "--context-frames", "--conditioning", "--continue", "--preview", "--variants", "--variant-batch"});
+                       "--context-frames", "--conditioning", "--continue", "--preview", "--variants", "--variant-batch", "--step-cache"});
   if (!args.positionals().empty()) throw UsageError("unexpected argument \"" + args.positionals()[0] + "\"");
   const std::string output = args.get_or("-o", args.get_or("--output", ""));
   if (output.empty()) throw UsageError("no output file (-o out.mp4)");
@@ -171,6 +173,12 @@ int generate_command(const std::vector<std::string>& argv) {
   req.seed = args.get_u64("--seed", 0);
   req.cancel = &g_cancel;
   req.previews = !preview.empty();
+  if (auto cache = args.get("--step-cache")) {
+    const size_t colon = cache->find(':');
+    if (colon == std::string::npos) throw UsageError("--step-cache must look like teacache:0.2 (method:threshold)");
+    req.step_cache.method = cache->substr(0, colon);
+    req.step_cache.threshold = parse_float("--step-cache threshold", cache->substr(colon + 1));
+  }
 
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
@@ -215,6 +223,8 @@ int generate_command(const std::vector<std::string>& argv) {
                format_seconds(total).c_str());
   std::fprintf(stderr, "  sampler %s, schedule %s, guidance %g, seed %llu\n", out.sampler.c_str(), out.schedule.c_str(),
                double(out.guidance), static_cast<unsigned long long>(out.seed));
+  if (out.skipped_calls > 0)
+    std::fprintf(stderr, "  step cache: %d transformer calls made, %d skipped\n", out.transformer_calls, out.skipped_calls);
   std::error_code ec;
   const auto bytes = std::filesystem::is_regular_file(output, ec) ? std::filesystem::file_size(output, ec) : 0;
   std::printf("wrote %s: %dx%d, %d frames, %.0f fps%s\n", output.c_str(), out.video.width, out.video.height,

@@ -184,6 +184,17 @@ class REEL_API GenerateObserver {
   virtual void on_notice(std::string_view message) {}
 };
 
+// Step caching: skip the transformer on denoising steps whose output can be predicted from the
+// last one computed, reusing its transformation of the input (v − x). docs/pipeline.md#step-caching.
+struct StepCacheOptions {
+  // "" (off); "easycache": EasyCache's runtime transformation-rate criterion (Zhou et al.
+  // 2025); "teacache": TeaCache's accumulated relative L1 change of the input (Liu et al. 2025),
+  // on the model's input itself (no calibration).
+  std::string method;
+  float threshold = 0.0f;  // larger skips more; 0 never skips
+  int warmup = 2;          // transformer calls always made at the start; the last step is always made
+};
+
 struct GenerateRequest {
   std::string prompt;           // UTF-8, at most kMaxPromptBytes
   std::string negative_prompt;  // "" is the empty prompt (diffusers' default)
@@ -217,6 +228,7 @@ struct GenerateRequest {
   bool batch_cfg = true;           // conditional + unconditional in one batch of 2
   bool keep_float_frames = false;  // fill GenerateResult::frames
   bool previews = false;           // GenerateObserver::on_preview after every denoising step
+  StepCacheOptions step_cache;     // off by default
   const std::atomic<bool>* cancel = nullptr;  // set from any thread to cancel
 };
 
@@ -237,6 +249,8 @@ struct GenerateResult {
   float guidance = 0, shift = 0;
   std::string sampler, schedule;
   uint64_t seed = 0;
+  int transformer_calls = 0;  // generate(): guided model evaluations made (CFG pairs count once)
+  int skipped_calls = 0;      // generate(): evaluations step caching replaced
 };
 
 class REEL_API Pipeline {

@@ -11,10 +11,12 @@
 #include <exception>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "pipeline/pipeline_impl.hpp"
 #include "pipeline/stage_models.hpp"
+#include "pipeline/step_cache.hpp"
 #include "reel/ops.hpp"
 #include "reel/rng.hpp"
 #include "reel/sampler.hpp"
@@ -293,7 +295,7 @@ Tensor window_noise(const GenerateRequest& r, const Shape& shape, Rng& rng) {
 }  // namespace
 
 Tensor denoise(const Pipeline::Impl& p, const GenerateRequest& r, const Resolved& rs, const TextContext& text,
-               const Conditioning& cond, uint64_t stream, Run& run) {
+               const Conditioning& cond, uint64_t stream, Run& run, GenerateResult* counts) {
   const Shape shape{rs.channels, rs.latent_frames, rs.latent_height, rs.latent_width};
   check_fixed(cond, shape);
   Rng rng(r.seed, stream);
@@ -301,18 +303,31 @@ Tensor denoise(const Pipeline::Impl& p, const GenerateRequest& r, const Resolved
   auto sampler = make_sampler(rs.sampler);
   const StageModels models = stage_models(p);  // offload: uploaded for this stage, freed before the decode
   GuidedWan model(p, models, r, rs, text, cond, run);
+  const TimestepFn timestep = schedule_timesteps(rs.sigmas, p.info.defaults.num_train_timesteps);
+  std::optional<StepCache> cache;
+  if (!r.step_cache.method.empty() && r.step_cache.threshold > 0)
+    cache.emplace(r.step_cache, timestep(rs.sigmas.sigmas[size_t(rs.steps) - 1]));
+  const StepCache::Model guided = [&](const Tensor& x, float t) {
+    const Tensor* one[] = {&x};
+    return std::move(model.velocity(one, t)[0]);
+  };
+  int calls = 0;
   WindowDenoiser denoiser(
       cond.fixed, model.fixed_per_token(), noise,
       [&](const Tensor& x, float t) {
-        const Tensor* one[] = {&x};
-        return std::move(model.velocity(one, t)[0]);
+        ++calls;
+        return cache ? cache->velocity(x, t, guided) : guided(x, t);
       },
-      schedule_timesteps(rs.sigmas, p.info.defaults.num_train_timesteps));
+      timestep);
   RunObserver observer(run, r.previews ? &latent_rgb(p) : nullptr, cond.fixed);
   run.begin_stage("denoise", rs.steps);
   Tensor latents = sampler->sample(denoiser, noise, rs.sigmas.sigmas, rng, observer);
   run.end_stage();
   if (cond.fixed.defined()) put_fixed(latents, cond.fixed, Tensor(), 0.0f);  // exactly the fixed frames
+  if (counts) {
+    counts->transformer_calls = cache ? cache->computed() : calls;
+    counts->skipped_calls = cache ? cache->skipped() : 0;
+  }
   return latents;
 }
 

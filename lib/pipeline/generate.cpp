@@ -31,7 +31,7 @@ GenerateResult Pipeline::generate(const GenerateRequest& request, GenerateObserv
 
   const TextContext text = text_context(p, request, rs, run);
   const Conditioning cond = image_condition(p, request, rs, run);
-  out.latents = denoise(p, request, rs, text, cond, /*stream=*/0, run);
+  out.latents = denoise(p, request, rs, text, cond, /*stream=*/0, run, &out);
   decode_latents(p, out.latents, request.keep_float_frames, run, out);
 
   out.timings = run.timings();
@@ -49,6 +49,8 @@ std::vector<GenerateResult> Pipeline::generate_variants(const GenerateRequest& r
                                                         std::to_string(batch));
   require(!request.initial_noise.defined(), StatusCode::invalid_argument,
           "variants: initial_noise is one variant's noise; variants draw theirs from their seeds");
+  require(request.step_cache.method.empty(), StatusCode::unsupported,
+          "variants: step caching is not supported with variants yet (each variant would skip different steps)");
   Run run(observer, request.cancel);
   std::vector<std::string> notices;
   Resolved rs = resolve_request(p, request);

@@ -138,9 +138,11 @@ constexpr uint64_t chunk_stream(int chunk) { return uint64_t(chunk) << 32; }
 
 // The denoising stage, the one loop of every window: noise (r.initial_noise, or drawn from
 // Rng(r.seed, stream)) through the sampler with the guided transformer(s); returns the final
-// latents [C, F, h, w] f32 with the fixed frames set to cond.fixed exactly.
+// latents [C, F, h, w] f32 with the fixed frames set to cond.fixed exactly. With r.step_cache,
+// some transformer calls are replaced (step_cache.hpp); `counts`, when given, gets
+// transformer_calls and skipped_calls.
 Tensor denoise(const Pipeline::Impl& p, const GenerateRequest& r, const Resolved& rs, const TextContext& text,
-               const Conditioning& cond, uint64_t stream, Run& run);
+               const Conditioning& cond, uint64_t stream, Run& run, GenerateResult* counts = nullptr);
 
 // The pipeline's latent→RGB map, fitted on first use (thread-safe).
 const LatentRgb& latent_rgb(const Pipeline::Impl& p);

@@ -5,6 +5,7 @@
 
 #include "pipeline/model_files.hpp"
 #include "pipeline/pipeline_impl.hpp"
+#include "pipeline/step_cache.hpp"
 #include "reel/options.hpp"
 #include "reel/sampler.hpp"
 
@@ -128,6 +129,8 @@ Resolved resolve_request(const Pipeline::Impl& p, const GenerateRequest& r) {
   }
   s.sigmas = make_schedule(name, s.steps, opts);
   s.schedule = spec_of(name, opts);
+
+  StepCache::check(r.step_cache);
 
   // Conditioning inputs.
   if (!r.prompt_embeds.defined()) {

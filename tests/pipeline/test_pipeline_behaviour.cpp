@@ -319,6 +319,43 @@ TEST(PipelineBehaviour, VariantsEqualGeneratingEachAlone) {
   expect_code(StatusCode::invalid_argument, [&] { (void)tiny_t2v_f32().generate_variants(r, seeds); }, "initial_noise");
 }
 
+// Step caching on the tiny model: threshold 0 changes nothing; a huge threshold computes only
+// the warm-up calls and the last step; a small one sits in between and stays close.
+TEST(PipelineBehaviour, StepCacheCountsTransformerCalls) {
+  GenerateRequest r = quick_request();
+  r.steps = 10;
+  const GenerateResult plain = tiny_t2v_f32().generate(r);
+  EXPECT_EQ(plain.transformer_calls, 10);
+  EXPECT_EQ(plain.skipped_calls, 0);
+  for (const char* method : {"easycache", "teacache"}) {
+    r.step_cache = {.method = method, .threshold = 0.0f};
+    const GenerateResult zero = tiny_t2v_f32().generate(r);
+    EXPECT_EQ(zero.latents.to_floats(), plain.latents.to_floats()) << method;
+    EXPECT_EQ(zero.skipped_calls, 0) << method;
+    r.step_cache = {.method = method, .threshold = 1e9f, .warmup = 3};
+    const GenerateResult all = tiny_t2v_f32().generate(r);
+    EXPECT_EQ(all.transformer_calls, 4) << method;  // 3 warm-up calls and the last step
+    EXPECT_EQ(all.skipped_calls, 6) << method;
+    int skipped_before = 0;
+    for (float threshold : {0.1f, 0.3f, 1.0f}) {
+      r.step_cache = {.method = method, .threshold = threshold, .warmup = 2};
+      const GenerateResult some = tiny_t2v_f32().generate(r);
+      const double e = relative_l2(to_doubles(some.latents), to_doubles(plain.latents));
+      std::printf("%s threshold %.1f: %d calls, %d skipped, relative L2 to uncached %.3g\n", method, threshold,
+                  some.transformer_calls, some.skipped_calls, e);
+      EXPECT_EQ(some.transformer_calls + some.skipped_calls, 10) << method;
+      EXPECT_GE(some.skipped_calls, skipped_before) << method;  // a larger threshold never skips less
+      EXPECT_EQ(some.skipped_calls > 0, e > 0.0) << method;    // skipping is what changes the result
+      skipped_before = some.skipped_calls;
+    }
+    EXPECT_GT(skipped_before, 0) << method;
+  }
+  r.step_cache = {.method = "nocache", .threshold = 0.1f};
+  expect_code(StatusCode::invalid_argument, [&] { (void)tiny_t2v_f32().generate(r); }, "step_cache.method");
+  r.step_cache = {.method = "teacache", .threshold = -1.0f};
+  expect_code(StatusCode::invalid_argument, [&] { (void)tiny_t2v_f32().generate(r); }, "step_cache.threshold");
+}
+
 TEST(PipelineBehaviour, DefaultsComeFromTheSchedulerConfig) {
   const PipelineInfo& info = tiny_t2v_f32().info();
   EXPECT_EQ(info.variant, WanVariant::t2v);
