@@ -48,7 +48,8 @@ const char* const kGenerateHelp =
     "                         calls batched (each equals its own run); written as out_s<seed>.mp4\n"
     "  --variant-batch B      variants per transformer batch (default: all N; less uses less memory)\n"
     "  --step-cache M:T       skip transformer calls whose output is predictable: M easycache or\n"
-    "                         teacache, T the threshold (larger skips more), e.g. teacache:0.2\n"
+    "                         teacache, T the threshold (larger skips more), e.g. teacache:0.2;\n"
+    "                         or fast (= easycache:0.1: about half the calls, ~28 dB from uncached)\n"
     "  --preview FILE.png     after every denoising step, a preview of the clip so far (first,\n"
     "                         middle and last latent frame; cheap, no VAE): stop early if it looks wrong\n"
     "endless video (docs/extension.md): --frames is then the window, extended chunk by chunk and\n"
@@ -173,9 +174,12 @@ int generate_command(const std::vector<std::string>& argv) {
   req.seed = args.get_u64("--seed", 0);
   req.cancel = &g_cancel;
   req.previews = !preview.empty();
-  if (auto cache = args.get("--step-cache")) {
+  if (auto cache = args.get("--step-cache"); cache && *cache == "fast") {
+    req.step_cache = reel::StepCacheOptions::fast();
+  } else if (cache) {
     const size_t colon = cache->find(':');
-    if (colon == std::string::npos) throw UsageError("--step-cache must look like teacache:0.2 (method:threshold)");
+    if (colon == std::string::npos)
+      throw UsageError("--step-cache must look like teacache:0.2 (method:threshold) or be fast");
     req.step_cache.method = cache->substr(0, colon);
     req.step_cache.threshold = parse_float("--step-cache threshold", cache->substr(colon + 1));
   }

@@ -193,6 +193,10 @@ struct StepCacheOptions {
   std::string method;
   float threshold = 0.0f;  // larger skips more; 0 never skips
   int warmup = 2;          // transformer calls always made at the start; the last step is always made
+
+  // The preset `fast`: EasyCache at 0.1 (on the demo model: half the transformer calls, the
+  // denoise stage 2.1× faster, 28 dB PSNR against the uncached clip; bench_step_cache).
+  static StepCacheOptions fast() { return {"easycache", 0.1f, 2}; }
 };
 
 struct GenerateRequest {

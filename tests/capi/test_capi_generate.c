@@ -143,6 +143,16 @@ static void generates_variants(reel_model* model) {
     reel_video_free(videos[i]);
     videos[i] = NULL;
   }
+  /* step caching: a method reel knows runs; one it does not is named */
+  gp.step_cache = "teacache";
+  gp.step_cache_threshold = 1.0f;
+  CHECK_STATUS(reel_generate(model, &gp, &alone), REEL_OK, NULL);
+  reel_video_free(alone);
+  alone = NULL;
+  gp.step_cache = "magic";
+  CHECK_STATUS(reel_generate(model, &gp, &alone), REEL_ERROR_INVALID_ARGUMENT, "step_cache.method");
+  CHECK_STATUS(reel_generate_variants(model, &gp, seeds, 3, 0, videos), REEL_ERROR_UNSUPPORTED, "step caching");
+  gp.step_cache = NULL;
   CHECK_STATUS(reel_generate_variants(model, &gp, seeds, 0, 0, videos), REEL_ERROR_INVALID_ARGUMENT, "count");
   CHECK_STATUS(reel_generate_variants(model, &gp, seeds, 3, -1, videos), REEL_ERROR_INVALID_ARGUMENT, "batch");
   CHECK_STATUS(reel_generate_variants(model, &gp, NULL, 3, 0, videos), REEL_ERROR_INVALID_ARGUMENT, "seeds");
