@@ -18,17 +18,14 @@
 #include <cstdio>
 #include <map>
 
+#include "common/demo_model.hpp"
 #include "reel/pipeline.hpp"
 
 namespace {
 
 using namespace reel;
 
-const Pipeline& demo() {
-  static const Pipeline p = Pipeline::load({.folder = std::filesystem::path(REEL_BENCH_MODELS_DIR) / "reel-wan-demo",
-                                            .precision = PipelinePrecision::f32});
-  return p;
-}
+const Pipeline& demo() { return bench::demo_pipeline(); }
 
 const char* const kPrompts[] = {"a red ball rolls left across a blue floor",
                                 "walking forward down a long green corridor",

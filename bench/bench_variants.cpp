@@ -16,17 +16,14 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "common/demo_model.hpp"
 #include "reel/pipeline.hpp"
 
 namespace {
 
 using namespace reel;
 
-const Pipeline& demo() {
-  static const Pipeline p = Pipeline::load({.folder = std::filesystem::path(REEL_BENCH_MODELS_DIR) / "reel-wan-demo",
-                                            .precision = PipelinePrecision::f32});
-  return p;
-}
+const Pipeline& demo() { return bench::demo_pipeline(); }
 
 GenerateRequest request() {
   GenerateRequest r;
