@@ -54,6 +54,7 @@ struct JsonConfig {
   int64_t head_dim = 0, heads = 0;
   double eps = 0;
   int64_t rope_max_seq_len = 0;
+  nlohmann::json j;  // the whole file, for the keys the weights decide (check_against_weights)
 };
 
 JsonConfig read_json_config(const std::filesystem::path& path) {
@@ -65,6 +66,9 @@ JsonConfig read_json_config(const std::filesystem::path& path) {
       throw Error(StatusCode::bad_format, path.string() + ": '" + key + "' must be a positive integer");
     return j[key].get<int64_t>();
   };
+  if (j.contains("_class_name") && !(j["_class_name"].is_string() && j["_class_name"] == "WanTransformer3DModel"))
+    throw Error(StatusCode::unsupported, path.string() + ": '_class_name' " + j["_class_name"].dump() +
+                                             " is not WanTransformer3DModel, the model reel runs");
   out.head_dim = integer("attention_head_dim");
   out.heads = integer("num_attention_heads");
   out.rope_max_seq_len = integer("rope_max_seq_len");
@@ -76,7 +80,34 @@ JsonConfig read_json_config(const std::filesystem::path& path) {
   if (j.contains("qk_norm") && !(j["qk_norm"].is_string() && j["qk_norm"] == "rms_norm_across_heads"))
     throw Error(StatusCode::unsupported, path.string() + ": qk_norm " + j["qk_norm"].dump() +
                                              " is not supported (Wan uses \"rms_norm_across_heads\")");
+  if (j.contains("pos_embed_seq_len") && !j["pos_embed_seq_len"].is_null())
+    throw Error(StatusCode::unsupported, path.string() + ": 'pos_embed_seq_len' marks a first-last-frame (FLF2V) "
+                                                         "model, which reel does not run yet");
+  out.j = j;
   return out;
+}
+
+// The keys of a diffusers config.json that the weights also decide must agree with them
+// (bad_format naming the key and both values); keys WanTransformer3DModel does not have are
+// ignored, as diffusers ignores them.
+void check_against_weights(const JsonConfig& json, const WanConfig& c, int64_t added_kv, const std::filesystem::path& path) {
+  const nlohmann::json& j = json.j;
+  auto same = [&](const char* key, const nlohmann::json& want) {
+    if (!j.contains(key)) return;
+    if (j[key] != want)
+      throw Error(StatusCode::bad_format, path.string() + ": '" + key + "' is " + j[key].dump() +
+                                              " but the weights have " + want.dump());
+  };
+  same("in_channels", c.in_channels);
+  same("out_channels", c.out_channels);
+  same("text_dim", c.text_dim);
+  same("freq_dim", c.freq_dim);
+  same("ffn_dim", c.ffn_dim);
+  same("num_layers", c.layers);
+  same("patch_size", nlohmann::json::array({c.patch.t, c.patch.h, c.patch.w}));
+  same("cross_attn_norm", c.cross_attn_norm);
+  same("image_dim", c.has_image_context() ? nlohmann::json(c.image_dim) : nlohmann::json(nullptr));
+  same("added_kv_proj_dim", added_kv > 0 ? nlohmann::json(added_kv) : nlohmann::json(nullptr));
 }
 
 }  // namespace
@@ -116,8 +147,8 @@ WanConfig detect_config(const WeightStore& store, const CheckpointNames& names, 
 
   // Image context (Wan 2.1 I2V / FLF2V): the image embedder and the blocks' added K/V come together.
   const bool image_embedder = store.contains(checkpoint_name(names, "condition_embedder.image_embedder.norm1.weight"));
-  const bool added_kv = store.contains(checkpoint_name(names, "blocks.{}.attn2.add_k_proj.weight", 0));
-  if (image_embedder != added_kv)
+  const bool added_kv_present = store.contains(checkpoint_name(names, "blocks.{}.attn2.add_k_proj.weight", 0));
+  if (image_embedder != added_kv_present)
     throw Error(StatusCode::bad_format,
                 std::string("Wan transformer: the checkpoint has ") +
                     (image_embedder ? "an image embedder but no image K/V projections ('" +
@@ -139,7 +170,12 @@ WanConfig detect_config(const WeightStore& store, const CheckpointNames& names, 
   c.expand_timesteps = c.in_channels == 48 && c.out_channels == 48;  // Wan 2.2 VAE latents (TI2V-5B)
 
   JsonConfig json;
-  if (!config_json.empty()) json = read_json_config(config_json);
+  if (!config_json.empty()) {
+    json = read_json_config(config_json);
+    const int64_t added_kv =
+        added_kv_present ? need(store, names, "blocks.{}.attn2.add_k_proj.weight", 0).shape[1] : 0;
+    check_against_weights(json, c, added_kv, config_json);
+  }
   c.head_dim = head_dim_option > 0 ? head_dim_option : json.head_dim > 0 ? json.head_dim : 128;
   if (c.head_dim <= 0 || c.dim % c.head_dim != 0)
     throw Error(StatusCode::invalid_argument, "Wan transformer: head_dim " + std::to_string(c.head_dim) +

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "dit/dit_fixtures.hpp"
 #include "wan/wan_model.hpp"
 
@@ -147,6 +149,28 @@ TEST(WanLoading, ConfigJsonGivesHeadDimAndIsChecked) {
   const fs::path broken = test::tmp_dir() / "wan_broken.json";
   std::ofstream(broken) << R"({"attention_head_dim": 24,)";
   EXPECT_EQ(failure_of([&] { WanTransformer::read_config(store, 0, broken); }).code, StatusCode::bad_format);
+
+  // Every key the weights also decide must agree with them, named with both values; a class or
+  // a variant reel does not run is refused by name.
+  const nlohmann::json original = nlohmann::json::parse(std::ifstream(good));
+  const fs::path edited = test::tmp_dir() / "wan_edited.json";
+  auto with = [&](const std::string& key, const nlohmann::json& value) {
+    nlohmann::json j = original;
+    j[key] = value;
+    std::ofstream(edited) << j.dump();
+    return failure_of([&] { WanTransformer::read_config(store, 0, edited); });
+  };
+  for (const auto& [key, value] : std::vector<std::pair<std::string, nlohmann::json>>{
+           {"num_layers", 7}, {"ffn_dim", 1}, {"freq_dim", 2}, {"text_dim", 3}, {"in_channels", 4},
+           {"out_channels", 5}, {"patch_size", nlohmann::json::array({1, 4, 4})}, {"cross_attn_norm", false},
+           {"image_dim", 8}, {"added_kv_proj_dim", 9}}) {
+    const Failure e = with(key, value);
+    EXPECT_EQ(e.code, StatusCode::bad_format) << key;
+    EXPECT_TRUE(mentions(e, "'" + key + "' is " + value.dump() + " but the weights have")) << e.message;
+  }
+  EXPECT_EQ(with("_class_name", "WanVACETransformer3DModel").code, StatusCode::unsupported);
+  EXPECT_EQ(with("pos_embed_seq_len", 514).code, StatusCode::unsupported);
+  EXPECT_EQ(with("a_key_diffusers_ignores", 1).code, StatusCode::ok);
 }
 
 TEST(WanLoading, ForwardNamesBadInputs) {

@@ -119,7 +119,8 @@ TEST(HostileInput, InspectReportsWhatLoadRefuses) {
                                             [](const std::string& n, Tensor& t) {
                                               if (n == "blocks.0.ffn.net.0.proj.weight") t = t.reshape({t.dim(1), t.dim(0)});
                                             });
-  expect_both(transposed, "blocks.0.ffn.net.0.proj.weight");
+  // The first FFN weight gives the model's ffn_dim, so config.json's ffn_dim is what it contradicts.
+  expect_both(transposed, "'ffn_dim' is 128 but the weights have 64");
 
   const fs::path order = tmp_dir() / "scheduler_order";
   fs::remove_all(order);
