@@ -1,7 +1,8 @@
 // reel::VideoSession: endless video. Each chunk resolves its prompt, denoises a window whose
 // first K latent frames are held to the previous window's last K (the first chunk of a new clip
-// is exactly generate()'s window; both run pipeline::denoise), then pushes the new latent frames one at a time through a VAE
-// decode stream whose causal cache carries over from chunk to chunk. The session holds only
+// is exactly generate()'s window; both run pipeline::denoise), then pushes the new latent
+// frames one at a time through a VAE decode stream whose causal cache carries over from chunk
+// to chunk. The session holds only
 // the context latents, the VAE cache, the current text context and (after a cancel during
 // decoding) one chunk's undelivered frames, so its memory does not grow with the clip. On I2V
 // models each later window is also conditioned, as the first is on the image, on the last
