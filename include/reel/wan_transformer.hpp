@@ -143,9 +143,9 @@ class REEL_API WanTransformer {
   Tensor forward(Backend& backend, const Tensor& latents, std::span<const float> timesteps,
                  const Tensor& text_context, const Tensor* image_context = nullptr) const;
 
-  const Impl& impl() const { return *impl_; }
 
  private:
+  friend const Impl& wan_impl(const WanTransformer&);  // lib/wan/wan_model.hpp: the typed weights
   std::shared_ptr<const Impl> impl_;
 };
 

@@ -87,6 +87,9 @@ struct WanTransformer::Impl {
   std::shared_ptr<wan::RopeCache> rope_cache = std::make_shared<wan::RopeCache>();
 };
 
+// The loaded model's typed weights and configuration (tests read the weights through it).
+inline const WanTransformer::Impl& wan_impl(const WanTransformer& t) { return *t.impl_; }
+
 }  // namespace reel
 
 namespace reel::wan {

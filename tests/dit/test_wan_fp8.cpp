@@ -73,7 +73,7 @@ struct Q1 {
 Q1 q1_of(const WanTransformer& dit, const fs::path& file) {
   const WeightStore s = WeightStore::open(file);
   Q1 r;
-  r.model = dit.impl().weights.blocks[1].q.weight.to_floats();
+  r.model = wan_impl(dit).weights.blocks[1].q.weight.to_floats();
   r.codes = s.load("model.diffusion_model.blocks.1.self_attn.q.weight", DType::f32).to_floats();
   const std::string scale = "model.diffusion_model.blocks.1.self_attn.q.scale_weight";
   if (s.contains(scale)) r.scale = s.load(scale, DType::f32).to_floats()[0];
@@ -116,7 +116,7 @@ TEST(WanFp8, UnscaledFp8LoadsTheCodes) {
 
 TEST(WanFp8, Bf16ModeRoundsTheDequantisedProduct) {
   const WanTransformer dit = WanTransformer::load(kT2v, {.precision = WanPrecision::bf16});
-  EXPECT_EQ(dit.impl().weights.blocks[1].q.weight.dtype(), DType::bf16);
+  EXPECT_EQ(wan_impl(dit).weights.blocks[1].q.weight.dtype(), DType::bf16);
   const Q1 q = q1_of(dit, kT2v);
   for (size_t i = 0; i < q.codes.size(); ++i) ASSERT_EQ(q.model[i], round_to(DType::bf16, q.codes[i] * q.scale)) << i;
 }

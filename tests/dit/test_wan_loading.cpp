@@ -229,7 +229,7 @@ TEST(WanConfig, LoadedTensorsAddUpToTheParameterCount) {
   for (const test::DitCase& c : test::dit_cases()) {
     const WanTransformer dit = WanTransformer::load(test::dit_dir(c.name) / "original.safetensors",
                                                     {.precision = WanPrecision::f32, .head_dim = c.head_dim});
-    const wan::WanWeights& w = dit.impl().weights;
+    const wan::WanWeights& w = wan_impl(dit).weights;
     int64_t n = 0;
     auto add = [&](const Tensor& t) { n += t.defined() ? t.numel() : 0; };
     for (const wan::Linear* l : {&w.patch, &w.time_in, &w.time_out, &w.time_proj, &w.text_in, &w.text_out,
