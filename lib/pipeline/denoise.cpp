@@ -288,8 +288,7 @@ void check_fixed(const Conditioning& cond, const Shape& shape) {
 // draws, for ancestral samplers, follow on `rng`).
 Tensor window_noise(const GenerateRequest& r, const Shape& shape, Rng& rng) {
   if (!r.initial_noise.defined()) return rng.normal(shape);
-  const Tensor noise = r.initial_noise.reshape(shape);
-  return noise.dtype() == DType::f32 ? noise : noise.to(DType::f32);
+  return host_f32(r.initial_noise.reshape(shape));
 }
 
 }  // namespace

@@ -14,8 +14,7 @@ namespace reel::pipeline {
 void require_finite(const Tensor& t, const std::string& what, StatusCode code) {
   if (!t.defined() || t.numel() == 0) return;
   require(t.dtype() != DType::i32, StatusCode::internal, what + ": require_finite takes a float tensor");
-  Tensor host = t.to(Device::cpu());
-  if (host.dtype() != DType::f32) host = host.to(DType::f32);
+  const Tensor host = host_f32(t);
   const float* x = host.data<float>();
   std::atomic<int64_t> first{-1};
   parallel_for(host.numel(), 1 << 16, [&](int64_t begin, int64_t end) {

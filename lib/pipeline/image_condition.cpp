@@ -26,9 +26,7 @@ Tensor i2v_channels(const Pipeline::Impl& p, const Resolved& rs, const Tensor& p
   for (int64_t ch = 0; ch < 3; ++ch)
     std::memcpy(video.data<float>() + ch * rs.frames * plane, pixels.data<float>() + ch * n * plane,
                 size_t(n * plane) * sizeof(float));
-  Tensor cond = normalize_latents(*p.backend, p.vae->encode(video), p.vae->config());
-  cond = cond.to(Device::cpu());
-  if (cond.dtype() != DType::f32) cond = cond.to(DType::f32);
+  const Tensor cond = host_f32(normalize_latents(*p.backend, p.vae->encode(video), p.vae->config()));
   require_finite(cond, "the VAE encoder's latents of the conditioning frames");
   const int64_t mask_channels = p.info.transformer.in_channels - 2 * rs.channels;
   const int64_t lf = rs.latent_frames, lplane = rs.latent_height * rs.latent_width;
@@ -77,9 +75,7 @@ Conditioning image_condition(const Pipeline::Impl& p, const GenerateRequest& r, 
   const Tensor pixels = image_to_tensor(sized).reshape({3, 1, rs.height, rs.width});  // in [-1, 1]
   if (p.info.variant == WanVariant::ti2v) {
     // The single frame's normalised latent [z, 1, h, w] is latent frame 0, clean, timestep 0.
-    Tensor n = normalize_latents(*p.backend, p.vae->encode(pixels), p.vae->config());
-    c.fixed = n.to(Device::cpu());
-    if (c.fixed.dtype() != DType::f32) c.fixed = c.fixed.to(DType::f32);
+    c.fixed = host_f32(normalize_latents(*p.backend, p.vae->encode(pixels), p.vae->config()));
     require_finite(c.fixed, "the VAE encoder's latent of the first frame");
     c.fixed_mode = ContextConditioning::per_token;
   } else {

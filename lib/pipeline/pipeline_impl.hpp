@@ -54,6 +54,12 @@ namespace pipeline {
 
 std::string_view variant_label(WanVariant v);
 
+// `t` as an f32 tensor in host memory: itself when it already is one, else a converted copy.
+inline Tensor host_f32(const Tensor& t) {
+  const Tensor host = t.to(Device::cpu());
+  return host.dtype() == DType::f32 ? host : host.to(DType::f32);
+}
+
 // A request with every default filled in and every size rounded.
 struct Resolved {
   int width = 0, height = 0, frames = 0, steps = 0;

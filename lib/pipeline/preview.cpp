@@ -39,8 +39,7 @@ Samples decode_samples(const Pipeline::Impl& p, int count, uint64_t stream) {
         for (int64_t j = 0; j < kLatentSide; ++j)
           z.data<float>()[ch * hw + i * kLatentSide + j] =
               coarse.data<float>()[(ch * 4 + i / 2) * 4 + j / 2] + 0.3f * fine.data<float>()[ch * hw + i * kLatentSide + j];
-    const Tensor frames = p.vae->decode(denormalize_latents(*p.backend, z, vc)).to(Device::cpu());  // [3, 1, W, W]
-    const Tensor rgb = frames.dtype() == DType::f32 ? frames : frames.to(DType::f32);
+    const Tensor rgb = host_f32(p.vae->decode(denormalize_latents(*p.backend, z, vc)));  // [3, 1, W, W]
     const float* zp = z.data<float>();
     const float* dec = rgb.data<float>();
     for (int64_t i = 0; i < kLatentSide; ++i)

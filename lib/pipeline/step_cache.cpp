@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "pipeline/pipeline_impl.hpp"
 #include "reel/status.hpp"
 
 namespace reel::pipeline {
@@ -30,8 +31,6 @@ double relative_change(const Tensor& a, const Tensor& b) {
   return base > 0 ? l1_diff(a, b) / base : 0.0;
 }
 
-Tensor as_f32(const Tensor& t) { return t.dtype() == DType::f32 ? t : t.to(DType::f32); }
-
 }  // namespace
 
 void StepCache::check(const StepCacheOptions& o) {
@@ -57,7 +56,7 @@ bool StepCache::can_skip(const Tensor& x, float t) {
 }
 
 Tensor StepCache::velocity(const Tensor& x_in, float t, const Model& model) {
-  const Tensor x = as_f32(x_in);
+  const Tensor x = host_f32(x_in);
   if (can_skip(x, t)) {
     ++skipped_;
     Tensor v = Tensor::empty(x.shape(), DType::f32);
@@ -69,7 +68,7 @@ Tensor StepCache::velocity(const Tensor& x_in, float t, const Model& model) {
     return v;
   }
   const Tensor out = model(x_in, t);
-  const Tensor v = as_f32(out);
+  const Tensor v = host_f32(out);
   ++computed_;
   if (options_.method == "easycache" && x_done_.defined()) {
     const double dx = relative_change(x, x_done_), dv = relative_change(v, v_done_);

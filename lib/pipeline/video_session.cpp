@@ -29,11 +29,6 @@ Tensor latent_frames(const Tensor& x, int64_t begin, int64_t end) {
   return out;
 }
 
-Tensor cpu_f32(const Tensor& t) {
-  const Tensor x = t.to(Device::cpu());
-  return x.dtype() == DType::f32 ? x : x.to(DType::f32);
-}
-
 }  // namespace
 
 struct VideoSession::State {
@@ -133,14 +128,14 @@ struct VideoSession::State {
         image_context = image_context_of(p, options.request.image_context, *options.request.image);
     }
     const Tensor mu = (encoder ? *encoder : *p.vae).encode(pixels);
-    context_latents = cpu_f32(normalize_latents(*p.backend, mu, p.vae->config()));
+    context_latents = host_f32(normalize_latents(*p.backend, mu, p.vae->config()));
     require_finite(context_latents, "the VAE encoder's latents of the source clip");
     run.step_done(1, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     run.end_stage();
     // Prime the decoder's causal cache with the context, one latent frame at a time (as the
     // decode stage pushes); the frames it gives back are the source's own and are dropped.
     try {
-      const Tensor zc = cpu_f32(denormalize_latents(*p.backend, context_latents, p.vae->config()));
+      const Tensor zc = host_f32(denormalize_latents(*p.backend, context_latents, p.vae->config()));
       for (int64_t i = 0; i < zc.dim(1); ++i) (void)stream->push(latent_frames(zc, i, i + 1));
     } catch (const std::exception& e) {
       broken = std::string("priming the VAE decode stream failed: ") + e.what();
