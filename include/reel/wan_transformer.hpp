@@ -34,6 +34,7 @@
 
 #include "reel/backend.hpp"
 #include "reel/export.hpp"
+#include "reel/lora.hpp"
 #include "reel/patchifier.hpp"
 #include "reel/tensor.hpp"
 
@@ -85,6 +86,11 @@ struct WanLoadOptions {
   // copy, paged in lazily); the file must then not change while the weights live: truncating it
   // faults the process. false (default): private copies, immune to changes to the file.
   bool map_weights = false;
+  // LoRAs (reel/lora.hpp), applied in this order; `expert` must be `both` here (the pipeline
+  // routes A14B LoRAs to their expert). merge: added into the weights at load; runtime: side
+  // paths whose strengths with_lora_strengths() changes.
+  std::vector<LoraSpec> loras;
+  LoraMode lora_mode = LoraMode::merge;
 };
 
 // What the loader found in the checkpoint.
@@ -127,6 +133,14 @@ class REEL_API WanTransformer {
   DType activation_dtype() const;  // f32 or bf16
   Device device() const;
   const WanCheckpointInfo& checkpoint() const;
+  // The LoRAs loaded with the model (WanLoadOptions::loras), with what each changed and the
+  // strength in effect.
+  const std::vector<AppliedLora>& loras() const;
+  // A copy (sharing the weights) with one strength per LoRA, in loras() order. Runtime LoRAs
+  // take any finite strength; a merged LoRA only the strength it was merged with
+  // (invalid_argument otherwise, naming it). Costs one pass over the LoRA factors, not over
+  // the weights.
+  WanTransformer with_lora_strengths(std::span<const float> strengths) const;
 
   // One denoiser evaluation (diffusers WanTransformer3DModel.forward).
   //   latents        [B, in_channels, F, H, W], any float dtype, CPU or the model's device;

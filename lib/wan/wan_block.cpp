@@ -33,11 +33,21 @@ Tensor heads_of(const Tensor& t, int64_t heads) {
 
 // q/k projection followed by the RMSNorm across all heads (diffusers norm_q / norm_k).
 Tensor project_normed(Backend& be, const Tensor& x, const Linear& l, const Tensor& norm, float eps) {
-  const Tensor y = ops::linear(be, x, l.weight, &l.bias);
+  const Tensor y = linear(be, x, l);
   return ops::rms_norm(be, y, &norm, eps);
 }
 
 }  // namespace
+
+Tensor linear(Backend& be, const Tensor& x, const Linear& l, std::optional<DType> out_dtype) {
+  Tensor y = ops::linear(be, x, l.weight, &l.bias, out_dtype);
+  for (const SidePath& side : l.side_paths) {  // runtime LoRAs
+    Tensor h = ops::linear(be, x, side.down, nullptr, y.dtype());
+    if (side.up.defined()) h = ops::linear(be, h, side.up, nullptr, y.dtype());
+    y = ops::add(be, y, h);
+  }
+  return y;
+}
 
 void layer_norm_modulate(Backend& be, const Tensor& x, const Tensor& table, int shift_row,
                          std::span<const Segment> segments, float eps, Tensor& out) {
@@ -80,13 +90,13 @@ Tensor block_forward(Backend& be, const WanConfig& cfg, const BlockWeights& blk,
       layer_norm_modulate(be, x, mod, 0, in.segments, eps, n);
       Tensor q = heads_of(project_normed(be, n, blk.q, blk.norm_q, eps), heads);
       Tensor k = heads_of(project_normed(be, n, blk.k, blk.norm_k, eps), heads);
-      const Tensor v = heads_of(ops::linear(be, n, blk.v.weight, &blk.v.bias), heads);
+      const Tensor v = heads_of(linear(be, n, blk.v), heads);
       n = Tensor();
       be.run(op::Rope{&q, &in.rope->cos, &in.rope->sin, &q});  // q and k are fresh: rotated in place
       be.run(op::Rope{&k, &in.rope->cos, &in.rope->sin, &k});
       attn = attend(be, q, k, v, in.attention_kernel).reshape({batch, tokens, dim});
     }
-    const Tensor attn_out = ops::linear(be, attn, blk.o.weight, &blk.o.bias);
+    const Tensor attn_out = linear(be, attn, blk.o);
     attn = Tensor();
     gated_add(be, x, attn_out, mod, 2, in.segments, x1);
   }
@@ -103,16 +113,16 @@ Tensor block_forward(Backend& be, const WanConfig& cfg, const BlockWeights& blk,
         cq = heads_of(project_normed(be, n2, blk.cross_q, blk.cross_norm_q, eps), heads);
       }
       const Tensor ck = project_normed(be, *in.context, blk.cross_k, blk.cross_norm_k, eps);
-      const Tensor cv = ops::linear(be, *in.context, blk.cross_v.weight, &blk.cross_v.bias);
+      const Tensor cv = linear(be, *in.context, blk.cross_v);
       cross = attend(be, cq, heads_of(ck, heads), heads_of(cv, heads), in.attention_kernel);
       if (in.image_context) {
         const Tensor ik = project_normed(be, *in.image_context, blk.image_k, blk.image_norm_k, eps);
-        const Tensor iv = ops::linear(be, *in.image_context, blk.image_v.weight, &blk.image_v.bias);
+        const Tensor iv = linear(be, *in.image_context, blk.image_v);
         const Tensor image_attn = attend(be, cq, heads_of(ik, heads), heads_of(iv, heads), in.attention_kernel);
         be.run(op::Binary{op::BinaryKind::add, &cross, &image_attn, &cross});  // summed before to_out
       }
     }
-    const Tensor cross_out = ops::linear(be, cross.reshape({batch, tokens, dim}), blk.cross_o.weight, &blk.cross_o.bias);
+    const Tensor cross_out = linear(be, cross.reshape({batch, tokens, dim}), blk.cross_o);
     cross = Tensor();
     x2 = ops::add(be, x1, cross_out);  // plain add in the activation dtype
   }
@@ -125,10 +135,10 @@ Tensor block_forward(Backend& be, const WanConfig& cfg, const BlockWeights& blk,
     {
       Tensor n3 = be.empty(x.shape(), act);
       layer_norm_modulate(be, x2, mod, 3, in.segments, eps, n3);
-      h = ops::linear(be, n3, blk.ffn_in.weight, &blk.ffn_in.bias);
+      h = linear(be, n3, blk.ffn_in);
     }
     be.run(op::Unary{op::UnaryKind::gelu_tanh, &h, &h});
-    ffn = ops::linear(be, h, blk.ffn_out.weight, &blk.ffn_out.bias);
+    ffn = linear(be, h, blk.ffn_out);
   }
   Tensor x3 = be.empty(x.shape(), act);
   gated_add(be, x2, ffn, mod, 5, in.segments, x3);

@@ -34,21 +34,21 @@ TimeEmbedding embed_timesteps(Backend& be, const WanWeights& w, std::span<const 
   Tensor sinus = timestep_sinusoid(unique_timesteps, w.time_in.weight.dim(1));
   if (be.device() != Device::cpu()) sinus = sinus.to(be.device());
   // The time embedder stays f32 in every precision (diffusers _keep_in_fp32_modules).
-  Tensor h = ops::linear(be, sinus, w.time_in.weight, &w.time_in.bias, DType::f32);
+  Tensor h = linear(be, sinus, w.time_in, DType::f32);
   be.run(op::Unary{op::UnaryKind::silu, &h, &h});
-  const Tensor temb32 = ops::linear(be, h, w.time_out.weight, &w.time_out.bias, DType::f32);
+  const Tensor temb32 = linear(be, h, w.time_out, DType::f32);
   TimeEmbedding te;
   te.temb = act == DType::f32 ? temb32 : ops::convert(be, temb32, act);  // .type_as(encoder_hidden_states)
   const Tensor act_in = ops::silu(be, te.temb);
-  te.projection = ops::linear(be, act_in, w.time_proj.weight, &w.time_proj.bias, act);
+  te.projection = linear(be, act_in, w.time_proj, act);
   return te;
 }
 
 Tensor embed_text(Backend& be, const WanWeights& w, const Tensor& text, DType act) {
   const Tensor x = text.dtype() == act ? text : ops::convert(be, text, act);
-  Tensor h = ops::linear(be, x, w.text_in.weight, &w.text_in.bias, act);
+  Tensor h = linear(be, x, w.text_in, act);
   be.run(op::Unary{op::UnaryKind::gelu_tanh, &h, &h});
-  return ops::linear(be, h, w.text_out.weight, &w.text_out.bias, act);
+  return linear(be, h, w.text_out, act);
 }
 
 Tensor embed_image(Backend& be, const WanWeights& w, const Tensor& image, DType act) {
@@ -56,9 +56,9 @@ Tensor embed_image(Backend& be, const WanWeights& w, const Tensor& image, DType 
   const Tensor x = image.dtype() == act ? image : ops::convert(be, image, act);
   // LayerNorm in f32 (f32 parameters), stored in the activation dtype, as FP32LayerNorm does.
   const Tensor n = ops::layer_norm(be, x, &w.image_norm_in.weight, &w.image_norm_in.bias, kEps);
-  Tensor h = ops::linear(be, n, w.image_in.weight, &w.image_in.bias, act);
+  Tensor h = linear(be, n, w.image_in, act);
   be.run(op::Unary{op::UnaryKind::gelu_erf, &h, &h});
-  const Tensor y = ops::linear(be, h, w.image_out.weight, &w.image_out.bias, act);
+  const Tensor y = linear(be, h, w.image_out, act);
   return ops::layer_norm(be, y, &w.image_norm_out.weight, &w.image_norm_out.bias, kEps);
 }
 

@@ -4,21 +4,31 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "reel/backend.hpp"
+#include "reel/lora.hpp"
 #include "reel/wan_transformer.hpp"
 #include "reel/weights.hpp"
 
 namespace reel::wan {
 
-// y = x·weightᵀ + bias; weight [out, in], bias [out].
+// A LoRA applied at run time (LoraMode::runtime): y += up·(down·x), the strength and
+// alpha/rank already in `up`; a full delta has no `up` and `down` is the [out, in] delta.
+struct SidePath {
+  Tensor down;  // [rank, in] (or [out, in])
+  Tensor up;    // [out, rank], or undefined
+};
+
+// y = x·weightᵀ + bias (+ the side paths); weight [out, in], bias [out].
 struct Linear {
   Tensor weight;
   Tensor bias;
+  std::vector<SidePath> side_paths;
 };
 
 // LayerNorm parameters (f32 in every precision).
@@ -50,6 +60,21 @@ struct WanWeights {
   std::vector<BlockWeights> blocks;
   Tensor head_modulation;       // [1, 2, D] f32: shift, scale
   Linear head;                  // proj_out [out·pt·ph·pw, D]
+};
+
+// Which parameter of the model: a row of the name table (wan_weights.cpp) and a block index.
+struct ParamRef {
+  int entry = -1;
+  int64_t block = -1;
+};
+
+// One change a LoRA makes to one parameter, f32 on the host.
+struct LoraDelta {
+  ParamRef target;
+  size_t lora = 0;      // index into WanTransformer::loras()
+  Tensor down, up;      // low rank: [rank, in], [out, rank]
+  Tensor full;          // or a full delta, the parameter's stored shape
+  float scale = 1.0f;   // alpha / rank
 };
 
 struct RopeTables {
@@ -85,6 +110,10 @@ struct WanTransformer::Impl {
   wan::WanWeights weights;
   std::string attention_kernel;  // empty: the selector's choice
   std::shared_ptr<wan::RopeCache> rope_cache = std::make_shared<wan::RopeCache>();
+  // LoRAs (wan_lora.cpp). Runtime ones: `weights` = `base` + the deltas at `strengths`.
+  std::vector<AppliedLora> loras;
+  std::shared_ptr<const std::vector<wan::LoraDelta>> runtime_deltas;
+  wan::WanWeights base;
 };
 
 // The loaded model's typed weights and configuration (tests read the weights through it).
@@ -127,6 +156,33 @@ WanWeights random_weights(const WanConfig& config, WanPrecision precision, uint6
 WanWeights weights_on(const WanWeights& w, const WanConfig& config, Device device);
 // Throws not_found (listing the kernels) or invalid_argument (a kernel for another device type).
 void check_attention_kernel(const std::string& name, Device device);
+
+// What a LoRA module name can stand for.
+enum class ParamKind : uint8_t { weight, bias, whole };  // `<m>.weight`, `<m>.bias`, `<m>` (modulation)
+// The parameter a LoRA module names in any layout (diffusers, original, Kohya's underscores);
+// nullopt when the model has none (`why` says: unknown name, or a path this model lacks).
+std::optional<ParamRef> find_param(std::string_view module, ParamKind kind, const WanConfig& config, std::string* why);
+Tensor& param(WanWeights& w, ParamRef ref);
+const Tensor& param(const WanWeights& w, ParamRef ref);
+Linear* linear_of(WanWeights& w, ParamRef ref);  // nullptr: not the weight of a Linear
+bool is_linear_weight(ParamRef ref);
+std::string param_name(ParamRef ref);  // the diffusers name, e.g. "blocks.3.attn1.to_q.weight"
+
+// y = x·Wᵀ + b + the layer's side paths; out dtype as ops::linear.
+Tensor linear(Backend& be, const Tensor& x, const Linear& l, std::optional<DType> out_dtype = std::nullopt);
+
+// ---------------------------------------------------------------- LoRA (wan_lora.cpp)
+
+// Reads the LoRAs' tensors for this model: every module mapped (or listed in unmapped), every
+// shape checked. Returns the deltas; fills `applied` (one per spec).
+std::vector<LoraDelta> read_lora_deltas(std::span<const LoraSpec> specs, LoraMode mode, const WanConfig& config,
+                                        const WanWeights& weights, std::vector<AppliedLora>& applied);
+// Adds strength · delta into the host weights (LoraMode::merge).
+void merge_lora_deltas(WanWeights& w, std::span<const LoraDelta> deltas, std::span<const AppliedLora> loras);
+// `base` with the deltas at `strengths` (one per LoRA) as side paths and changed small tensors
+// on `device` (LoraMode::runtime).
+WanWeights compose_lora_deltas(const WanWeights& base, std::span<const LoraDelta> deltas,
+                               std::span<const float> strengths, Device device);
 
 // ---------------------------------------------------------------- config (wan_config.cpp)
 

@@ -59,6 +59,12 @@ TimestepPlan plan_timesteps(std::span<const float> t, int64_t batch, int64_t tok
   return p;
 }
 
+std::vector<float> lora_strengths(const std::vector<AppliedLora>& loras) {
+  std::vector<float> s;
+  for (const AppliedLora& l : loras) s.push_back(l.spec.strength);
+  return s;
+}
+
 Tensor on(const Tensor& t, Device device) { return t.device() == device ? t : t.to(device); }
 
 }  // namespace
@@ -82,8 +88,49 @@ WanTransformer WanTransformer::load(const WeightStore& store, const WanLoadOptio
     wan::check_attention_kernel(options.attention_kernel, options.device);
     impl->attention_kernel = options.attention_kernel;
   }
-  impl->weights = wan::load_weights(store, names, impl->config, options.precision, options.device,
-                                    options.map_weights, impl->checkpoint);
+  const bool merge = !options.loras.empty() && options.lora_mode == LoraMode::merge;
+  impl->weights = wan::load_weights(store, names, impl->config, options.precision,
+                                    merge ? Device::cpu() : options.device, options.map_weights, impl->checkpoint);
+  if (!options.loras.empty()) {
+    for (const LoraSpec& spec : options.loras)
+      require(spec.expert == LoraExpert::both, StatusCode::invalid_argument,
+              "LoRA " + spec.path.filename().string() +
+                  ": a transformer loaded alone takes LoRAs for both experts (@high / @low are for a two-expert pipeline)");
+    const std::vector<wan::LoraDelta> deltas =
+        wan::read_lora_deltas(options.loras, options.lora_mode, impl->config, impl->weights, impl->loras);
+    if (merge) {
+      wan::merge_lora_deltas(impl->weights, deltas, impl->loras);
+      if (!(options.device == Device::cpu())) impl->weights = wan::weights_on(impl->weights, impl->config, options.device);
+    } else {
+      impl->base = impl->weights;
+      impl->runtime_deltas = std::make_shared<const std::vector<wan::LoraDelta>>(deltas);
+      impl->weights = wan::compose_lora_deltas(impl->base, deltas, lora_strengths(impl->loras), options.device);
+    }
+  }
+  return WanTransformer(std::move(impl));
+}
+
+const std::vector<AppliedLora>& WanTransformer::loras() const { return impl_->loras; }
+
+WanTransformer WanTransformer::with_lora_strengths(std::span<const float> strengths) const {
+  const std::vector<AppliedLora>& loras = impl_->loras;
+  require(strengths.size() == loras.size(), StatusCode::invalid_argument,
+          std::to_string(strengths.size()) + " LoRA strengths for a model loaded with " + std::to_string(loras.size()) +
+              " LoRA" + (loras.size() == 1 ? "" : "s"));
+  bool same = true;
+  for (size_t i = 0; i < loras.size(); ++i) {
+    const std::string name = "LoRA " + loras[i].spec.path.filename().string();
+    require(std::isfinite(strengths[i]), StatusCode::invalid_argument, name + ": strength is not finite");
+    if (strengths[i] == loras[i].spec.strength) continue;
+    require(loras[i].mode == LoraMode::runtime, StatusCode::invalid_argument,
+            name + " was merged into the weights at load with strength " + std::to_string(loras[i].spec.strength) +
+                "; load it with LoraMode::runtime (--lora-mode runtime) to change its strength per request");
+    same = false;
+  }
+  if (same) return *this;
+  auto impl = std::make_shared<Impl>(*impl_);
+  for (size_t i = 0; i < loras.size(); ++i) impl->loras[i].spec.strength = strengths[i];
+  impl->weights = wan::compose_lora_deltas(impl->base, *impl->runtime_deltas, strengths, impl->device);
   return WanTransformer(std::move(impl));
 }
 
@@ -112,7 +159,17 @@ WanTransformer WanTransformer::to(Device device, std::optional<std::string> atte
   impl->device = device;
   impl->checkpoint = impl_->checkpoint;
   impl->attention_kernel = kernel;
-  impl->weights = device == impl_->device ? impl_->weights : wan::weights_on(impl_->weights, impl_->config, device);
+  impl->loras = impl_->loras;
+  impl->runtime_deltas = impl_->runtime_deltas;
+  if (device == impl_->device) {
+    impl->weights = impl_->weights;
+    impl->base = impl_->base;
+  } else if (impl->runtime_deltas) {  // the base once on the device, the side paths made again there
+    impl->base = wan::weights_on(impl_->base, impl_->config, device);
+    impl->weights = wan::compose_lora_deltas(impl->base, *impl->runtime_deltas, lora_strengths(impl->loras), device);
+  } else {
+    impl->weights = wan::weights_on(impl_->weights, impl_->config, device);
+  }
   return WanTransformer(std::move(impl));
 }
 
@@ -173,7 +230,7 @@ Tensor WanTransformer::forward(Backend& be, const Tensor& latents, std::span<con
   Tensor patches = patchify(latents_cpu, grid, PatchOrder::channel_major);
   if (patches.dtype() != act) patches = patches.to(act);
   patches = on(patches, m.device);
-  Tensor x = ops::linear(be, patches, w.patch.weight, &w.patch.bias, act);  // [B, L, D]
+  Tensor x = linear(be, patches, w.patch, act);  // [B, L, D]
 
   // ---- conditions
   const wan::TimeEmbedding te = wan::embed_timesteps(be, w, plan.unique, act);
@@ -194,7 +251,7 @@ Tensor WanTransformer::forward(Backend& be, const Tensor& latents, std::span<con
   be.run(op::Binary{op::BinaryKind::add, &w.head_modulation, &temb, &head_mod});
   Tensor y = be.empty(x.shape(), act);
   wan::layer_norm_modulate(be, x, head_mod, 0, plan.segments, cfg.eps, y);
-  const Tensor out_tokens = ops::linear(be, y, w.head.weight, &w.head.bias, act);  // [B, L, out·pt·ph·pw]
+  const Tensor out_tokens = linear(be, y, w.head, act);  // [B, L, out·pt·ph·pw]
 
   // ---- unpatchify (channel-minor: diffusers' proj_out order)
   PatchGrid out_grid = grid;

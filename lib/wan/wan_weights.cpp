@@ -22,6 +22,7 @@ enum class Init : uint8_t { matrix, bias, norm, modulation };
 
 using ShapeFn = Shape (*)(const WanConfig&);
 using SlotFn = Tensor* (*)(WanWeights&, int64_t block);
+using LinearFn = Linear* (*)(WanWeights&, int64_t block);
 
 struct Entry {
   const char* diffusers;  // "{}" = block index
@@ -31,6 +32,7 @@ struct Entry {
   Init init;
   ShapeFn shape;
   SlotFn slot;
+  LinearFn linear = nullptr;  // the weight of a Linear: the layer (LoRA side paths live there)
   bool per_block() const { return std::string_view(diffusers).find("{}") != std::string_view::npos; }
 };
 
@@ -55,71 +57,75 @@ Shape head_b(const WanConfig& c) { return {c.out_channels * c.patch.volume()}; }
 
 #define TOP(m) [](WanWeights& w, int64_t) -> Tensor* { return &w.m; }
 #define BLK(m) [](WanWeights& w, int64_t i) -> Tensor* { return &w.blocks[size_t(i)].m; }
+#define TOPL(m) [](WanWeights& w, int64_t) -> Linear* { return &w.m; }
+#define BLKL(m) [](WanWeights& w, int64_t i) -> Linear* { return &w.blocks[size_t(i)].m; }
 
 // clang-format off
 const Entry kTable[] = {
   // diffusers name                                       original name                      when              keep        init              shape       slot
-  {"patch_embedding.weight",                              "patch_embedding.weight",          When::always,     Keep::model, Init::matrix,     patch_w,    TOP(patch.weight)},
+  {"patch_embedding.weight",                              "patch_embedding.weight",          When::always,     Keep::model, Init::matrix,     patch_w,    TOP(patch.weight), TOPL(patch)},
   {"patch_embedding.bias",                                "patch_embedding.bias",            When::always,     Keep::model, Init::bias,       d,          TOP(patch.bias)},
-  {"condition_embedder.time_embedder.linear_1.weight",    "time_embedding.0.weight",         When::always,     Keep::f32,   Init::matrix,     time_in_w,  TOP(time_in.weight)},
+  {"condition_embedder.time_embedder.linear_1.weight",    "time_embedding.0.weight",         When::always,     Keep::f32,   Init::matrix,     time_in_w,  TOP(time_in.weight), TOPL(time_in)},
   {"condition_embedder.time_embedder.linear_1.bias",      "time_embedding.0.bias",           When::always,     Keep::f32,   Init::bias,       d,          TOP(time_in.bias)},
-  {"condition_embedder.time_embedder.linear_2.weight",    "time_embedding.2.weight",         When::always,     Keep::f32,   Init::matrix,     dd,         TOP(time_out.weight)},
+  {"condition_embedder.time_embedder.linear_2.weight",    "time_embedding.2.weight",         When::always,     Keep::f32,   Init::matrix,     dd,         TOP(time_out.weight), TOPL(time_out)},
   {"condition_embedder.time_embedder.linear_2.bias",      "time_embedding.2.bias",           When::always,     Keep::f32,   Init::bias,       d,          TOP(time_out.bias)},
-  {"condition_embedder.time_proj.weight",                 "time_projection.1.weight",        When::always,     Keep::model, Init::matrix,     proj_w,     TOP(time_proj.weight)},
+  {"condition_embedder.time_proj.weight",                 "time_projection.1.weight",        When::always,     Keep::model, Init::matrix,     proj_w,     TOP(time_proj.weight), TOPL(time_proj)},
   {"condition_embedder.time_proj.bias",                   "time_projection.1.bias",          When::always,     Keep::model, Init::bias,       proj_b,     TOP(time_proj.bias)},
-  {"condition_embedder.text_embedder.linear_1.weight",    "text_embedding.0.weight",         When::always,     Keep::model, Init::matrix,     text_in_w,  TOP(text_in.weight)},
+  {"condition_embedder.text_embedder.linear_1.weight",    "text_embedding.0.weight",         When::always,     Keep::model, Init::matrix,     text_in_w,  TOP(text_in.weight), TOPL(text_in)},
   {"condition_embedder.text_embedder.linear_1.bias",      "text_embedding.0.bias",           When::always,     Keep::model, Init::bias,       d,          TOP(text_in.bias)},
-  {"condition_embedder.text_embedder.linear_2.weight",    "text_embedding.2.weight",         When::always,     Keep::model, Init::matrix,     dd,         TOP(text_out.weight)},
+  {"condition_embedder.text_embedder.linear_2.weight",    "text_embedding.2.weight",         When::always,     Keep::model, Init::matrix,     dd,         TOP(text_out.weight), TOPL(text_out)},
   {"condition_embedder.text_embedder.linear_2.bias",      "text_embedding.2.bias",           When::always,     Keep::model, Init::bias,       d,          TOP(text_out.bias)},
   {"condition_embedder.image_embedder.norm1.weight",      "img_emb.proj.0.weight",           When::image,      Keep::f32,   Init::norm,       img,        TOP(image_norm_in.weight)},
   {"condition_embedder.image_embedder.norm1.bias",        "img_emb.proj.0.bias",             When::image,      Keep::f32,   Init::bias,       img,        TOP(image_norm_in.bias)},
-  {"condition_embedder.image_embedder.ff.net.0.proj.weight", "img_emb.proj.1.weight",        When::image,      Keep::model, Init::matrix,     img_in_w,   TOP(image_in.weight)},
+  {"condition_embedder.image_embedder.ff.net.0.proj.weight", "img_emb.proj.1.weight",        When::image,      Keep::model, Init::matrix,     img_in_w,   TOP(image_in.weight), TOPL(image_in)},
   {"condition_embedder.image_embedder.ff.net.0.proj.bias",   "img_emb.proj.1.bias",          When::image,      Keep::model, Init::bias,       img,        TOP(image_in.bias)},
-  {"condition_embedder.image_embedder.ff.net.2.weight",   "img_emb.proj.3.weight",           When::image,      Keep::model, Init::matrix,     img_out_w,  TOP(image_out.weight)},
+  {"condition_embedder.image_embedder.ff.net.2.weight",   "img_emb.proj.3.weight",           When::image,      Keep::model, Init::matrix,     img_out_w,  TOP(image_out.weight), TOPL(image_out)},
   {"condition_embedder.image_embedder.ff.net.2.bias",     "img_emb.proj.3.bias",             When::image,      Keep::model, Init::bias,       d,          TOP(image_out.bias)},
   {"condition_embedder.image_embedder.norm2.weight",      "img_emb.proj.4.weight",           When::image,      Keep::f32,   Init::norm,       d,          TOP(image_norm_out.weight)},
   {"condition_embedder.image_embedder.norm2.bias",        "img_emb.proj.4.bias",             When::image,      Keep::f32,   Init::bias,       d,          TOP(image_norm_out.bias)},
   {"blocks.{}.scale_shift_table",                         "blocks.{}.modulation",            When::always,     Keep::f32,   Init::modulation, mod6,       BLK(modulation)},
-  {"blocks.{}.attn1.to_q.weight",                         "blocks.{}.self_attn.q.weight",    When::always,     Keep::model, Init::matrix,     dd,         BLK(q.weight)},
+  {"blocks.{}.attn1.to_q.weight",                         "blocks.{}.self_attn.q.weight",    When::always,     Keep::model, Init::matrix,     dd,         BLK(q.weight), BLKL(q)},
   {"blocks.{}.attn1.to_q.bias",                           "blocks.{}.self_attn.q.bias",      When::always,     Keep::model, Init::bias,       d,          BLK(q.bias)},
-  {"blocks.{}.attn1.to_k.weight",                         "blocks.{}.self_attn.k.weight",    When::always,     Keep::model, Init::matrix,     dd,         BLK(k.weight)},
+  {"blocks.{}.attn1.to_k.weight",                         "blocks.{}.self_attn.k.weight",    When::always,     Keep::model, Init::matrix,     dd,         BLK(k.weight), BLKL(k)},
   {"blocks.{}.attn1.to_k.bias",                           "blocks.{}.self_attn.k.bias",      When::always,     Keep::model, Init::bias,       d,          BLK(k.bias)},
-  {"blocks.{}.attn1.to_v.weight",                         "blocks.{}.self_attn.v.weight",    When::always,     Keep::model, Init::matrix,     dd,         BLK(v.weight)},
+  {"blocks.{}.attn1.to_v.weight",                         "blocks.{}.self_attn.v.weight",    When::always,     Keep::model, Init::matrix,     dd,         BLK(v.weight), BLKL(v)},
   {"blocks.{}.attn1.to_v.bias",                           "blocks.{}.self_attn.v.bias",      When::always,     Keep::model, Init::bias,       d,          BLK(v.bias)},
-  {"blocks.{}.attn1.to_out.0.weight",                     "blocks.{}.self_attn.o.weight",    When::always,     Keep::model, Init::matrix,     dd,         BLK(o.weight)},
+  {"blocks.{}.attn1.to_out.0.weight",                     "blocks.{}.self_attn.o.weight",    When::always,     Keep::model, Init::matrix,     dd,         BLK(o.weight), BLKL(o)},
   {"blocks.{}.attn1.to_out.0.bias",                       "blocks.{}.self_attn.o.bias",      When::always,     Keep::model, Init::bias,       d,          BLK(o.bias)},
   {"blocks.{}.attn1.norm_q.weight",                       "blocks.{}.self_attn.norm_q.weight", When::always,   Keep::model, Init::norm,       d,          BLK(norm_q)},
   {"blocks.{}.attn1.norm_k.weight",                       "blocks.{}.self_attn.norm_k.weight", When::always,   Keep::model, Init::norm,       d,          BLK(norm_k)},
-  {"blocks.{}.attn2.to_q.weight",                         "blocks.{}.cross_attn.q.weight",   When::always,     Keep::model, Init::matrix,     dd,         BLK(cross_q.weight)},
+  {"blocks.{}.attn2.to_q.weight",                         "blocks.{}.cross_attn.q.weight",   When::always,     Keep::model, Init::matrix,     dd,         BLK(cross_q.weight), BLKL(cross_q)},
   {"blocks.{}.attn2.to_q.bias",                           "blocks.{}.cross_attn.q.bias",     When::always,     Keep::model, Init::bias,       d,          BLK(cross_q.bias)},
-  {"blocks.{}.attn2.to_k.weight",                         "blocks.{}.cross_attn.k.weight",   When::always,     Keep::model, Init::matrix,     dd,         BLK(cross_k.weight)},
+  {"blocks.{}.attn2.to_k.weight",                         "blocks.{}.cross_attn.k.weight",   When::always,     Keep::model, Init::matrix,     dd,         BLK(cross_k.weight), BLKL(cross_k)},
   {"blocks.{}.attn2.to_k.bias",                           "blocks.{}.cross_attn.k.bias",     When::always,     Keep::model, Init::bias,       d,          BLK(cross_k.bias)},
-  {"blocks.{}.attn2.to_v.weight",                         "blocks.{}.cross_attn.v.weight",   When::always,     Keep::model, Init::matrix,     dd,         BLK(cross_v.weight)},
+  {"blocks.{}.attn2.to_v.weight",                         "blocks.{}.cross_attn.v.weight",   When::always,     Keep::model, Init::matrix,     dd,         BLK(cross_v.weight), BLKL(cross_v)},
   {"blocks.{}.attn2.to_v.bias",                           "blocks.{}.cross_attn.v.bias",     When::always,     Keep::model, Init::bias,       d,          BLK(cross_v.bias)},
-  {"blocks.{}.attn2.to_out.0.weight",                     "blocks.{}.cross_attn.o.weight",   When::always,     Keep::model, Init::matrix,     dd,         BLK(cross_o.weight)},
+  {"blocks.{}.attn2.to_out.0.weight",                     "blocks.{}.cross_attn.o.weight",   When::always,     Keep::model, Init::matrix,     dd,         BLK(cross_o.weight), BLKL(cross_o)},
   {"blocks.{}.attn2.to_out.0.bias",                       "blocks.{}.cross_attn.o.bias",     When::always,     Keep::model, Init::bias,       d,          BLK(cross_o.bias)},
   {"blocks.{}.attn2.norm_q.weight",                       "blocks.{}.cross_attn.norm_q.weight", When::always,  Keep::model, Init::norm,       d,          BLK(cross_norm_q)},
   {"blocks.{}.attn2.norm_k.weight",                       "blocks.{}.cross_attn.norm_k.weight", When::always,  Keep::model, Init::norm,       d,          BLK(cross_norm_k)},
-  {"blocks.{}.attn2.add_k_proj.weight",                   "blocks.{}.cross_attn.k_img.weight", When::image,    Keep::model, Init::matrix,     dd,         BLK(image_k.weight)},
+  {"blocks.{}.attn2.add_k_proj.weight",                   "blocks.{}.cross_attn.k_img.weight", When::image,    Keep::model, Init::matrix,     dd,         BLK(image_k.weight), BLKL(image_k)},
   {"blocks.{}.attn2.add_k_proj.bias",                     "blocks.{}.cross_attn.k_img.bias", When::image,      Keep::model, Init::bias,       d,          BLK(image_k.bias)},
-  {"blocks.{}.attn2.add_v_proj.weight",                   "blocks.{}.cross_attn.v_img.weight", When::image,    Keep::model, Init::matrix,     dd,         BLK(image_v.weight)},
+  {"blocks.{}.attn2.add_v_proj.weight",                   "blocks.{}.cross_attn.v_img.weight", When::image,    Keep::model, Init::matrix,     dd,         BLK(image_v.weight), BLKL(image_v)},
   {"blocks.{}.attn2.add_v_proj.bias",                     "blocks.{}.cross_attn.v_img.bias", When::image,      Keep::model, Init::bias,       d,          BLK(image_v.bias)},
   {"blocks.{}.attn2.norm_added_k.weight",                 "blocks.{}.cross_attn.norm_k_img.weight", When::image, Keep::model, Init::norm,     d,          BLK(image_norm_k)},
   // The cross-attention LayerNorm: diffusers norm2 is the original norm3 (wan.md §5.1).
   {"blocks.{}.norm2.weight",                              "blocks.{}.norm3.weight",          When::cross_norm, Keep::f32,   Init::norm,       d,          BLK(cross_norm.weight)},
   {"blocks.{}.norm2.bias",                                "blocks.{}.norm3.bias",            When::cross_norm, Keep::f32,   Init::bias,       d,          BLK(cross_norm.bias)},
-  {"blocks.{}.ffn.net.0.proj.weight",                     "blocks.{}.ffn.0.weight",          When::always,     Keep::model, Init::matrix,     ffn_in_w,   BLK(ffn_in.weight)},
+  {"blocks.{}.ffn.net.0.proj.weight",                     "blocks.{}.ffn.0.weight",          When::always,     Keep::model, Init::matrix,     ffn_in_w,   BLK(ffn_in.weight), BLKL(ffn_in)},
   {"blocks.{}.ffn.net.0.proj.bias",                       "blocks.{}.ffn.0.bias",            When::always,     Keep::model, Init::bias,       ffn_in_b,   BLK(ffn_in.bias)},
-  {"blocks.{}.ffn.net.2.weight",                          "blocks.{}.ffn.2.weight",          When::always,     Keep::model, Init::matrix,     ffn_out_w,  BLK(ffn_out.weight)},
+  {"blocks.{}.ffn.net.2.weight",                          "blocks.{}.ffn.2.weight",          When::always,     Keep::model, Init::matrix,     ffn_out_w,  BLK(ffn_out.weight), BLKL(ffn_out)},
   {"blocks.{}.ffn.net.2.bias",                            "blocks.{}.ffn.2.bias",            When::always,     Keep::model, Init::bias,       d,          BLK(ffn_out.bias)},
   {"scale_shift_table",                                   "head.modulation",                 When::always,     Keep::f32,   Init::modulation, mod2,       TOP(head_modulation)},
-  {"proj_out.weight",                                     "head.head.weight",                When::always,     Keep::model, Init::matrix,     head_w,     TOP(head.weight)},
+  {"proj_out.weight",                                     "head.head.weight",                When::always,     Keep::model, Init::matrix,     head_w,     TOP(head.weight), TOPL(head)},
   {"proj_out.bias",                                       "head.head.bias",                  When::always,     Keep::model, Init::bias,       head_b,     TOP(head.bias)},
 };
 // clang-format on
 
 #undef TOP
 #undef BLK
+#undef TOPL
+#undef BLKL
 
 bool applies(When when, const WanConfig& c) {
   switch (when) {
@@ -257,16 +263,91 @@ WanWeights load_weights(const WeightStore& store, const CheckpointNames& names, 
 WanWeights weights_on(const WanWeights& w, const WanConfig& config, Device device) {
   WanWeights out = w;  // shares every tensor; each slot is replaced by its copy below
   auto& src = const_cast<WanWeights&>(w);  // slot() hands out pointers; nothing is written through them
+  auto on = [&](const Tensor& t) { return !t.defined() || t.device() == device ? t : t.to(device); };
   for (const Entry& e : kTable) {
     if (!applies(e.when, config)) continue;
     const int64_t count = e.per_block() ? config.layers : 1;
     for (int64_t i = 0; i < count; ++i) {
-      const Tensor& t = *e.slot(src, i);
-      *e.slot(out, i) = t.device() == device ? t : t.to(device);
+      *e.slot(out, i) = on(*e.slot(src, i));
+      if (e.linear)
+        for (SidePath& side : e.linear(out, i)->side_paths) side = {on(side.down), on(side.up)};
     }
   }
   return out;
 }
+
+// ---------------------------------------------------------------- LoRA targets
+
+namespace {
+
+// `name` matches `pattern` ("{}" = a block index); `underscores`: with every '.' of the pattern
+// written '_' (Kohya's flattened names). Returns the block (-1 for a pattern without "{}").
+std::optional<int64_t> match(std::string_view name, std::string pattern, bool underscores) {
+  if (underscores) std::replace(pattern.begin(), pattern.end(), '.', '_');
+  const size_t at = pattern.find("{}");
+  if (at == std::string::npos) return name == pattern ? std::optional<int64_t>(-1) : std::nullopt;
+  const std::string_view head = std::string_view(pattern).substr(0, at), tail = std::string_view(pattern).substr(at + 2);
+  if (name.size() <= head.size() + tail.size() || name.substr(0, head.size()) != head ||
+      name.substr(name.size() - tail.size()) != tail)
+    return std::nullopt;
+  const std::string_view digits = name.substr(head.size(), name.size() - head.size() - tail.size());
+  if (digits.empty() || digits.size() > 6 || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::nullopt;
+  return std::stoll(std::string(digits));
+}
+
+// The module pattern of a table name for `kind`: "blocks.{}.self_attn.q.weight" → "blocks.{}.self_attn.q".
+std::optional<std::string> module_pattern(std::string_view name, ParamKind kind) {
+  auto strip = [&](std::string_view end) -> std::optional<std::string> {
+    if (name.size() > end.size() && name.substr(name.size() - end.size()) == end)
+      return std::string(name.substr(0, name.size() - end.size()));
+    return std::nullopt;
+  };
+  switch (kind) {
+    case ParamKind::weight: return strip(".weight");
+    case ParamKind::bias: return strip(".bias");
+    case ParamKind::whole:
+      if (strip(".weight") || strip(".bias")) return std::nullopt;
+      return std::string(name);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<ParamRef> find_param(std::string_view module, ParamKind kind, const WanConfig& config, std::string* why) {
+  for (int i = 0; i < int(std::size(kTable)); ++i) {
+    const Entry& e = kTable[i];
+    for (const char* name : {e.diffusers, e.original}) {
+      const std::optional<std::string> pattern = module_pattern(name, kind);
+      if (!pattern) continue;
+      for (bool underscores : {false, true}) {
+        const std::optional<int64_t> block = match(module, *pattern, underscores);
+        if (!block) continue;
+        if (!applies(e.when, config)) {
+          if (why) *why = e.when == When::image ? "the model has no image-context path" : "the model has no cross-attention norm";
+          return std::nullopt;
+        }
+        if (*block >= config.layers) {
+          if (why) *why = "block " + std::to_string(*block) + " of a model with " + std::to_string(config.layers);
+          return std::nullopt;
+        }
+        return ParamRef{i, *block};
+      }
+    }
+  }
+  if (why) *why = "no such layer in a Wan transformer";
+  return std::nullopt;
+}
+
+Tensor& param(WanWeights& w, ParamRef ref) { return *kTable[ref.entry].slot(w, ref.block); }
+const Tensor& param(const WanWeights& w, ParamRef ref) { return *kTable[ref.entry].slot(const_cast<WanWeights&>(w), ref.block); }
+Linear* linear_of(WanWeights& w, ParamRef ref) {
+  const Entry& e = kTable[ref.entry];
+  return e.linear ? e.linear(w, ref.block) : nullptr;
+}
+bool is_linear_weight(ParamRef ref) { return kTable[ref.entry].linear != nullptr; }
+std::string param_name(ParamRef ref) { return detail::layer_name(kTable[ref.entry].diffusers, ref.block); }
 
 WanWeights random_weights(const WanConfig& config, WanPrecision precision, uint64_t seed) {
   WanWeights w;

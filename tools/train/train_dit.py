@@ -80,6 +80,15 @@ def prepare(args):
     print("latent std per channel:", [round(v, 3) for v in data["std"].tolist()])
 
 
+def learning_rate(args, step):
+    """Warm-up over 200 steps; with --decay-from, a cosine from --lr down to --lr-end at --steps."""
+    lr = args.lr * min(1.0, (step + 1) / 200)
+    if args.decay_from and args.steps > args.decay_from and step >= args.decay_from:
+        t = min(1.0, (step - args.decay_from) / (args.steps - args.decay_from))
+        lr = args.lr_end + (args.lr - args.lr_end) * 0.5 * (1 + np.cos(np.pi * t))
+    return lr
+
+
 def train(args):
     common.setup_torch(args.threads)
     data = torch.load(LATENTS, weights_only=False)
@@ -139,7 +148,7 @@ def train(args):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         for g in opt.param_groups:
-            g["lr"] = args.lr * min(1.0, (step + 1) / 200)
+            g["lr"] = learning_rate(args, step)
         opt.step()
         step += 1
         decay = min(args.ema, (1 + step) / (10 + step))
@@ -165,6 +174,8 @@ def main():
     ap.add_argument("--minutes", type=float, default=50.0)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--decay-from", type=int, default=0, help="cosine-decay the lr from this step to --steps")
+    ap.add_argument("--lr-end", type=float, default=2e-5)
     ap.add_argument("--shift", type=float, default=common.SCHEDULER_CONFIG["flow_shift"])
     ap.add_argument("--ema", type=float, default=0.998)
     ap.add_argument("--threads", type=int, default=None)

@@ -1,0 +1,157 @@
+// LoRAs on the Wan transformer: each module of a LoRA file (reel/lora.hpp, lib/lora/) mapped to
+// a parameter of the name table, its tensors read and shape-checked; then either merged into
+// the weights (w += strength · scale · up·down, or + strength · diff) or composed at run time
+// as side paths of the Linear layers (and small changed tensors: biases, norms, modulation).
+#include <cmath>
+
+#include "parallel.hpp"
+#include "reel/ops.hpp"
+#include "reel/status.hpp"
+#include "wan/wan_model.hpp"
+
+namespace reel::wan {
+
+namespace {
+
+std::string where(const LoraSpec& spec) { return "LoRA " + spec.path.filename().string(); }
+
+// A LoRA tensor as f32 on the host, finite (a NaN would silently turn the video black).
+Tensor read_finite(const WeightStore& store, const std::string& name, const LoraSpec& spec) {
+  Tensor t = store.load(name, DType::f32);
+  const std::vector<float> v = t.to_floats();
+  for (float x : v)
+    require(std::isfinite(x), StatusCode::bad_format, where(spec) + ": tensor '" + name + "' holds a non-finite value");
+  return t;
+}
+
+LoraDelta delta_for(ParamRef target, size_t lora) {
+  LoraDelta d;
+  d.target = target;
+  d.lora = lora;
+  return d;
+}
+
+// [out, in] of the stored weight (the patch embedding is stored flattened, so the same).
+std::pair<int64_t, int64_t> out_in(const Tensor& w) { return {w.dim(0), w.numel() / std::max<int64_t>(w.dim(0), 1)}; }
+
+void read_module(const WeightStore& store, const LoraSpec& spec, size_t index, const LoraModule& m,
+                 const WanConfig& config, const WanWeights& weights, std::vector<LoraDelta>& out, AppliedLora& applied) {
+  std::string why;
+  auto unmapped = [&](const std::string& what) { applied.unmapped.push_back(m.name + " (" + what + ")"); };
+  if (!m.down.empty() || !m.diff.empty()) {
+    std::optional<ParamRef> ref = find_param(m.name, ParamKind::weight, config, &why);
+    if (!ref && m.down.empty()) ref = find_param(m.name, ParamKind::whole, config, nullptr);  // modulation .diff
+    if (!ref) return unmapped(why);
+    const Tensor& w = param(weights, *ref);
+    if (!m.down.empty()) {
+      if (!is_linear_weight(*ref)) return unmapped(param_name(*ref) + " is not a linear layer");
+      const auto [o, i] = out_in(w);
+      LoraDelta d = delta_for(*ref, index);
+      d.down = read_finite(store, m.down, spec);
+      d.up = read_finite(store, m.up, spec);
+      require(d.down.numel() == m.rank * i && d.up.numel() == o * m.rank, StatusCode::bad_format,
+              where(spec) + ": '" + m.down + "' " + d.down.shape().str() + " and '" + m.up + "' " + d.up.shape().str() +
+                  " do not fit '" + param_name(*ref) + "' [" + std::to_string(o) + ", " + std::to_string(i) + "]");
+      d.down = d.down.reshape({m.rank, i});
+      d.up = d.up.reshape({o, m.rank});
+      d.scale = m.scale();
+      out.push_back(std::move(d));
+      ++applied.targets;
+    }
+    if (!m.diff.empty()) {
+      LoraDelta d = delta_for(*ref, index);
+      d.full = read_finite(store, m.diff, spec);
+      require(d.full.numel() == w.numel(), StatusCode::bad_format,
+              where(spec) + ": '" + m.diff + "' has shape " + d.full.shape().str() + ", '" + param_name(*ref) +
+                  "' has " + w.shape().str());
+      d.full = d.full.reshape(w.shape());
+      out.push_back(std::move(d));
+      ++applied.targets;
+    }
+  }
+  if (!m.diff_b.empty()) {
+    const std::optional<ParamRef> ref = find_param(m.name, ParamKind::bias, config, &why);
+    if (!ref) return unmapped(why);
+    const Tensor& b = param(weights, *ref);
+    LoraDelta d = delta_for(*ref, index);
+    d.full = read_finite(store, m.diff_b, spec);
+    require(d.full.numel() == b.numel(), StatusCode::bad_format,
+            where(spec) + ": '" + m.diff_b + "' has shape " + d.full.shape().str() + ", '" + param_name(*ref) +
+                "' has " + b.shape().str());
+    d.full = d.full.reshape(b.shape());
+    out.push_back(std::move(d));
+    ++applied.targets;
+  }
+}
+
+// strength · scale · up·down, f32 [out, in] on the host.
+Tensor low_rank_product(Backend& cpu, const LoraDelta& d, float factor) {
+  const int perm[2] = {1, 0};
+  const Tensor down_t = ops::permute(cpu, d.down, perm);                    // [in, r]
+  const Tensor up = ops::affine(cpu, d.up, factor * d.scale, 0.0f);         // [out, r]
+  return ops::linear(cpu, up, down_t);                                      // [out, in]
+}
+
+// host(t) + delta, in t's dtype on `device`.
+Tensor plus(Backend& cpu, const Tensor& t, const Tensor& delta, Device device) {
+  const Tensor host = t.device() == Device::cpu() ? t : t.to(Device::cpu());
+  const Tensor sum = ops::add(cpu, ops::convert(cpu, host, DType::f32), delta.reshape(host.shape()));
+  const Tensor typed = ops::convert(cpu, sum, t.dtype());
+  return device == Device::cpu() ? typed : typed.to(device);
+}
+
+}  // namespace
+
+std::vector<LoraDelta> read_lora_deltas(std::span<const LoraSpec> specs, LoraMode mode, const WanConfig& config,
+                                        const WanWeights& weights, std::vector<AppliedLora>& applied) {
+  std::vector<LoraDelta> deltas;
+  for (const LoraSpec& spec : specs) {
+    require(std::isfinite(spec.strength), StatusCode::invalid_argument,
+            where(spec) + ": strength " + std::to_string(spec.strength) + " is not finite");
+    const WeightStore store = WeightStore::open(spec.path);
+    AppliedLora a;
+    a.spec = spec;
+    a.info = read_lora(store, spec.path);
+    a.mode = mode;
+    for (const LoraModule& m : a.info.modules) read_module(store, spec, applied.size(), m, config, weights, deltas, a);
+    applied.push_back(std::move(a));
+  }
+  return deltas;
+}
+
+void merge_lora_deltas(WanWeights& w, std::span<const LoraDelta> deltas, std::span<const AppliedLora> loras) {
+  const std::shared_ptr<Backend> cpu = make_cpu_backend();
+  for (const LoraDelta& d : deltas) {
+    const float strength = loras[d.lora].spec.strength;
+    if (strength == 0.0f) continue;
+    Tensor& p = param(w, d.target);
+    const Tensor delta = d.full.defined() ? ops::affine(*cpu, d.full, strength, 0.0f) : low_rank_product(*cpu, d, strength);
+    p = plus(*cpu, p, delta, p.device());
+  }
+}
+
+WanWeights compose_lora_deltas(const WanWeights& base, std::span<const LoraDelta> deltas,
+                               std::span<const float> strengths, Device device) {
+  const std::shared_ptr<Backend> cpu = make_cpu_backend();
+  WanWeights w = base;  // shares every tensor; changed ones are replaced
+  auto on = [&](const Tensor& t) { return device == Device::cpu() ? t : t.to(device); };
+  for (const LoraDelta& d : deltas) {
+    const float strength = strengths[d.lora];
+    if (strength == 0.0f) continue;
+    Tensor& p = param(w, d.target);
+    Linear* layer = linear_of(w, d.target);
+    const DType dtype = p.dtype();
+    if (layer && !d.full.defined()) {
+      layer->side_paths.push_back({on(ops::convert(*cpu, d.down, dtype)),
+                                   on(ops::convert(*cpu, ops::affine(*cpu, d.up, strength * d.scale, 0.0f), dtype))});
+    } else if (layer) {
+      const auto [o, i] = out_in(p);
+      layer->side_paths.push_back({on(ops::convert(*cpu, ops::affine(*cpu, d.full.reshape({o, i}), strength, 0.0f), dtype)), {}});
+    } else {
+      p = plus(*cpu, p, ops::affine(*cpu, d.full, strength, 0.0f), device);
+    }
+  }
+  return w;
+}
+
+}  // namespace reel::wan
