@@ -103,6 +103,12 @@ struct PipelineLoadOptions {
   // the pipeline lives: truncating one faults the process, overwriting one changes the model.
   // false (default): private copies made at load, immune to anything done to the files.
   bool map_weights = false;
+  // LoRAs (reel/lora.hpp, docs/lora.md), applied in this order. LoraSpec::expert routes each to
+  // the high-noise transformer, the low-noise one (Wan 2.2 A14B) or both; one-transformer
+  // models take only `both`. merge: added into the weights at load; runtime: side paths whose
+  // strengths GenerateRequest::lora_strengths changes per request.
+  std::vector<LoraSpec> loras;
+  LoraMode lora_mode = LoraMode::merge;
 };
 
 // The values a generation uses for every request field left at 0 / empty.
@@ -134,6 +140,9 @@ struct PipelineInfo {
   bool can_encode_images = false;    // Wan 2.1 I2V: a CLIP image encoder was loaded
   PipelineDefaults defaults;
   std::vector<std::string> notes;  // what loading noticed (ignored tensors, absent components)
+  // The LoRAs of PipelineLoadOptions::loras, in order: what each changed (summed over the
+  // experts it applies to) and what it could not map (also in notes).
+  std::vector<AppliedLora> loras;
 };
 
 // A model folder or file examined without loading tensor data (reel-cli inspect).
@@ -233,6 +242,9 @@ struct GenerateRequest {
   bool keep_float_frames = false;  // fill GenerateResult::frames
   bool previews = false;           // GenerateObserver::on_preview after every denoising step
   StepCacheOptions step_cache;     // off by default
+  // One strength per LoRA of PipelineLoadOptions::loras (in that order); empty: as loaded.
+  // Runtime LoRAs take any finite value; merged ones only their load strength.
+  std::vector<float> lora_strengths;
   const std::atomic<bool>* cancel = nullptr;  // set from any thread to cancel
 };
 

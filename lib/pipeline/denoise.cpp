@@ -300,7 +300,7 @@ Tensor denoise(const Pipeline::Impl& p, const GenerateRequest& r, const Resolved
   Rng rng(r.seed, stream);
   const Tensor noise = window_noise(r, shape, rng);
   auto sampler = make_sampler(rs.sampler);
-  const StageModels models = stage_models(p);  // offload: uploaded for this stage, freed before the decode
+  const StageModels models = stage_models(p, r);  // offload: uploaded for this stage, freed before the decode
   GuidedWan model(p, models, r, rs, text, cond, run);
   const TimestepFn timestep = schedule_timesteps(rs.sigmas, p.info.defaults.num_train_timesteps);
   std::optional<StepCache> cache;
@@ -337,7 +337,7 @@ std::vector<Tensor> denoise_variants(const Pipeline::Impl& p, const GenerateRequ
   check_fixed(cond, shape);
   const int n = int(seeds.size());
   const int group = batch <= 0 ? n : std::min(batch, n);
-  const StageModels models = stage_models(p);
+  const StageModels models = stage_models(p, r);
   GuidedWan model(p, models, r, rs, text, cond, run);
   const LatentRgb* previews = r.previews ? &latent_rgb(p) : nullptr;
   const int threads = num_threads();

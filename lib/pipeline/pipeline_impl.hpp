@@ -34,6 +34,8 @@ struct Pipeline::Impl {
   std::shared_ptr<Backend> text_backend;  // the text encoder's (the same one when on the same device)
   std::optional<WanTransformer> transformer;
   std::optional<WanTransformer> transformer_2;  // A14B low-noise expert
+  // For each transformer, which of PipelineLoadOptions::loras it carries (their indices).
+  std::vector<size_t> loras_of_transformer, loras_of_transformer_2;
   // Offload: the transformer(s) stay on the host and are uploaded for each denoising stage
   // (pipeline/stage_models.hpp), with this attention kernel ("" selects per call).
   bool offload_transformer = false;

@@ -85,6 +85,58 @@ void note_ignored(const WanTransformer& t, const char* which, std::vector<std::s
                   "ignored (first: " + ignored.front() + ")");
 }
 
+// The LoRAs of one expert: their specs (expert cleared, as WanTransformer::load takes them)
+// and their indices in PipelineLoadOptions::loras.
+struct ExpertLoras {
+  std::vector<LoraSpec> specs;
+  std::vector<size_t> index;
+};
+
+ExpertLoras loras_for(const std::vector<LoraSpec>& all, LoraExpert expert, bool two_experts) {
+  ExpertLoras out;
+  for (size_t i = 0; i < all.size(); ++i) {
+    require(two_experts || all[i].expert == LoraExpert::both, StatusCode::invalid_argument,
+            "LoRA " + all[i].path.filename().string() + " is for the " +
+                (all[i].expert == LoraExpert::high_noise ? "high" : "low") +
+                "-noise expert, but the model has one transformer (no transformer_2)");
+    if (all[i].expert != LoraExpert::both && all[i].expert != expert) continue;
+    out.specs.push_back(all[i]);
+    out.specs.back().expert = LoraExpert::both;
+    out.index.push_back(i);
+  }
+  return out;
+}
+
+// PipelineInfo::loras and the notes: one entry per LoRA, over the experts it applies to.
+void summarise_loras(const Pipeline::Impl& p, const std::vector<LoraSpec>& specs, PipelineInfo& info) {
+  info.loras.assign(specs.size(), AppliedLora{});
+  std::vector<bool> seen(specs.size(), false);
+  auto add = [&](const WanTransformer& t, const std::vector<size_t>& index) {
+    for (size_t k = 0; k < index.size(); ++k) {
+      AppliedLora& out = info.loras[index[k]];
+      const AppliedLora& a = t.loras()[k];
+      if (!seen[index[k]]) {
+        out = a;
+        out.spec = specs[index[k]];
+        seen[index[k]] = true;
+      } else {
+        out.targets += a.targets;
+      }
+    }
+  };
+  add(*p.transformer, p.loras_of_transformer);
+  if (p.transformer_2) add(*p.transformer_2, p.loras_of_transformer_2);
+  for (const AppliedLora& a : info.loras) {
+    const std::string name = "LoRA " + a.spec.path.filename().string();
+    if (!a.unmapped.empty())
+      info.notes.push_back(name + ": " + std::to_string(a.unmapped.size()) +
+                           " module(s) the model has no layer for were not applied (first: " + a.unmapped.front() + ")");
+    if (!a.info.unrecognised.empty())
+      info.notes.push_back(name + ": " + std::to_string(a.info.unrecognised.size()) +
+                           " tensor(s) of no known LoRA kind were not applied (first: " + a.info.unrecognised.front() + ")");
+  }
+}
+
 }  // namespace
 
 std::string_view wan_variant_name(WanVariant variant) {
@@ -114,15 +166,23 @@ Pipeline Pipeline::load(const PipelineLoadOptions& options) {
   if (p->offload_transformer && !options.attention_kernel.empty())
     wan::check_attention_kernel(options.attention_kernel, p->backend->device());
   p->attention_kernel = options.attention_kernel;
-  const WanLoadOptions wan_options{.precision = f32 ? WanPrecision::f32 : WanPrecision::bf16,
-                                   .device = p->offload_transformer ? Device::cpu() : p->backend->device(),
-                                   .attention_kernel = p->offload_transformer ? "" : options.attention_kernel,
-                                   .map_weights = options.map_weights};
+  const bool two_experts = !files.transformer_2.empty();
+  const ExpertLoras high = loras_for(options.loras, LoraExpert::high_noise, two_experts);
+  const ExpertLoras low = loras_for(options.loras, LoraExpert::low_noise, two_experts);
+  WanLoadOptions wan_options{.precision = f32 ? WanPrecision::f32 : WanPrecision::bf16,
+                             .device = p->offload_transformer ? Device::cpu() : p->backend->device(),
+                             .attention_kernel = p->offload_transformer ? "" : options.attention_kernel,
+                             .map_weights = options.map_weights,
+                             .loras = high.specs,
+                             .lora_mode = options.lora_mode};
   p->transformer = WanTransformer::load(files.transformer, wan_options);
+  p->loras_of_transformer = high.index;
   info.transformer = p->transformer->config();
   note_ignored(*p->transformer, "transformer", info.notes);
   if (!files.transformer_2.empty()) {
+    wan_options.loras = low.specs;
     p->transformer_2 = WanTransformer::load(files.transformer_2, wan_options);
+    p->loras_of_transformer_2 = low.index;
     const WanConfig& a = info.transformer;
     const WanConfig& b = p->transformer_2->config();
     if (a.dim != b.dim || a.in_channels != b.in_channels || a.out_channels != b.out_channels ||
@@ -132,6 +192,7 @@ Pipeline Pipeline::load(const PipelineLoadOptions& options) {
     note_ignored(*p->transformer_2, "transformer_2", info.notes);
     info.two_experts = true;
   }
+  summarise_loras(*p, options.loras, info);
 
   info.vae = vae::read_vae_config(files.vae, &info.notes);
   info.variant = detect_variant(info.transformer, info.vae);

@@ -5,6 +5,7 @@
 
 #include "pipeline/model_files.hpp"
 #include "pipeline/pipeline_impl.hpp"
+#include "pipeline/stage_models.hpp"
 #include "pipeline/step_cache.hpp"
 #include "reel/options.hpp"
 #include "reel/sampler.hpp"
@@ -131,6 +132,7 @@ Resolved resolve_request(const Pipeline::Impl& p, const GenerateRequest& r) {
   s.schedule = spec_of(name, opts);
 
   StepCache::check(r.step_cache);
+  check_lora_strengths(p, r);
 
   // Conditioning inputs.
   if (!r.prompt_embeds.defined()) {

@@ -2,11 +2,37 @@
 
 namespace reel::pipeline {
 
-StageModels stage_models(const Pipeline::Impl& p) {
-  if (!p.offload_transformer) return {*p.transformer, p.transformer_2};
+namespace {
+
+// `t` at the request's strengths of the LoRAs it carries (`index`: their positions in the
+// pipeline's list).
+WanTransformer at_strengths(const WanTransformer& t, const std::vector<size_t>& index, const GenerateRequest& r) {
+  if (r.lora_strengths.empty()) return t;
+  std::vector<float> mine;
+  for (size_t i : index) mine.push_back(r.lora_strengths[i]);
+  return t.with_lora_strengths(mine);
+}
+
+}  // namespace
+
+void check_lora_strengths(const Pipeline::Impl& p, const GenerateRequest& r) {
+  if (r.lora_strengths.empty()) return;
+  const size_t loaded = p.info.loras.size();
+  require(r.lora_strengths.size() == loaded, StatusCode::invalid_argument,
+          "lora_strengths: " + std::to_string(r.lora_strengths.size()) + " value(s) for a model loaded with " +
+              std::to_string(loaded) + " LoRA(s)");
+  // Checked where they are applied (cheap: no weight is copied, nothing uploaded).
+  (void)at_strengths(*p.transformer, p.loras_of_transformer, r);
+  if (p.transformer_2) (void)at_strengths(*p.transformer_2, p.loras_of_transformer_2, r);
+}
+
+StageModels stage_models(const Pipeline::Impl& p, const GenerateRequest& r) {
+  StageModels m{at_strengths(*p.transformer, p.loras_of_transformer, r), std::nullopt};
+  if (p.transformer_2) m.transformer_2 = at_strengths(*p.transformer_2, p.loras_of_transformer_2, r);
+  if (!p.offload_transformer) return m;
   const Device device = p.backend->device();
-  StageModels m{p.transformer->to(device, p.attention_kernel), std::nullopt};
-  if (p.transformer_2) m.transformer_2 = p.transformer_2->to(device, p.attention_kernel);
+  m.transformer = m.transformer.to(device, p.attention_kernel);
+  if (m.transformer_2) m.transformer_2 = m.transformer_2->to(device, p.attention_kernel);
   return m;
 }
 
