@@ -99,6 +99,12 @@ GenerateRequest generate_request(const reel_generate_params& p, const reel_model
     if (p.step_cache) r.step_cache.method = p.step_cache;
     r.step_cache.threshold = p.step_cache_threshold;
   }
+  if (p.struct_size >= offsetof(reel_generate_params, lora_strength_count) + sizeof(int32_t) && p.lora_strength_count != 0) {
+    require(p.lora_strength_count > 0 && p.lora_strength_count <= 256, StatusCode::invalid_argument,
+            "params->lora_strength_count " + std::to_string(p.lora_strength_count) + " is not in [0, 256]");
+    require_pointer(p.lora_strengths, "params->lora_strengths (with lora_strength_count > 0)");
+    r.lora_strengths.assign(p.lora_strengths, p.lora_strengths + p.lora_strength_count);
+  }
   if (p.struct_size >= offsetof(reel_generate_params, guidance_2) + sizeof(float)) {
     require(std::isfinite(p.guidance_2), StatusCode::invalid_argument, "params->guidance_2 must be finite");
     r.guidance_2 = p.guidance_2;

@@ -1,4 +1,5 @@
 // C API: model parameters, loading (over reel::Pipeline), freeing, describing.
+#include <cmath>
 #include <cstring>
 
 #include "capi_internal.hpp"
@@ -28,6 +29,33 @@ reel::PipelinePrecision precision_of(const reel_precision* field) {
 template <class T>
 bool has_field(const reel_model_params* p, size_t offset) {
   return p->struct_size >= offset + sizeof(T);
+}
+
+void read_loras(const reel_model_params& p, reel::PipelineLoadOptions& o) {
+  using namespace reel;
+  require(p.lora_count >= 0 && p.lora_count <= 256, StatusCode::invalid_argument,
+          "params->lora_count " + std::to_string(p.lora_count) + " is not in [0, 256]");
+  if (p.lora_count == 0) return;
+  capi::require_pointer(p.lora_paths, "params->lora_paths (with lora_count > 0)");
+  for (int32_t i = 0; i < p.lora_count; ++i) {
+    const std::string at = std::string("[").append(std::to_string(i)).append("]");
+    capi::require_pointer(p.lora_paths[i], ("params->lora_paths" + at).c_str());
+    LoraSpec spec{.path = p.lora_paths[i]};
+    if (p.lora_strengths) {
+      spec.strength = p.lora_strengths[i];
+      require(std::isfinite(spec.strength), StatusCode::invalid_argument, "params->lora_strengths" + at + " is not finite");
+    }
+    if (p.lora_experts) {
+      const int32_t e = p.lora_experts[i];
+      require(e >= REEL_LORA_BOTH && e <= REEL_LORA_LOW_NOISE, StatusCode::invalid_argument,
+              "params->lora_experts" + at + " = " + std::to_string(e) + " is not a reel_lora_expert value");
+      spec.expert = e == REEL_LORA_HIGH_NOISE ? LoraExpert::high_noise
+                    : e == REEL_LORA_LOW_NOISE ? LoraExpert::low_noise
+                                               : LoraExpert::both;
+    }
+    o.loras.push_back(std::move(spec));
+  }
+  o.lora_mode = p.lora_runtime ? LoraMode::runtime : LoraMode::merge;
 }
 
 }  // namespace
@@ -71,6 +99,7 @@ reel_status reel_model_load(const reel_model_params* params, reel_model** model)
       o.image_encoder = params->image_encoder_path;
     check_thread_count(params->threads, "params->threads");
     if (has_field<int32_t>(params, offsetof(reel_model_params, map_weights))) o.map_weights = params->map_weights != 0;
+    if (has_field<int32_t>(params, offsetof(reel_model_params, lora_runtime))) read_loras(*params, o);
     o.threads = params->threads;
     o.precision = precision_of(&params->precision);
     auto loaded = std::make_unique<reel_model>(reel_model{Pipeline::load(o), {}});
@@ -82,5 +111,12 @@ reel_status reel_model_load(const reel_model_params* params, reel_model** model)
 void reel_model_free(reel_model* model) { delete model; }
 
 const char* reel_model_describe(const reel_model* model) { return model ? model->description.c_str() : ""; }
+
+size_t reel_model_note_count(const reel_model* model) { return model ? model->pipeline.info().notes.size() : 0; }
+
+const char* reel_model_note(const reel_model* model, size_t index) {
+  if (!model || index >= model->pipeline.info().notes.size()) return nullptr;
+  return model->pipeline.info().notes[index].c_str();
+}
 
 }  // extern "C"

@@ -140,7 +140,26 @@ typedef struct reel_model_params {
    * (no copy, paged in lazily). The files must then not change while the model lives:
    * truncating one faults the process. 0 (default): private copies, immune to the files. */
   int32_t map_weights;
+  /* LoRAs (docs/lora.md): `lora_count` safetensors files in any of the diffusers/PEFT,
+   * original/ComfyUI, Kohya or full-delta (.diff) layouts, applied in order. lora_strengths:
+   * NULL (all 1) or lora_count finite values; lora_experts: NULL (all REEL_LORA_BOTH) or
+   * lora_count reel_lora_expert values (HIGH/LOW_NOISE only for two-expert Wan 2.2 A14B
+   * models). Modules the model has no layer for are not applied and listed in the model's
+   * notes (reel_model_note). */
+  const char* const* lora_paths;
+  const float* lora_strengths;
+  const int32_t* lora_experts;
+  int32_t lora_count;
+  /* 0: LoRAs merged into the weights at load (fastest). Non-zero: kept as side paths whose
+   * strengths each request may change (reel_generate_params.lora_strengths). */
+  int32_t lora_runtime;
 } reel_model_params;
+
+typedef enum reel_lora_expert {
+  REEL_LORA_BOTH = 0,        /* every transformer */
+  REEL_LORA_HIGH_NOISE = 1,  /* Wan 2.2 A14B: transformer/ only */
+  REEL_LORA_LOW_NOISE = 2,   /* Wan 2.2 A14B: transformer_2/ only */
+} reel_lora_expert;
 
 REEL_C_API void reel_model_params_init(reel_model_params* params);
 /* Loads and validates every component. On success *model owns them until reel_model_free.
@@ -152,6 +171,10 @@ REEL_C_API void reel_model_free(reel_model* model);
 /* A one-line description: detected variant, configuration, precision, device. Valid as long
  * as the model is. NULL model gives "". */
 REEL_C_API const char* reel_model_describe(const reel_model* model);
+/* What loading noticed: ignored tensors, absent components, LoRA modules not applied. Valid as
+ * long as the model is; reel_model_note gives NULL out of range (and 0 notes for NULL). */
+REEL_C_API size_t reel_model_note_count(const reel_model* model);
+REEL_C_API const char* reel_model_note(const reel_model* model, size_t index);
 
 /* ---------------------------------------------------------------- generation */
 
@@ -223,6 +246,12 @@ typedef struct reel_generate_params {
    * a larger threshold skips more transformer calls (0: none). */
   const char* step_cache;
   float step_cache_threshold;
+
+  /* NULL (0 values): the LoRA strengths the model was loaded with. Else one finite strength
+   * per LoRA of reel_model_params, in order; only LoRAs loaded with lora_runtime may differ
+   * from their load strength (else INVALID_ARGUMENT naming the LoRA). */
+  const float* lora_strengths;
+  int32_t lora_strength_count;
 } reel_generate_params;
 
 typedef struct reel_video reel_video;

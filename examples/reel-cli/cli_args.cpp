@@ -8,7 +8,8 @@
 
 namespace reel_cli {
 
-Args::Args(const std::vector<std::string>& argv, const std::set<std::string>& flags) {
+Args::Args(const std::vector<std::string>& argv, const std::set<std::string>& flags,
+           const std::set<std::string>& repeatable) {
   for (size_t i = 0; i < argv.size(); ++i) {
     const std::string& a = argv[i];
     if (a.size() < 2 || a[0] != '-' || a == "-") {
@@ -26,6 +27,10 @@ Args::Args(const std::vector<std::string>& argv, const std::set<std::string>& fl
       if (i + 1 >= argv.size()) throw UsageError("option " + a + " needs a value");
       value = argv[++i];
     }
+    if (repeatable.count(name)) {
+      repeated_[name].push_back(value);
+      continue;
+    }
     if (!values_.emplace(name, value).second)
       throw UsageError("option " + name + " is given more than once");
   }
@@ -41,7 +46,12 @@ std::string Args::get_or(const std::string& name, const std::string& fallback) c
   return get(name).value_or(fallback);
 }
 
-bool Args::has(const std::string& name) const { return values_.count(name) > 0; }
+bool Args::has(const std::string& name) const { return values_.count(name) > 0 || repeated_.count(name) > 0; }
+
+std::vector<std::string> Args::get_all(const std::string& name) const {
+  auto it = repeated_.find(name);
+  return it == repeated_.end() ? std::vector<std::string>{} : it->second;
+}
 
 int parse_int(const std::string& name, const std::string& text) {
   char* end = nullptr;
@@ -83,6 +93,8 @@ float Args::get_float(const std::string& name, float fallback) const {
 
 void Args::reject_unknown(const std::set<std::string>& known) const {
   for (const auto& [name, value] : values_)
+    if (!known.count(name)) throw UsageError("unknown option " + name);
+  for (const auto& [name, value] : repeated_)
     if (!known.count(name)) throw UsageError("unknown option " + name);
 }
 

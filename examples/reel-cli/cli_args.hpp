@@ -22,8 +22,10 @@ float parse_float(const std::string& name, const std::string& text);
 
 class Args {
  public:
-  // `flags` are options without a value (e.g. "--help").
-  Args(const std::vector<std::string>& argv, const std::set<std::string>& flags);
+  // `flags` are options without a value (e.g. "--help"); `repeatable` options may be given
+  // several times (get_all), every other option once.
+  Args(const std::vector<std::string>& argv, const std::set<std::string>& flags,
+       const std::set<std::string>& repeatable = {});
 
   std::optional<std::string> get(const std::string& name) const;  // each option may appear once
   std::string get_or(const std::string& name, const std::string& fallback) const;
@@ -31,12 +33,14 @@ class Args {
   float get_float(const std::string& name, float fallback) const;
   unsigned long long get_u64(const std::string& name, unsigned long long fallback) const;
   bool has(const std::string& name) const;
+  std::vector<std::string> get_all(const std::string& name) const;  // a repeatable option's values, in order
   const std::vector<std::string>& positionals() const { return positionals_; }
   // Throws UsageError for any option not in `known`.
   void reject_unknown(const std::set<std::string>& known) const;
 
  private:
   std::map<std::string, std::string> values_;
+  std::map<std::string, std::vector<std::string>> repeated_;
   std::vector<std::string> positionals_;
 };
 

@@ -43,6 +43,10 @@ const char* const kGenerateHelp =
     "  --map-weights          use weights in place in the memory-mapped files (no copy; the files\n"
     "                         must not change while it runs)\n"
     "  --precision bf16|f32   bf16 (default, fast) or f32\n"
+    "  --lora FILE[:S][@high|@low]  a LoRA (diffusers, ComfyUI, Kohya or .diff layout) at strength\n"
+    "                         S (default 1); @high/@low: one expert of Wan 2.2 A14B. Repeatable.\n"
+    "                         Distillation LoRAs: see docs/lora.md for steps, shift and guidance 1\n"
+    "  --lora-mode M          merge (default: into the weights, fastest) or runtime (side paths)\n"
     "  -o, --output FILE      .mp4 / .webm (FFmpeg builds), .y4m, .png (1 frame), or DIR/ for PNGs\n"
     "  --variants N           N clips from seeds seed, seed+1, ... in one run, their transformer\n"
     "                         calls batched (each equals its own run); written as out_s<seed>.mp4\n"
@@ -95,6 +99,28 @@ int write_variants(const reel::Pipeline& pipe, const reel::GenerateRequest& req,
 std::atomic<bool> g_cancel{false};
 extern "C" void on_stop_signal(int) { g_cancel = true; }
 
+// "style.safetensors:0.8@low" → path, strength 0.8, low-noise expert. The strength is the text
+// after the last ':' when it looks like a number (paths may hold ':' and '@' too).
+reel::LoraSpec parse_lora(std::string text) {
+  reel::LoraSpec spec;
+  for (const auto& [tag, expert] : {std::pair{"@high", reel::LoraExpert::high_noise}, std::pair{"@low", reel::LoraExpert::low_noise}})
+    if (text.ends_with(tag)) {
+      spec.expert = expert;
+      text.resize(text.size() - std::string_view(tag).size());
+      break;
+    }
+  if (const size_t colon = text.rfind(':'); colon != std::string::npos) {
+    const std::string tail = text.substr(colon + 1);
+    if (!tail.empty() && tail.find_first_not_of("0123456789.+-eE") == std::string::npos) {
+      spec.strength = parse_float("--lora strength", tail);
+      text.resize(colon);
+    }
+  }
+  if (text.empty()) throw UsageError("--lora needs a file: --lora FILE[:STRENGTH][@high|@low]");
+  spec.path = text;
+  return spec;
+}
+
 void parse_size(const std::string& text, int& width, int& height) {
   const size_t x = text.find_first_of("xX");
   const auto digits = [](const std::string& s) {
@@ -110,7 +136,7 @@ void parse_size(const std::string& text, int& width, int& height) {
 }  // namespace
 
 int generate_command(const std::vector<std::string>& argv) {
-  const Args args(argv, {"--help", "-h", "--offload", "--map-weights"});
+  const Args args(argv, {"--help", "-h", "--offload", "--map-weights"}, {"--lora"});
   if (args.has("--help") || args.has("-h")) {
     std::fputs(kGenerateHelp, stdout);
     return 0;
@@ -119,7 +145,8 @@ int generate_command(const std::vector<std::string>& argv) {
                        "--prompt", "--negative", "--image", "--size", "--frames", "--steps", "--guidance",
                        "--guidance-2", "--shift", "--sampler", "--schedule", "--seed", "--device", "--text-encoder-device", "--attention", "--offload", "--threads", "--map-weights",
                        "--precision", "-o", "--output", "--chunks", "--duration", "--prompt-schedule",
-                       "--context-frames", "--conditioning", "--continue", "--preview", "--variants", "--variant-batch", "--step-cache"});
+                       "--context-frames", "--conditioning", "--continue", "--preview", "--variants", "--variant-batch", "--step-cache",
+                       "--lora", "--lora-mode"});
   if (!args.positionals().empty()) throw UsageError("unexpected argument \"" + args.positionals()[0] + "\"");
   const std::string output = args.get_or("-o", args.get_or("--output", ""));
   if (output.empty()) throw UsageError("no output file (-o out.mp4)");
@@ -159,6 +186,10 @@ int generate_command(const std::vector<std::string>& argv) {
   const std::string precision = args.get_or("--precision", "bf16");
   if (precision != "bf16" && precision != "f32") throw UsageError("--precision must be bf16 or f32");
   load.precision = precision == "f32" ? reel::PipelinePrecision::f32 : reel::PipelinePrecision::bf16;
+  for (const std::string& l : args.get_all("--lora")) load.loras.push_back(parse_lora(l));
+  const std::string lora_mode = args.get_or("--lora-mode", "merge");
+  if (lora_mode != "merge" && lora_mode != "runtime") throw UsageError("--lora-mode must be merge or runtime");
+  load.lora_mode = lora_mode == "runtime" ? reel::LoraMode::runtime : reel::LoraMode::merge;
 
   reel::GenerateRequest req;
   req.prompt = args.get_or("--prompt", "");

@@ -2,6 +2,7 @@
 // tensors and dtypes), read from headers and shapes only, with every problem found listed.
 #include <unistd.h>
 
+#include <cctype>
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -10,6 +11,7 @@
 #include "pipeline/model_files.hpp"
 #include "pipeline/pipeline_impl.hpp"
 #include "regular_file.hpp"
+#include "reel/lora.hpp"
 #include "reel/weights.hpp"
 #include "text/umt5_model.hpp"
 #include "vae/vae_model.hpp"
@@ -21,11 +23,12 @@ namespace {
 namespace fs = std::filesystem;
 using pipeline::ModelFiles;
 
-enum class Kind { transformer, vae, text_encoder, unknown };
+enum class Kind { transformer, vae, text_encoder, lora, unknown };
 
 Kind classify(const WeightStore& store) {
   for (const std::string& n : store.names()) {
     const auto ends = [&](std::string_view s) { return n.size() >= s.size() && n.compare(n.size() - s.size(), s.size(), s) == 0; };
+    if (ends(".lora_A.weight") || ends(".lora_down.weight") || ends(".diff") || ends(".diff_b")) return Kind::lora;
     if (ends("patch_embedding.weight")) return Kind::transformer;
     if (ends("decoder.conv_in.weight") || ends("decoder.conv1.weight")) return Kind::vae;
     if (ends("shared.weight") || ends("token_embedding.weight") || ends("embed_tokens.weight")) return Kind::text_encoder;
@@ -104,6 +107,36 @@ void scan_values(const WeightStore& store, const std::string& label, ModelInspec
   }
 }
 
+// A LoRA: layout, ranks and alphas, and which layers it adapts (block indices folded:
+// "blocks.N.self_attn.q ×30").
+void describe_lora(const WeightStore& store, const fs::path& path, ModelInspection& out) {
+  const LoraInfo info = read_lora(store, path);
+  std::map<float, int64_t> alphas;
+  std::map<std::string, int64_t> layers;
+  for (const LoraModule& m : info.modules) {
+    if (m.alpha > 0) ++alphas[m.alpha];
+    std::string folded = m.name;  // the block index after "blocks." / "blocks_" becomes N
+    for (const char* head : {"blocks.", "blocks_"})
+      if (const size_t at = folded.find(head); at != std::string::npos) {
+        const size_t begin = at + 7;
+        size_t end = begin;
+        while (end < folded.size() && std::isdigit(static_cast<unsigned char>(folded[end]))) ++end;
+        if (end > begin) folded.replace(begin, end - begin, "N");
+      }
+    ++layers[folded];
+  }
+  std::string alpha_text = alphas.empty() ? "none (scale 1)" : "";
+  for (const auto& [a, n] : alphas) alpha_text += (alpha_text.empty() ? "" : ", ") + std::to_string(a).substr(0, 6) + " ×" + std::to_string(n);
+  out.lines.push_back("lora: " + std::string(lora_layout_name(info.layout)) + " layout, " +
+                      std::to_string(info.modules.size()) + " modules: " + std::to_string(info.low_rank_modules) +
+                      " low-rank (max rank " + std::to_string(info.max_rank) + "), " +
+                      std::to_string(info.delta_tensors) + " full-delta tensors (.diff/.diff_b)");
+  out.lines.push_back("alpha: " + alpha_text);
+  for (const auto& [layer, n] : layers) out.lines.push_back("adapts: " + layer + " ×" + std::to_string(n));
+  for (const std::string& n : info.unrecognised)
+    out.problems.push_back("tensor '" + n + "' is of no LoRA kind reel knows (DoRA, LoCon, ...): it would not be applied");
+}
+
 void inspect_file(const fs::path& path, ModelInspection& out, const InspectOptions& options) {
   out.kind = "file";
   if (path.filename() == "spiece.model") {
@@ -140,9 +173,12 @@ void inspect_file(const fs::path& path, ModelInspection& out, const InspectOptio
   } else if (kind == Kind::text_encoder) {
     out.kind = "text encoder";
     attempt(out, "text encoder", [&] { out.lines.push_back("text encoder: " + umt5_line(*store, text::umt5_config_json_for(path))); });
+  } else if (kind == Kind::lora) {
+    out.kind = "LoRA";
+    attempt(out, "lora", [&] { describe_lora(*store, path, out); });
   } else {
-    out.problems.push_back(path.string() + ": not a Wan transformer, Wan VAE or umT5 checkpoint (no "
-                                           "patch_embedding.weight, decoder.conv_in.weight or shared.weight)");
+    out.problems.push_back(path.string() + ": not a Wan transformer, Wan VAE, umT5 checkpoint or LoRA (no "
+                                           "patch_embedding.weight, decoder.conv_in.weight, shared.weight or lora_A/lora_down/diff)");
   }
   std::map<std::string, int64_t> dtypes;
   for (const std::string& n : store->names()) ++dtypes[std::string(file_dtype_name(store->info(n).dtype))];

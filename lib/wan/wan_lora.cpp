@@ -31,6 +31,14 @@ LoraDelta delta_for(ParamRef target, size_t lora) {
   return d;
 }
 
+WeightStore open_lora(const LoraSpec& spec) {
+  try {
+    return WeightStore::open(spec.path);
+  } catch (const Error& e) {
+    throw Error(e.code(), "LoRA " + spec.path.string() + ": " + e.what());
+  }
+}
+
 // [out, in] of the stored weight (the patch embedding is stored flattened, so the same).
 std::pair<int64_t, int64_t> out_in(const Tensor& w) { return {w.dim(0), w.numel() / std::max<int64_t>(w.dim(0), 1)}; }
 
@@ -108,7 +116,7 @@ std::vector<LoraDelta> read_lora_deltas(std::span<const LoraSpec> specs, LoraMod
   for (const LoraSpec& spec : specs) {
     require(std::isfinite(spec.strength), StatusCode::invalid_argument,
             where(spec) + ": strength " + std::to_string(spec.strength) + " is not finite");
-    const WeightStore store = WeightStore::open(spec.path);
+    const WeightStore store = open_lora(spec);
     AppliedLora a;
     a.spec = spec;
     a.info = read_lora(store, spec.path);

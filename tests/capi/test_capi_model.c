@@ -1,7 +1,9 @@
 /* C API model loading, compiled as C99: the tiny model loads and describes itself; missing
  * folders and files, a folder that is not a model, a file that is not a model, a truncated
  * model, pickle checkpoints, bad devices/threads/precision each give the right status and a
- * message naming the cause, and leave the output pointer untouched. */
+ * message naming the cause, and leave the output pointer untouched. LoRAs: merged and runtime,
+ * strengths per request, unmapped modules in the notes, bad LoRA arguments refused. */
+#include <math.h>
 #include <sys/stat.h>
 
 #include "capi_test.h"
@@ -142,8 +144,108 @@ static void load_errors(void) {
   expect_load_fails(&mp, REEL_ERROR_INVALID_ARGUMENT, "precision");
 }
 
+/* The f32 frames of a small generation (caller frees), with these LoRA strengths (NULL: as loaded). */
+static float* frames_with(reel_model* model, const float* strengths, int32_t count, size_t* n) {
+  reel_generate_params gp;
+  reel_video* video = NULL;
+  float* copy = NULL;
+  reel_generate_params_init(&gp);
+  gp.prompt = "a red fox runs through the snow";
+  gp.width = 64, gp.height = 48, gp.frames = 5, gp.steps = 2, gp.seed = 3;
+  gp.keep_float_frames = 1;
+  gp.lora_strengths = strengths;
+  gp.lora_strength_count = count;
+  if (reel_generate(model, &gp, &video) != REEL_OK) return NULL;
+  *n = (size_t)reel_video_frame_count(video) * (size_t)reel_video_height(video) * (size_t)reel_video_width(video) * 3;
+  copy = (float*)malloc(*n * sizeof(float));
+  memcpy(copy, reel_video_frames_float(video), *n * sizeof(float));
+  reel_video_free(video);
+  return copy;
+}
+
+static void loras(void) {
+  char lora[1024];
+  const char* paths[1];
+  const float half = 0.5f, zero = 0.0f, two[2] = {1.0f, 1.0f};
+  const int32_t bad_expert = 5, low = REEL_LORA_LOW_NOISE;
+  reel_model_params mp;
+  reel_model *plain = NULL, *runtime = NULL, *merged = NULL;
+  size_t n0 = 0, n1 = 0, n2 = 0, n3 = 0, i;
+  float *base, *off, *on, *fixed;
+  int noted = 0;
+  paths[0] = capi_path(lora, sizeof lora, REEL_FIXTURES_DIR, "lora/tiny_t2v_kohya.safetensors");
+  reel_model_params_init(&mp);
+  mp.path = capi_tiny_model();
+  mp.threads = 2;
+  mp.precision = REEL_PRECISION_F32;
+  CHECK(reel_model_load(&mp, &plain) == REEL_OK);
+  mp.lora_paths = paths;
+  mp.lora_count = 1;
+  mp.lora_runtime = 1;
+  CHECK_STATUS(reel_model_load(&mp, &runtime), REEL_OK, NULL);
+  mp.lora_runtime = 0;
+  mp.lora_strengths = &half;
+  CHECK_STATUS(reel_model_load(&mp, &merged), REEL_OK, NULL);
+  if (!plain || !runtime || !merged) return;
+  for (i = 0; i < reel_model_note_count(runtime); ++i)
+    noted |= strstr(reel_model_note(runtime, i), "double_blocks_0_img_attn_qkv") != NULL;
+  CHECK(noted); /* the Flux module of the file is reported, not silently dropped */
+  CHECK(reel_model_note(runtime, 999) == NULL && reel_model_note_count(NULL) == 0);
+
+  base = frames_with(plain, NULL, 0, &n0);
+  off = frames_with(runtime, &zero, 1, &n1);
+  on = frames_with(runtime, &half, 1, &n2);
+  fixed = frames_with(merged, NULL, 0, &n3);
+  CHECK(base && off && on && fixed && n0 == n1 && n0 == n2 && n0 == n3);
+  if (base && off && on && fixed) {
+    double d_off = 0, d_on = 0, d_merged = 0;
+    for (i = 0; i < n0; ++i) {
+      d_off += fabs((double)base[i] - off[i]);
+      d_on += fabs((double)base[i] - on[i]);
+      d_merged += fabs((double)on[i] - fixed[i]);
+    }
+    CHECK(d_off == 0.0);                     /* strength 0 at run time: the plain model */
+    CHECK(d_on / (double)n0 > 1e-3);         /* strength 0.5 changes the clip */
+    CHECK(d_merged / (double)n0 < 1e-4);     /* and equals the model merged at 0.5 */
+  }
+  free(base), free(off), free(on), free(fixed);
+  {
+    reel_generate_params gp;
+    reel_video* video = NULL;
+    reel_generate_params_init(&gp);
+    gp.prompt = "x";
+    gp.width = 64, gp.height = 48, gp.frames = 5, gp.steps = 1;
+    gp.lora_strengths = two;
+    gp.lora_strength_count = 2;
+    CHECK_STATUS(reel_generate(runtime, &gp, &video), REEL_ERROR_INVALID_ARGUMENT, "lora_strengths: 2");
+    gp.lora_strength_count = 1;
+    gp.lora_strengths = NULL;
+    CHECK_STATUS(reel_generate(runtime, &gp, &video), REEL_ERROR_INVALID_ARGUMENT, "lora_strengths");
+    gp.lora_strengths = &zero;
+    CHECK_STATUS(reel_generate(merged, &gp, &video), REEL_ERROR_INVALID_ARGUMENT, "merged into the weights");
+    CHECK(video == NULL);
+  }
+  reel_model_free(plain), reel_model_free(runtime), reel_model_free(merged);
+
+  mp.lora_strengths = NULL;
+  mp.lora_paths = NULL;
+  expect_load_fails(&mp, REEL_ERROR_INVALID_ARGUMENT, "lora_paths");
+  mp.lora_paths = paths;
+  mp.lora_experts = &bad_expert;
+  expect_load_fails(&mp, REEL_ERROR_INVALID_ARGUMENT, "reel_lora_expert");
+  mp.lora_experts = &low;
+  expect_load_fails(&mp, REEL_ERROR_INVALID_ARGUMENT, "one transformer");
+  mp.lora_experts = NULL;
+  mp.lora_count = -1;
+  expect_load_fails(&mp, REEL_ERROR_INVALID_ARGUMENT, "lora_count");
+  mp.lora_count = 1;
+  paths[0] = capi_path(lora, sizeof lora, capi_tiny_model(), "vae"); /* weights, but no LoRA */
+  expect_load_fails(&mp, REEL_ERROR_BAD_FORMAT, "no LoRA tensor");
+}
+
 int main(void) {
   loads_the_tiny_model();
   load_errors();
+  loras();
   return capi_finish("test_capi_model");
 }

@@ -104,5 +104,29 @@ else
   echo "FAIL: --variants 2"; sed 's/^/    /' err.txt | head -5; failures=$((failures + 1))
 fi
 
+# --lora: bad arguments refused by name; a LoRA changes the clip, at strength 0 it does not;
+# its Flux module the model has no layer for is noted; inspect describes a LoRA.
+LORA="$(dirname "$MODEL")/../tests/fixtures/lora/tiny_t2v_kohya.safetensors"
+expect 1 "LoRA missing.safetensors" -- generate --model "$MODEL" --prompt x -o a.y4m --lora missing.safetensors
+expect 1 "one transformer" -- generate --model "$MODEL" --prompt x -o a.y4m --lora "$LORA@low"
+expect 2 "--lora-mode must be merge or runtime" -- generate --model "$MODEL" --prompt x -o a.y4m --lora "$LORA" --lora-mode fused
+expect 2 "--lora strength must be a number" -- generate --model "$MODEL" --prompt x -o a.y4m --lora "$LORA:1e99"
+run_lora() {
+  timeout 120 "$CLI" generate --model "$MODEL" --prompt "a fox" --size 64x48 --frames 5 --steps 2 --seed 4 -o "$1" \
+    "${@:2}" >/dev/null 2>>err.txt
+}
+rm -f err.txt
+if run_lora plain.y4m && run_lora lora0.y4m --lora "$LORA:0" && run_lora lora.y4m --lora "$LORA:0.8" \
+   && cmp -s plain.y4m lora0.y4m && ! cmp -s plain.y4m lora.y4m && grep -q "double_blocks_0_img_attn_qkv" err.txt; then
+  echo "ok:   --lora FILE:0.8 changes the clip, :0 does not, unmapped modules are noted"
+else
+  echo "FAIL: --lora"; sed 's/^/    /' err.txt | head -5; failures=$((failures + 1))
+fi
+if "$CLI" inspect "$LORA" 2>&1 | grep -q "lora: kohya layout, 5 modules"; then
+  echo "ok:   inspect describes a LoRA"
+else
+  echo "FAIL: inspect LoRA"; "$CLI" inspect "$LORA" 2>&1 | head -5; failures=$((failures + 1))
+fi
+
 echo "$failures failure(s)"
 [ "$failures" = 0 ]

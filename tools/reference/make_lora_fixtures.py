@@ -23,6 +23,9 @@ Writes tests/fixtures/lora/:
     full_delta.safetensors      lightx2v-style full deltas: `.diff` on two linear weights,
                                 `.diff_b` on one bias, `.diff` on norm3 (cross LayerNorm),
                                 self_attn.norm_k, blocks.N.modulation and head.modulation
+    tiny_t2v_kohya.safetensors  for the shipped models/tiny-wan-t2v (the C API and CLI tests):
+                                rank 2, alpha 1, Kohya names, on every block's self-attention
+                                q and FFN, plus one Flux module the model has no layer for
     io.safetensors              out_* references (f32), on the inputs of dit/i2v/io.safetensors:
         out_base              no LoRA (= dit/i2v out_f32)
         out_same_1, out_same_05   same_diffusers unfused at strength 1 and 0.5
@@ -150,6 +153,18 @@ def main():
     for key, target in merged_names.items():
         full[f"diffusion_model.{key}"] = torch.randn(base_sd[target].shape, generator=gen) * 0.05
     save_file(full, paths["full_delta"])
+
+    # For the shipped tiny T2V model (D 64, ffn 128, 2 layers): what the C API and CLI tests load.
+    tiny = {}
+    for i in range(LAYERS):
+        for name, out_dim in (("self_attn_q", 64), ("ffn_0", 128)):
+            a, b = factors(gen, out_dim, 64, 2, 0.5)
+            tiny[f"lora_unet_blocks_{i}_{name}.lora_down.weight"] = a
+            tiny[f"lora_unet_blocks_{i}_{name}.lora_up.weight"] = b
+            tiny[f"lora_unet_blocks_{i}_{name}.alpha"] = torch.tensor(1.0)
+    tiny["lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight"] = torch.randn(2, 64, generator=gen)
+    tiny["lora_unet_double_blocks_0_img_attn_qkv.lora_up.weight"] = torch.randn(192, 2, generator=gen)
+    save_file(tiny, os.path.join(OUT, "tiny_t2v_kohya.safetensors"))
 
     out = {"out_base": forward(base, io)}
     out["out_same_1"] = forward(with_adapters(base, [(paths["same_diffusers"], 1.0)]), io)
