@@ -177,7 +177,9 @@ Tensor linear(Backend& be, const Tensor& x, const Linear& l, std::optional<DType
 // shape checked. Returns the deltas; fills `applied` (one per spec).
 std::vector<LoraDelta> read_lora_deltas(std::span<const LoraSpec> specs, LoraMode mode, const WanConfig& config,
                                         const WanWeights& weights, std::vector<AppliedLora>& applied);
-// Adds strength · delta into the host weights (LoraMode::merge).
+// Adds strength · delta into the host weights (LoraMode::merge): in place into tensors that are
+// not read-only (so they must not be shared: the loader's fresh copies), into new tensors for
+// memory-mapped ones.
 void merge_lora_deltas(WanWeights& w, std::span<const LoraDelta> deltas, std::span<const AppliedLora> loras);
 // `base` with the deltas at `strengths` (one per LoRA) as side paths and changed small tensors
 // on `device` (LoraMode::runtime).

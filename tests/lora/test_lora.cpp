@@ -108,6 +108,23 @@ TEST(Lora, AMergedLoraKeepsItsStrength) {
   test::expect_code(StatusCode::invalid_argument, [&] { (void)dit.with_lora_strengths({&half, 1}); }, "runtime");
 }
 
+TEST(Lora, MergingIntoMappedWeightsLeavesTheFileAlone) {
+  // bf16 weights from a bf16 file with map_weights are views of the mapping: the merge must
+  // write new tensors, never the mapped pages (read-only: writing would fault).
+  auto be = make_cpu_backend({.threads = 2});
+  const test::DitIo io = test::read_dit_io("i2v");
+  const auto folder = test::dit_dir("i2v") / "diffusers";
+  const auto before = test::to_doubles(
+      test::run_dit(WanTransformer::load(folder, {.precision = WanPrecision::bf16, .map_weights = true}), *be, io));
+  const WanTransformer with = WanTransformer::load(
+      folder, {.precision = WanPrecision::bf16, .map_weights = true, .loras = {{.path = lora("same_diffusers")}}});
+  const auto changed = test::to_doubles(test::run_dit(with, *be, io));
+  const auto after = test::to_doubles(
+      test::run_dit(WanTransformer::load(folder, {.precision = WanPrecision::bf16, .map_weights = true}), *be, io));
+  EXPECT_EQ(before, after);
+  EXPECT_GT(test::relative_l2(changed, before), 0.1);
+}
+
 TEST(Lora, ReadLoraReportsLayoutRankAndModules) {
   const LoraInfo d = read_lora(lora("same_diffusers"));
   EXPECT_EQ(d.layout, LoraLayout::diffusers);
