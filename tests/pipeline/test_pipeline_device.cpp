@@ -186,6 +186,18 @@ TEST(PipelineOnDevice, ImageToVideoWan21I2vWithItsClipEncoderEqualsTheCpu) {  //
 
 // Offload: the transformer is uploaded for each request's denoising and freed before the
 // decode; same video, the weights cross once per request, and nothing of it stays resident.
+TEST(PipelineOnDevice, LorasMergedAndAtRunTimeEqualTheCpu) {  // side paths and changed tensors on the device
+  const std::filesystem::path lora = fixtures_dir() / "lora" / "tiny_t2v_kohya.safetensors";
+  GenerateRequest r = device_test_request();
+  expect_same_on_device({.folder = tiny_t2v_model(), .loras = {{.path = lora, .strength = 0.7f}}}, r, "merged LoRA");
+  r.lora_strengths = {0.4f};
+  expect_same_on_device({.folder = tiny_t2v_model(), .loras = {{.path = lora}}, .lora_mode = LoraMode::runtime}, r,
+                        "runtime LoRA at a request's strength");
+  expect_same_on_device({.folder = tiny_t2v_model(), .offload_transformer = true, .loras = {{.path = lora}},
+                         .lora_mode = LoraMode::runtime},
+                        r, "runtime LoRA, offloaded transformer");
+}
+
 TEST(PipelineOnDevice, OffloadedTransformerUploadsPerRequestAndFreesBeforeTheDecode) {
   EmulatedDevice& emu = EmulatedDevice::install();
   const int64_t before = emu.ledger().live_bytes;
