@@ -75,6 +75,7 @@ inline GenerateRequest quick_request(uint64_t seed = 5) {
 inline std::filesystem::path make_tiny_a14b_folder(const std::filesystem::path& dir) {
   namespace fs = std::filesystem;
   fs::remove_all(dir);
+  fs::create_directories(dir.parent_path());
   fs::copy(tiny_t2v_model(), dir, fs::copy_options::recursive);
   fs::copy(dir / "transformer", dir / "transformer_2", fs::copy_options::recursive);
   nlohmann::json index = nlohmann::json::parse(std::ifstream(dir / "model_index.json"));
