@@ -44,6 +44,14 @@ class WeightStore;
 
 enum class WanPrecision : uint8_t { f32, bf16 };
 
+// How the blocks' linear layers (self/cross-attention q k v o, image k v, FFN: 95 % of the
+// weights) are held. compute: in the compute dtype (bf16 or f32). q8_0: quantised to ggml's
+// Q8_0 at load (blocks of 32, an f16-exact scale each; 1.25 bytes a weight as packed) and
+// multiplied with activations quantised the same way on the fly (AVX-512 VNNI on CPUs that
+// have it; docs/dit.md#quantised-weights). Embeddings, norms, modulation tables and the head
+// stay in the compute dtype. CPU only for now.
+enum class WanWeightFormat : uint8_t { compute, q8_0 };
+
 // Names in the checkpoint: diffusers (`condition_embedder.*`, `blocks.N.attn1.*`) or the
 // original Wan ones (`time_embedding.*`, `blocks.N.self_attn.*`), reel/wan.md §5.1.
 enum class WanLayout : uint8_t { diffusers, original };
@@ -86,6 +94,7 @@ struct WanLoadOptions {
   // copy, paged in lazily); the file must then not change while the weights live: truncating it
   // faults the process. false (default): private copies, immune to changes to the file.
   bool map_weights = false;
+  WanWeightFormat weight_format = WanWeightFormat::compute;
   // LoRAs (reel/lora.hpp), applied in this order; `expert` must be `both` here (the pipeline
   // routes A14B LoRAs to their expert). merge: added into the weights at load; runtime: side
   // paths whose strengths with_lora_strengths() changes.

@@ -209,12 +209,13 @@ WanWeights compose_lora_deltas(const WanWeights& base, std::span<const LoraDelta
     if (strength == 0.0f) continue;
     Tensor& p = param(w, d.target);
     Linear* layer = linear_of(w, d.target);
-    const DType dtype = p.dtype();
+    // A Q8_0 layer has no weight tensor: its side paths take the dtype of its bias (the model's).
+    const DType dtype = p.defined() || !layer ? p.dtype() : layer->bias.dtype();
     if (layer && !d.full.defined()) {
       layer->side_paths.push_back({on(ops::convert(*cpu, d.down, dtype)),
                                    on(ops::convert(*cpu, ops::affine(*cpu, d.up, strength * d.scale, 0.0f), dtype))});
     } else if (layer) {
-      const auto [o, i] = out_in(p);
+      const auto [o, i] = out_in(d.full);  // the weight's stored shape (the weight may be Q8_0)
       layer->side_paths.push_back({on(ops::convert(*cpu, ops::affine(*cpu, d.full.reshape({o, i}), strength, 0.0f), dtype)), {}});
     } else {
       p = plus(*cpu, p, ops::affine(*cpu, d.full, strength, 0.0f), device);

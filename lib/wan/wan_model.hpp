@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "quant/q8_0.hpp"
 #include "reel/backend.hpp"
 #include "reel/lora.hpp"
 #include "reel/wan_transformer.hpp"
@@ -24,11 +25,13 @@ struct SidePath {
   Tensor up;    // [out, rank], or undefined
 };
 
-// y = x·weightᵀ + bias (+ the side paths); weight [out, in], bias [out].
+// y = x·weightᵀ + bias (+ the side paths); weight [out, in], bias [out]. With Q8_0 weights
+// (WanWeightFormat::q8_0) `weight` is undefined and `q8` holds them.
 struct Linear {
   Tensor weight;
   Tensor bias;
   std::vector<SidePath> side_paths;
+  std::shared_ptr<const quant::Q8Matrix> q8;
 };
 
 // LayerNorm parameters (f32 in every precision).
@@ -167,6 +170,10 @@ const Tensor& param(const WanWeights& w, ParamRef ref);
 Linear* linear_of(WanWeights& w, ParamRef ref);  // nullptr: not the weight of a Linear
 bool is_linear_weight(ParamRef ref);
 std::string param_name(ParamRef ref);  // the diffusers name, e.g. "blocks.3.attn1.to_q.weight"
+
+// The blocks' linear layers held as Q8_0 (WanWeightFormat::q8_0), their weight tensors freed.
+// Layers whose input width is not a multiple of 32 stay as they are. Host weights only.
+void quantize_block_linears(WanWeights& w, const WanConfig& config);
 
 // y = x·Wᵀ + b + the layer's side paths; out dtype as ops::linear.
 Tensor linear(Backend& be, const Tensor& x, const Linear& l, std::optional<DType> out_dtype = std::nullopt);

@@ -89,6 +89,9 @@ WanTransformer WanTransformer::load(const WeightStore& store, const WanLoadOptio
     impl->attention_kernel = options.attention_kernel;
   }
   const bool merge = !options.loras.empty() && options.lora_mode == LoraMode::merge;
+  require(options.weight_format == WanWeightFormat::compute || options.device == Device::cpu(),
+          StatusCode::unsupported,
+          "Q8_0 weights (WanWeightFormat::q8_0) run on the CPU only for now, not on " + options.device.str());
   impl->weights = wan::load_weights(store, names, impl->config, options.precision,
                                     merge ? Device::cpu() : options.device, options.map_weights, impl->checkpoint);
   if (!options.loras.empty()) {
@@ -100,13 +103,17 @@ WanTransformer WanTransformer::load(const WeightStore& store, const WanLoadOptio
         wan::read_lora_deltas(options.loras, options.lora_mode, impl->config, impl->weights, impl->loras);
     if (merge) {
       wan::merge_lora_deltas(impl->weights, deltas, impl->loras);
+      if (options.weight_format == WanWeightFormat::q8_0) wan::quantize_block_linears(impl->weights, impl->config);
       if (!(options.device == Device::cpu())) impl->weights = wan::weights_on(impl->weights, impl->config, options.device);
     } else {
+      if (options.weight_format == WanWeightFormat::q8_0) wan::quantize_block_linears(impl->weights, impl->config);
       impl->base = impl->weights;
       impl->runtime_deltas = std::make_shared<const std::vector<wan::LoraDelta>>(deltas);
       impl->weights = wan::compose_lora_deltas(impl->base, deltas, lora_strengths(impl->loras), options.device);
     }
   }
+  if (options.weight_format == WanWeightFormat::q8_0 && options.loras.empty())
+    wan::quantize_block_linears(impl->weights, impl->config);
   return WanTransformer(std::move(impl));
 }
 

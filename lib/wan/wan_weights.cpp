@@ -268,6 +268,9 @@ WanWeights weights_on(const WanWeights& w, const WanConfig& config, Device devic
     if (!applies(e.when, config)) continue;
     const int64_t count = e.per_block() ? config.layers : 1;
     for (int64_t i = 0; i < count; ++i) {
+      if (e.linear && e.linear(src, i)->q8)
+        require(device == Device::cpu(), StatusCode::unsupported,
+                "Q8_0 weights (WanWeightFormat::q8_0) run on the CPU only for now, not on " + device.str());
       *e.slot(out, i) = on(*e.slot(src, i));
       if (e.linear)
         for (SidePath& side : e.linear(out, i)->side_paths) side = {on(side.down), on(side.up)};
@@ -346,6 +349,20 @@ Linear* linear_of(WanWeights& w, ParamRef ref) {
   const Entry& e = kTable[ref.entry];
   return e.linear ? e.linear(w, ref.block) : nullptr;
 }
+void quantize_block_linears(WanWeights& w, const WanConfig& config) {
+  for (const Entry& e : kTable) {
+    if (!e.linear || !e.per_block() || !applies(e.when, config)) continue;
+    for (int64_t i = 0; i < config.layers; ++i) {
+      Linear& l = *e.linear(w, i);
+      if (l.q8 || l.weight.dim(1) % quant::Q8Matrix::kBlock != 0) continue;
+      require(l.weight.is_cpu(), StatusCode::internal, "quantize_block_linears: weights on " + l.weight.device().str());
+      const std::vector<float> f = l.weight.to_floats();
+      l.q8 = std::make_shared<const quant::Q8Matrix>(quant::Q8Matrix::quantize(f.data(), l.weight.dim(0), l.weight.dim(1)));
+      l.weight = Tensor();
+    }
+  }
+}
+
 bool is_linear_weight(ParamRef ref) { return kTable[ref.entry].linear != nullptr; }
 std::string param_name(ParamRef ref) { return detail::layer_name(kTable[ref.entry].diffusers, ref.block); }
 

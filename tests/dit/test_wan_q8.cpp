@@ -1,0 +1,83 @@
+// Wan transformer with Q8_0 block linears (WanWeightFormat::q8_0) against diffusers' f32
+// output on the fixture models (tests/fixtures/dit): the weights are held quantised, the error
+// is the quantisation's (measured and bounded), and runtime LoRAs add to Q8_0 layers.
+#include <gtest/gtest.h>
+
+#include "dit/dit_fixtures.hpp"
+#include "wan/wan_model.hpp"
+
+namespace reel {
+namespace {
+
+double rel(const Tensor& a, const Tensor& b) { return test::relative_l2(test::to_doubles(a), test::to_doubles(b)); }
+
+// Every block linear whose input width is a multiple of 32 quantised (its weight tensor freed,
+// a Q8Matrix instead); the others, and the head and patch embedding, in the compute dtype.
+// Returns how many were quantised.
+int expect_quantised(const WanTransformer& dit) {
+  const wan::WanWeights& w = wan_impl(dit).weights;
+  const int64_t dim = dit.config().dim, ffn = dit.config().ffn_dim;
+  int quantised = 0;
+  for (const wan::BlockWeights& b : w.blocks)
+    for (const wan::Linear* l : {&b.q, &b.k, &b.v, &b.o, &b.cross_q, &b.cross_k, &b.cross_v, &b.cross_o, &b.ffn_in, &b.ffn_out}) {
+      const int64_t in = l == &b.ffn_out ? ffn : dim;
+      EXPECT_EQ(l->q8 != nullptr, in % 32 == 0);
+      EXPECT_EQ(l->weight.defined(), in % 32 != 0);
+      quantised += l->q8 != nullptr;
+    }
+  EXPECT_TRUE(w.head.weight.defined());
+  EXPECT_TRUE(w.patch.weight.defined());
+  return quantised;
+}
+
+// 8-bit blocks on weights and activations: ~0.7 % per product (tests/quant); through two
+// blocks with residual paths the fixtures' outputs move by 0.5-2 %. Bound 4e-2; a wrong
+// scale, layout or bias is ≥ 30 %.
+constexpr double kBound = 4e-2;
+
+TEST(WanQ8, F32ModelsWithQ8WeightsStayCloseToDiffusers) {
+  auto be = make_cpu_backend({.threads = 2});
+  for (const test::DitCase& c : test::dit_cases()) {
+    if (!c.has_diffusers) continue;
+    const test::DitIo io = test::read_dit_io(c.name);
+    const WanTransformer dit = WanTransformer::load(
+        test::dit_dir(c.name) / "diffusers", {.precision = WanPrecision::f32, .weight_format = WanWeightFormat::q8_0});
+    const int quantised = expect_quantised(dit);
+    const double err = rel(test::run_dit(dit, *be, io), io.out_f32);
+    std::printf("%s: %d Q8_0 block linears, vs diffusers f32: relative L2 %.3g\n", c.name.c_str(), quantised, err);
+    EXPECT_LT(err, kBound) << c.name;
+    if (quantised > 0) EXPECT_GT(err, 1e-5) << c.name << ": the weights were not quantised";
+    const WanTransformer bf16 = WanTransformer::load(
+        test::dit_dir(c.name) / "diffusers", {.precision = WanPrecision::bf16, .weight_format = WanWeightFormat::q8_0});
+    const double err16 = rel(test::run_dit(bf16, *be, io), io.out_f32);
+    std::printf("%s: bf16 with Q8_0 block linears vs diffusers f32: relative L2 %.3g\n", c.name.c_str(), err16);
+    EXPECT_LT(err16, kBound) << c.name;
+  }
+}
+
+TEST(WanQ8, RuntimeLorasAddToQ8Layers) {
+  auto be = make_cpu_backend({.threads = 2});
+  const test::DitIo io = test::read_dit_io("i2v");
+  const auto folder = test::dit_dir("i2v") / "diffusers";
+  const Tensor with_lora = WeightStore::open(test::fixtures_dir() / "lora" / "io.safetensors").load("out_same_1", DType::f32);
+  const WanTransformer plain = WanTransformer::load(folder, {.precision = WanPrecision::f32, .weight_format = WanWeightFormat::q8_0});
+  for (LoraMode mode : {LoraMode::runtime, LoraMode::merge}) {
+    const WanTransformer dit = WanTransformer::load(
+        folder, {.precision = WanPrecision::f32, .weight_format = WanWeightFormat::q8_0,
+                 .loras = {{.path = test::fixtures_dir() / "lora" / "same_diffusers.safetensors"}}, .lora_mode = mode});
+    EXPECT_EQ(expect_quantised(dit), 20);  // i2v: D 64, ffn 64, 2 blocks × 10
+    const Tensor out = test::run_dit(dit, *be, io);
+    EXPECT_LT(rel(out, with_lora), kBound) << (mode == LoraMode::runtime ? "runtime" : "merged, then quantised");
+    EXPECT_GT(rel(out, test::run_dit(plain, *be, io)), 0.1);
+  }
+}
+
+TEST(WanQ8, RefusedOffTheCpu) {
+  test::expect_code(StatusCode::unsupported, [] {
+    (void)WanTransformer::load(test::dit_dir("i2v") / "diffusers",
+                               {.device = Device::cuda(0), .weight_format = WanWeightFormat::q8_0});
+  }, "CPU only");
+}
+
+}  // namespace
+}  // namespace reel
