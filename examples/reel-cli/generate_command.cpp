@@ -47,6 +47,8 @@ const char* const kGenerateHelp =
     "                         S (default 1); @high/@low: one expert of Wan 2.2 A14B. Repeatable.\n"
     "                         Distillation LoRAs: see docs/lora.md for steps, shift and guidance 1\n"
     "  --lora-mode M          merge (default: into the weights, fastest) or runtime (side paths)\n"
+    "  --weight-type T        q8_0: the transformer's block linears quantised at load (CPU; about\n"
+    "                         half the memory of bf16, ~2x faster products with AVX-512 VNNI)\n"
     "  -o, --output FILE      .mp4 / .webm (FFmpeg builds), .y4m, .png (1 frame), or DIR/ for PNGs\n"
     "  --variants N           N clips from seeds seed, seed+1, ... in one run, their transformer\n"
     "                         calls batched (each equals its own run); written as out_s<seed>.mp4\n"
@@ -146,7 +148,7 @@ int generate_command(const std::vector<std::string>& argv) {
                        "--guidance-2", "--shift", "--sampler", "--schedule", "--seed", "--device", "--text-encoder-device", "--attention", "--offload", "--threads", "--map-weights",
                        "--precision", "-o", "--output", "--chunks", "--duration", "--prompt-schedule",
                        "--context-frames", "--conditioning", "--continue", "--preview", "--variants", "--variant-batch", "--step-cache",
-                       "--lora", "--lora-mode"});
+                       "--lora", "--lora-mode", "--weight-type"});
   if (!args.positionals().empty()) throw UsageError("unexpected argument \"" + args.positionals()[0] + "\"");
   const std::string output = args.get_or("-o", args.get_or("--output", ""));
   if (output.empty()) throw UsageError("no output file (-o out.mp4)");
@@ -190,6 +192,10 @@ int generate_command(const std::vector<std::string>& argv) {
   const std::string lora_mode = args.get_or("--lora-mode", "merge");
   if (lora_mode != "merge" && lora_mode != "runtime") throw UsageError("--lora-mode must be merge or runtime");
   load.lora_mode = lora_mode == "runtime" ? reel::LoraMode::runtime : reel::LoraMode::merge;
+  if (auto type = args.get("--weight-type")) {
+    if (*type != "q8_0" && *type != "compute") throw UsageError("--weight-type must be q8_0 or compute");
+    load.weight_format = *type == "q8_0" ? reel::WanWeightFormat::q8_0 : reel::WanWeightFormat::compute;
+  }
 
   reel::GenerateRequest req;
   req.prompt = args.get_or("--prompt", "");

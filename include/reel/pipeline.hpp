@@ -103,6 +103,10 @@ struct PipelineLoadOptions {
   // the pipeline lives: truncating one faults the process, overwriting one changes the model.
   // false (default): private copies made at load, immune to anything done to the files.
   bool map_weights = false;
+  // How the transformer's block linears are held: WanWeightFormat::q8_0 quantises them at load
+  // (CPU only; about half the memory of bf16 and ~2× its matrix products on AVX-512 VNNI CPUs,
+  // docs/dit.md#quantised-weights).
+  WanWeightFormat weight_format = WanWeightFormat::compute;
   // LoRAs (reel/lora.hpp, docs/lora.md), applied in this order. LoraSpec::expert routes each to
   // the high-noise transformer, the low-noise one (Wan 2.2 A14B) or both; one-transformer
   // models take only `both`. merge: added into the weights at load; runtime: side paths whose

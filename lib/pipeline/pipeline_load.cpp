@@ -24,7 +24,8 @@ std::shared_ptr<Backend> make_text_backend(const PipelineLoadOptions& o, const s
   return make_backend(o.text_encoder_device, o.threads);
 }
 
-std::string describe(const Pipeline::Impl& p, PipelinePrecision precision) {
+std::string describe(const Pipeline::Impl& p, const PipelineLoadOptions& options) {
+  const PipelinePrecision precision = options.precision;
   const PipelineInfo& i = p.info;
   std::ostringstream s;
   const bool wan22 = i.variant == WanVariant::ti2v || i.two_experts;
@@ -39,7 +40,9 @@ std::string describe(const Pipeline::Impl& p, PipelinePrecision precision) {
   if (p.image_encoder)
     s << "; CLIP image encoder " << p.image_encoder->config().hidden_size << " × "
       << p.image_encoder->config().num_layers << " layers (" << p.image_encoder->config().image_size << " px)";
-  s << "; " << (precision == PipelinePrecision::bf16 ? "bf16" : "f32") << " on " << p.backend->device().str();
+  s << "; " << (precision == PipelinePrecision::bf16 ? "bf16" : "f32")
+    << (options.weight_format == WanWeightFormat::q8_0 ? " (block linears Q8_0)" : "") << " on "
+    << p.backend->device().str();
   return s.str();
 }
 
@@ -173,6 +176,7 @@ Pipeline Pipeline::load(const PipelineLoadOptions& options) {
                              .device = p->offload_transformer ? Device::cpu() : p->backend->device(),
                              .attention_kernel = p->offload_transformer ? "" : options.attention_kernel,
                              .map_weights = options.map_weights,
+                             .weight_format = options.weight_format,
                              .loras = high.specs,
                              .lora_mode = options.lora_mode};
   p->transformer = WanTransformer::load(files.transformer, wan_options);
@@ -243,7 +247,7 @@ Pipeline Pipeline::load(const PipelineLoadOptions& options) {
   if (info.two_experts && !files.index.boundary_ratio)
     info.notes.push_back("two experts but no boundary_ratio in model_index.json: using " +
                          std::to_string(info.defaults.boundary_ratio));
-  info.description = describe(*p, options.precision);
+  info.description = describe(*p, options);
   return Pipeline(std::move(p));
 }
 
