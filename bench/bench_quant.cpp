@@ -1,4 +1,4 @@
-// Q8_0 weights (lib/quant/q8_0.hpp: activations quantised per block on the fly, integer block
+// Q8_0 weights (lib/quant/qmatrix.hpp: activations quantised per block on the fly, integer block
 // dot products with AVX-512 VNNI), three ways, each against its reference measured in this run:
 //   linear/...     one Linear on the Wan shapes of bench/shapes/gemm_wan.txt vs reel's bf16
 //                  Linear (oneDNN);
@@ -27,7 +27,7 @@
 #include "common/measure.hpp"
 #include "common/shapes.hpp"
 #include "common/wan_shapes.hpp"
-#include "quant/q8_0.hpp"
+#include "quant/qmatrix.hpp"
 #include "reel/ops.hpp"
 
 namespace {
@@ -68,9 +68,9 @@ void bench_bf16(benchmark::State& state, int64_t m, int64_t k, int64_t n) {
 void bench_q8(benchmark::State& state, int64_t m, int64_t k, int64_t n) {
   const std::vector<float> x = gaussian(size_t(m * k), 1, 1.0f), wf = gaussian(size_t(n * k), 2, 0.05f);
   const std::vector<float> b = gaussian(size_t(n), 3, 0.1f);
-  const quant::Q8Matrix w = quant::Q8Matrix::quantize(wf.data(), n, k);
+  const quant::QMatrix w = quant::QMatrix::quantize(quant::QType::q8_0, wf.data(), n, k);
   std::vector<float> y(size_t(m * n));
-  quant::q8_linear(x.data(), m, w, b.data(), y.data());
+  quant::q_linear(x.data(), m, w, b.data(), y.data());
   {  // check against the f32 product on 64 sampled rows
     double num = 0, den = 0;
     for (int64_t i = 0; i < m; i += std::max<int64_t>(1, m / 64))
@@ -87,10 +87,10 @@ void bench_q8(benchmark::State& state, int64_t m, int64_t k, int64_t n) {
     }
   }
   const bench::LoopTimes times =
-      bench::time_iterations(state, [&] { quant::q8_linear(x.data(), m, w, b.data(), y.data()); });
+      bench::time_iterations(state, [&] { quant::q_linear(x.data(), m, w, b.data(), y.data()); });
   bench::set_gflops_counters(state, 2.0 * double(m) * double(n) * double(k), times);
   state.counters["weight_mb"] = double(w.bytes()) / 1e6;
-  state.counters["vnni"] = quant::q8_has_vnni() ? 1 : 0;
+  state.counters["vnni"] = quant::q_has_vnni() ? 1 : 0;
   if (auto it = bf16_seconds().find(key(m, k, n)); it != bf16_seconds().end())
     state.counters["vs_bf16"] = it->second / (times.wall_s / double(state.iterations()));
 }
@@ -100,7 +100,7 @@ double bf16_forward_seconds = 0;
 void bench_dit(benchmark::State& state, bool q8) {
   const WanConfig cfg = bench::wan_t2v_1_3b();
   wan::WanWeights w = wan::random_weights(cfg, WanPrecision::bf16, 7);
-  if (q8) wan::quantize_block_linears(w, cfg);
+  if (q8) wan::quantize_block_linears(w, cfg, quant::QType::q8_0);
   const WanTransformer dit = bench::wan_transformer(cfg, std::move(w), WanPrecision::bf16, Device::cpu());
   auto be = make_cpu_backend();
   const Tensor latents = Tensor::from_floats({1, 16, 5, 32, 32}, gaussian(16 * 5 * 32 * 32, 1, 1.0f), DType::bf16);

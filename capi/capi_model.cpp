@@ -31,13 +31,6 @@ bool has_field(const reel_model_params* p, size_t offset) {
   return p->struct_size >= offset + sizeof(T);
 }
 
-reel::WanWeightFormat weight_format_of(const std::string& name, const char* what) {
-  if (name == "q8_0") return reel::WanWeightFormat::q8_0;
-  if (name == "compute" || name == "bf16" || name == "f32") return reel::WanWeightFormat::compute;
-  throw reel::Error(reel::StatusCode::invalid_argument,
-                    std::string(what) + " \"" + name + "\" is not a weight type (q8_0, or compute)");
-}
-
 void read_loras(const reel_model_params& p, reel::PipelineLoadOptions& o) {
   using namespace reel;
   require(p.lora_count >= 0 && p.lora_count <= 256, StatusCode::invalid_argument,
@@ -109,7 +102,7 @@ reel_status reel_model_load(const reel_model_params* params, reel_model** model)
     if (has_field<int32_t>(params, offsetof(reel_model_params, lora_runtime))) read_loras(*params, o);
     if (has_field<const char*>(params, offsetof(reel_model_params, weight_type)) && params->weight_type &&
         params->weight_type[0])
-      o.weight_format = weight_format_of(params->weight_type, "params->weight_type");
+      o.weight_format = parse_weight_format(params->weight_type);
     o.threads = params->threads;
     o.precision = precision_of(&params->precision);
     auto loaded = std::make_unique<reel_model>(reel_model{Pipeline::load(o), {}});

@@ -153,9 +153,10 @@ typedef struct reel_model_params {
   /* 0: LoRAs merged into the weights at load (fastest). Non-zero: kept as side paths whose
    * strengths each request may change (reel_generate_params.lora_strengths). */
   int32_t lora_runtime;
-  /* How the transformer's block linears are held: NULL or "" (the compute dtype) or "q8_0"
-   * (quantised at load: about half the memory of bf16, faster on AVX-512 VNNI CPUs; CPU
-   * only, else UNSUPPORTED). */
+  /* How the transformer's block linears are held (docs/dit.md#quantised-weights): NULL, "" or
+   * "compute" (the compute dtype); "q8_0" / "q4_0" (quantised at load: 0.63× / 0.38× the memory
+   * of bf16, faster products on AVX-512 VNNI CPUs); "stored" (GGUF Q8_0/Q4_0/Q4_1/Q4_K kept as
+   * the file stores them). CPU only, else UNSUPPORTED. */
   const char* weight_type;
 } reel_model_params;
 

@@ -47,8 +47,9 @@ const char* const kGenerateHelp =
     "                         S (default 1); @high/@low: one expert of Wan 2.2 A14B. Repeatable.\n"
     "                         Distillation LoRAs: see docs/lora.md for steps, shift and guidance 1\n"
     "  --lora-mode M          merge (default: into the weights, fastest) or runtime (side paths)\n"
-    "  --weight-type T        q8_0: the transformer's block linears quantised at load (CPU; about\n"
-    "                         half the memory of bf16, ~2x faster products with AVX-512 VNNI)\n"
+    "  --weight-type T        the transformer's block linears (CPU): q8_0 or q4_0 quantised at\n"
+    "                         load (0.63x / 0.38x the memory of bf16, ~2x faster with AVX-512 VNNI),\n"
+    "                         stored (a GGUF file's Q8_0/Q4_0/Q4_1/Q4_K kept as they are), compute\n"
     "  -o, --output FILE      .mp4 / .webm (FFmpeg builds), .y4m, .png (1 frame), or DIR/ for PNGs\n"
     "  --variants N           N clips from seeds seed, seed+1, ... in one run, their transformer\n"
     "                         calls batched (each equals its own run); written as out_s<seed>.mp4\n"
@@ -193,8 +194,11 @@ int generate_command(const std::vector<std::string>& argv) {
   if (lora_mode != "merge" && lora_mode != "runtime") throw UsageError("--lora-mode must be merge or runtime");
   load.lora_mode = lora_mode == "runtime" ? reel::LoraMode::runtime : reel::LoraMode::merge;
   if (auto type = args.get("--weight-type")) {
-    if (*type != "q8_0" && *type != "compute") throw UsageError("--weight-type must be q8_0 or compute");
-    load.weight_format = *type == "q8_0" ? reel::WanWeightFormat::q8_0 : reel::WanWeightFormat::compute;
+    try {
+      load.weight_format = reel::parse_weight_format(*type);
+    } catch (const reel::Error& e) {
+      throw UsageError(std::string("--weight-type: ") + e.what());
+    }
   }
 
   reel::GenerateRequest req;

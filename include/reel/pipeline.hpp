@@ -103,9 +103,8 @@ struct PipelineLoadOptions {
   // the pipeline lives: truncating one faults the process, overwriting one changes the model.
   // false (default): private copies made at load, immune to anything done to the files.
   bool map_weights = false;
-  // How the transformer's block linears are held: WanWeightFormat::q8_0 quantises them at load
-  // (CPU only; about half the memory of bf16 and ~2× its matrix products on AVX-512 VNNI CPUs,
-  // docs/dit.md#quantised-weights).
+  // How the transformer's block linears are held (WanWeightFormat: q8_0 / q4_0 quantised at
+  // load, stored = a GGUF file's quantisation kept; CPU only; docs/dit.md#quantised-weights).
   WanWeightFormat weight_format = WanWeightFormat::compute;
   // LoRAs (reel/lora.hpp, docs/lora.md), applied in this order. LoraSpec::expert routes each to
   // the high-noise transformer, the low-noise one (Wan 2.2 A14B) or both; one-transformer

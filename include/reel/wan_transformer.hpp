@@ -30,6 +30,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "reel/backend.hpp"
@@ -45,12 +46,21 @@ class WeightStore;
 enum class WanPrecision : uint8_t { f32, bf16 };
 
 // How the blocks' linear layers (self/cross-attention q k v o, image k v, FFN: 95 % of the
-// weights) are held. compute: in the compute dtype (bf16 or f32). q8_0: quantised to ggml's
-// Q8_0 at load (blocks of 32, an f16-exact scale each; 1.25 bytes a weight as packed) and
-// multiplied with activations quantised the same way on the fly (AVX-512 VNNI on CPUs that
-// have it; docs/dit.md#quantised-weights). Embeddings, norms, modulation tables and the head
-// stay in the compute dtype. CPU only for now.
-enum class WanWeightFormat : uint8_t { compute, q8_0 };
+// weights) are held (docs/dit.md#quantised-weights). CPU only for now.
+//   compute  in the compute dtype (bf16 or f32), whatever the file stores (GGUF dequantised);
+//   q8_0     quantised at load to ggml's Q8_0 (1.25 bytes a weight as packed; bf16 is 2);
+//   q4_0     quantised at load to ggml's Q4_0 (0.75 bytes a weight);
+//   stored   GGUF Q8_0, Q4_0, Q4_1 and Q4_K tensors kept as the file stores them, never
+//            dequantised; other quantised GGUF types (Q5_*, Q2_K, Q3_K, Q6_K) re-quantised to
+//            Q8_0 one tensor at a time; float tensors in the compute dtype.
+// Quantised layers multiply activations quantised per block of 32 on the fly (AVX-512 VNNI
+// where the CPU has it). Embeddings, norms, modulation tables and the head stay in the compute
+// dtype, and so does a layer whose input width is not a multiple of 32.
+enum class WanWeightFormat : uint8_t { compute, q8_0, q4_0, stored };
+// "compute", "q8_0", "q4_0", "stored" (the CLI's --weight-type and the C API's weight_type).
+REEL_API std::string_view weight_format_name(WanWeightFormat f);
+// The format of a name above; throws invalid_argument listing them.
+REEL_API WanWeightFormat parse_weight_format(std::string_view name);
 
 // Names in the checkpoint: diffusers (`condition_embedder.*`, `blocks.N.attn1.*`) or the
 // original Wan ones (`time_embedding.*`, `blocks.N.self_attn.*`), reel/wan.md §5.1.

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -76,6 +77,10 @@ class REEL_API WeightStore {
   // offset is not a multiple of its element size (legal in safetensors, never produced by
   // save_safetensors or the reference writer), the view is a read-only aligned copy instead.
   Tensor view(std::string_view name) const;
+
+  // The tensor's bytes as stored (any dtype, GGUF quantisation blocks included), zero-copy from
+  // the mapped file: valid while this store or a copy of it lives. TensorInfo::bytes long.
+  std::span<const std::byte> bytes(std::string_view name) const;
 
   // __metadata__ of the (first) file. GGUF: every key-value pair, numbers and strings as text,
   // arrays of up to 16 numbers as "[a, b, ...]", longer arrays as "[N values of TYPE]".

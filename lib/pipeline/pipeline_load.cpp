@@ -41,7 +41,10 @@ std::string describe(const Pipeline::Impl& p, const PipelineLoadOptions& options
     s << "; CLIP image encoder " << p.image_encoder->config().hidden_size << " × "
       << p.image_encoder->config().num_layers << " layers (" << p.image_encoder->config().image_size << " px)";
   s << "; " << (precision == PipelinePrecision::bf16 ? "bf16" : "f32")
-    << (options.weight_format == WanWeightFormat::q8_0 ? " (block linears Q8_0)" : "") << " on "
+    << (options.weight_format == WanWeightFormat::compute
+            ? ""
+            : " (block linears " + std::string(weight_format_name(options.weight_format)) + ")")
+    << " on "
     << p.backend->device().str();
   return s.str();
 }

@@ -37,24 +37,25 @@ Tensor project_normed(Backend& be, const Tensor& x, const Linear& l, const Tenso
   return ops::rms_norm(be, y, &norm, eps);
 }
 
-// x·Wᵀ + b with Q8_0 weights (quant/q8_0.hpp): x and the result cross to f32 on the host.
-Tensor q8_linear(Backend& be, const Tensor& x, const Linear& l, DType out_dtype) {
-  require(x.is_cpu(), StatusCode::unsupported, "Q8_0 weights run on the CPU only for now (activations on " +
+// x·Wᵀ + b with quantised weights (quant/qmatrix.hpp): x and the result are f32 on the host.
+Tensor quantised_linear(Backend& be, const Tensor& x, const Linear& l, DType out_dtype) {
+  require(x.is_cpu(), StatusCode::unsupported, "quantised weights run on the CPU only for now (activations on " +
                                                    x.device().str() + ")");
   const Tensor x32 = x.dtype() == DType::f32 ? x : ops::convert(be, x, DType::f32);
-  const int64_t k = x.shape()[x.rank() - 1], m = x.numel() / k, n = l.q8->rows();
+  const int64_t k = x.shape()[x.rank() - 1], m = x.numel() / k, n = l.quantised->rows();
   std::vector<int64_t> dims(x.shape().dims().begin(), x.shape().dims().end());
   dims.back() = n;
   Tensor y = Tensor::empty(Shape(std::span<const int64_t>(dims)), DType::f32);
   const Tensor b32 = l.bias.defined() ? (l.bias.dtype() == DType::f32 ? l.bias : ops::convert(be, l.bias, DType::f32)) : Tensor();
-  quant::q8_linear(x32.data<float>(), m, *l.q8, b32.defined() ? b32.data<float>() : nullptr, y.data<float>());
+  quant::q_linear(x32.data<float>(), m, *l.quantised, b32.defined() ? b32.data<float>() : nullptr, y.data<float>());
   return out_dtype == DType::f32 ? y : ops::convert(be, y, out_dtype);
 }
 
 }  // namespace
 
 Tensor linear(Backend& be, const Tensor& x, const Linear& l, std::optional<DType> out_dtype) {
-  Tensor y = l.q8 ? q8_linear(be, x, l, out_dtype.value_or(x.dtype())) : ops::linear(be, x, l.weight, &l.bias, out_dtype);
+  Tensor y = l.quantised ? quantised_linear(be, x, l, out_dtype.value_or(x.dtype()))
+                         : ops::linear(be, x, l.weight, &l.bias, out_dtype);
   for (const SidePath& side : l.side_paths) {  // runtime LoRAs
     Tensor h = ops::linear(be, x, side.down, nullptr, y.dtype());
     if (side.up.defined()) h = ops::linear(be, h, side.up, nullptr, y.dtype());

@@ -44,6 +44,15 @@ WeightStore open_lora(const LoraSpec& spec) {
 // [out, in] of the stored weight (the patch embedding is stored flattened, so the same).
 std::pair<int64_t, int64_t> out_in(const Tensor& w) { return {w.dim(0), w.numel() / std::max<int64_t>(w.dim(0), 1)}; }
 
+// The shape of a parameter, also for a linear layer whose weight is held quantised.
+Shape shape_of(const WanWeights& weights, ParamRef ref) {
+  const Tensor& p = param(weights, ref);
+  if (p.defined()) return p.shape();
+  const Linear* l = linear_of(weights, ref);
+  if (l && l->quantised) return {l->quantised->rows(), l->quantised->cols()};
+  return p.shape();
+}
+
 void read_module(const WeightStore& store, const LoraSpec& spec, size_t index, const LoraModule& m,
                  const WanConfig& config, const WanWeights& weights, std::vector<LoraDelta>& out, AppliedLora& applied) {
   std::string why;
@@ -52,10 +61,10 @@ void read_module(const WeightStore& store, const LoraSpec& spec, size_t index, c
     std::optional<ParamRef> ref = find_param(m.name, ParamKind::weight, config, &why);
     if (!ref && m.down.empty()) ref = find_param(m.name, ParamKind::whole, config, nullptr);  // modulation .diff
     if (!ref) return unmapped(why);
-    const Tensor& w = param(weights, *ref);
+    const Shape w_shape = shape_of(weights, *ref);
+    const int64_t o = w_shape[0], i = w_shape.numel() / std::max<int64_t>(o, 1);
     if (!m.down.empty()) {
       if (!is_linear_weight(*ref)) return unmapped(param_name(*ref) + " is not a linear layer");
-      const auto [o, i] = out_in(w);
       LoraDelta d = delta_for(*ref, index);
       d.down = read_finite(store, m.down, spec);
       d.up = read_finite(store, m.up, spec);
@@ -71,10 +80,10 @@ void read_module(const WeightStore& store, const LoraSpec& spec, size_t index, c
     if (!m.diff.empty()) {
       LoraDelta d = delta_for(*ref, index);
       d.full = read_finite(store, m.diff, spec);
-      require(d.full.numel() == w.numel(), StatusCode::bad_format,
+      require(d.full.numel() == w_shape.numel(), StatusCode::bad_format,
               where(spec) + ": '" + m.diff + "' has shape " + d.full.shape().str() + ", '" + param_name(*ref) +
-                  "' has " + w.shape().str());
-      d.full = d.full.reshape(w.shape());
+                  "' has " + w_shape.str());
+      d.full = d.full.reshape(w_shape);
       out.push_back(std::move(d));
       ++applied.targets;
     }
@@ -190,6 +199,11 @@ void merge_lora_deltas(WanWeights& w, std::span<const LoraDelta> deltas, std::sp
     const float strength = loras[d.lora].spec.strength;
     if (strength == 0.0f) continue;
     Tensor& p = param(w, d.target);
+    const Linear* layer = linear_of(w, d.target);
+    require(p.defined() || !layer || !layer->quantised, StatusCode::invalid_argument,
+            "LoRA " + loras[d.lora].spec.path.filename().string() + " would merge into " + param_name(d.target) +
+                ", which is kept quantised as the file stores it (weight format stored): apply it at run time "
+                "(LoraMode::runtime, --lora-mode runtime)");
     if (p.device() != Device::cpu() || (p.dtype() != DType::f32 && p.dtype() != DType::bf16)) {
       const Tensor delta = d.full.defined() ? ops::affine(*cpu, d.full, strength, 0.0f) : low_rank_product(*cpu, d, strength);
       p = plus(*cpu, p, delta, p.device());

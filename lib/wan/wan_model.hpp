@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "quant/q8_0.hpp"
+#include "quant/qmatrix.hpp"
 #include "reel/backend.hpp"
 #include "reel/lora.hpp"
 #include "reel/wan_transformer.hpp"
@@ -25,13 +25,13 @@ struct SidePath {
   Tensor up;    // [out, rank], or undefined
 };
 
-// y = x·weightᵀ + bias (+ the side paths); weight [out, in], bias [out]. With Q8_0 weights
-// (WanWeightFormat::q8_0) `weight` is undefined and `q8` holds them.
+// y = x·weightᵀ + bias (+ the side paths); weight [out, in], bias [out]. With quantised weights
+// (WanWeightFormat) `weight` is undefined and `quantised` holds them.
 struct Linear {
   Tensor weight;
   Tensor bias;
   std::vector<SidePath> side_paths;
-  std::shared_ptr<const quant::Q8Matrix> q8;
+  std::shared_ptr<const quant::QMatrix> quantised;
 };
 
 // LayerNorm parameters (f32 in every precision).
@@ -149,8 +149,11 @@ void check_weights(const WeightStore& store, const CheckpointNames& names, const
 
 // Reads every tensor of the model into typed members (shape-checked, converted, fp8
 // dequantised). Fills info.ignored / fp8 counts.
+// WanWeightFormat::stored: the blocks' linear layers whose GGUF type the kernel takes are read
+// as they are stored (never dequantised), other quantised ones re-quantised to Q8_0 as read.
 WanWeights load_weights(const WeightStore& store, const CheckpointNames& names, const WanConfig& config,
-                        WanPrecision precision, Device device, bool map, WanCheckpointInfo& info);
+                        WanPrecision precision, Device device, bool map, WanCheckpointInfo& info,
+                        WanWeightFormat format = WanWeightFormat::compute);
 
 // Random weights of the right shapes (values in ±1/sqrt(fan_in), norms near 1), for benchmarks
 // and shape tests; made in memory, nothing read from disk.
@@ -168,12 +171,13 @@ std::optional<ParamRef> find_param(std::string_view module, ParamKind kind, cons
 Tensor& param(WanWeights& w, ParamRef ref);
 const Tensor& param(const WanWeights& w, ParamRef ref);
 Linear* linear_of(WanWeights& w, ParamRef ref);  // nullptr: not the weight of a Linear
+const Linear* linear_of(const WanWeights& w, ParamRef ref);
 bool is_linear_weight(ParamRef ref);
 std::string param_name(ParamRef ref);  // the diffusers name, e.g. "blocks.3.attn1.to_q.weight"
 
-// The blocks' linear layers held as Q8_0 (WanWeightFormat::q8_0), their weight tensors freed.
-// Layers whose input width is not a multiple of 32 stay as they are. Host weights only.
-void quantize_block_linears(WanWeights& w, const WanConfig& config);
+// The blocks' linear layers still in a float dtype quantised to `type`, their weight tensors
+// freed. Layers whose input width is not a multiple of 32 stay as they are. Host weights only.
+void quantize_block_linears(WanWeights& w, const WanConfig& config, quant::QType type);
 
 // y = x·Wᵀ + b + the layer's side paths; out dtype as ops::linear.
 Tensor linear(Backend& be, const Tensor& x, const Linear& l, std::optional<DType> out_dtype = std::nullopt);

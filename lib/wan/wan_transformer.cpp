@@ -69,6 +69,23 @@ Tensor on(const Tensor& t, Device device) { return t.device() == device ? t : t.
 
 }  // namespace
 
+std::string_view weight_format_name(WanWeightFormat f) {
+  switch (f) {
+    case WanWeightFormat::compute: return "compute";
+    case WanWeightFormat::q8_0: return "q8_0";
+    case WanWeightFormat::q4_0: return "q4_0";
+    case WanWeightFormat::stored: return "stored";
+  }
+  return "?";
+}
+
+WanWeightFormat parse_weight_format(std::string_view name) {
+  for (WanWeightFormat f : {WanWeightFormat::compute, WanWeightFormat::q8_0, WanWeightFormat::q4_0, WanWeightFormat::stored})
+    if (name == weight_format_name(f)) return f;
+  throw Error(StatusCode::invalid_argument,
+              "weight type \"" + std::string(name) + "\" is not one of compute, q8_0, q4_0, stored");
+}
+
 WanTransformer::WanTransformer(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {
   require(impl_ != nullptr, StatusCode::invalid_argument, "WanTransformer: null model");
 }
@@ -91,9 +108,16 @@ WanTransformer WanTransformer::load(const WeightStore& store, const WanLoadOptio
   const bool merge = !options.loras.empty() && options.lora_mode == LoraMode::merge;
   require(options.weight_format == WanWeightFormat::compute || options.device == Device::cpu(),
           StatusCode::unsupported,
-          "Q8_0 weights (WanWeightFormat::q8_0) run on the CPU only for now, not on " + options.device.str());
+          "quantised weights (WanWeightFormat) run on the CPU only for now, not on " + options.device.str());
   impl->weights = wan::load_weights(store, names, impl->config, options.precision,
-                                    merge ? Device::cpu() : options.device, options.map_weights, impl->checkpoint);
+                                    merge ? Device::cpu() : options.device, options.map_weights, impl->checkpoint,
+                                    options.weight_format);
+  // Quantising at load comes after a merge (LoRA deltas go into the float weights first).
+  const auto quantize = [&] {
+    if (options.weight_format == WanWeightFormat::q8_0 || options.weight_format == WanWeightFormat::q4_0)
+      wan::quantize_block_linears(impl->weights, impl->config,
+                                  options.weight_format == WanWeightFormat::q8_0 ? quant::QType::q8_0 : quant::QType::q4_0);
+  };
   if (!options.loras.empty()) {
     for (const LoraSpec& spec : options.loras)
       require(spec.expert == LoraExpert::both, StatusCode::invalid_argument,
@@ -103,17 +127,17 @@ WanTransformer WanTransformer::load(const WeightStore& store, const WanLoadOptio
         wan::read_lora_deltas(options.loras, options.lora_mode, impl->config, impl->weights, impl->loras);
     if (merge) {
       wan::merge_lora_deltas(impl->weights, deltas, impl->loras);
-      if (options.weight_format == WanWeightFormat::q8_0) wan::quantize_block_linears(impl->weights, impl->config);
+      quantize();
       if (!(options.device == Device::cpu())) impl->weights = wan::weights_on(impl->weights, impl->config, options.device);
     } else {
-      if (options.weight_format == WanWeightFormat::q8_0) wan::quantize_block_linears(impl->weights, impl->config);
+      quantize();
       impl->base = impl->weights;
       impl->runtime_deltas = std::make_shared<const std::vector<wan::LoraDelta>>(deltas);
       impl->weights = wan::compose_lora_deltas(impl->base, deltas, lora_strengths(impl->loras), options.device);
     }
+  } else {
+    quantize();
   }
-  if (options.weight_format == WanWeightFormat::q8_0 && options.loras.empty())
-    wan::quantize_block_linears(impl->weights, impl->config);
   return WanTransformer(std::move(impl));
 }
 

@@ -180,6 +180,27 @@ Tensor load_tensor(const WeightStore& store, const std::string& name, const Shap
   return store.load_weight(name, dtype, map);  // dequantised by its scale; a view when map and the dtype match
 }
 
+// WanWeightFormat::stored: a block linear stored in a quantised GGUF type goes straight into
+// `layer.quantised` (kept as stored when the kernel takes the type, else re-quantised to Q8_0
+// from its values); returns false for float tensors (loaded as usual).
+bool keep_quantised(const WeightStore& store, const std::string& name, const Shape& expected, const WanConfig& cfg,
+                    std::set<std::string>& used, Linear& layer, WanCheckpointInfo& info) {
+  check_tensor(store, name, expected, cfg, info.layout);
+  const TensorInfo& ti = store.info(name);
+  const bool quantised = ti.dtype >= FileDType::q4_0;
+  if (!quantised || expected[1] % quant::QMatrix::kBlock != 0) return false;
+  used.insert(name);
+  if (quant::QMatrix::keeps(ti.dtype)) {
+    layer.quantised = std::make_shared<const quant::QMatrix>(
+        quant::QMatrix::from_gguf(ti.dtype, store.bytes(name).data(), expected[0], expected[1]));
+  } else {
+    const Tensor f = store.load(name, DType::f32);
+    layer.quantised = std::make_shared<const quant::QMatrix>(
+        quant::QMatrix::quantize(quant::QType::q8_0, f.data<float>(), expected[0], expected[1]));
+  }
+  return true;
+}
+
 DType dtype_for(Keep keep, WanPrecision precision) {
   return keep == Keep::f32 ? DType::f32 : activation_dtype(precision);
 }
@@ -238,7 +259,8 @@ void check_weights(const WeightStore& store, const CheckpointNames& names, const
 }
 
 WanWeights load_weights(const WeightStore& store, const CheckpointNames& names, const WanConfig& config,
-                        WanPrecision precision, Device device, bool map, WanCheckpointInfo& info) {
+                        WanPrecision precision, Device device, bool map, WanCheckpointInfo& info,
+                        WanWeightFormat format) {
   check_weights(store, names, config);  // every tensor before reading any
   info.layout = names.layout;
   info.prefix = names.prefix;
@@ -250,6 +272,9 @@ WanWeights load_weights(const WeightStore& store, const CheckpointNames& names, 
     const int64_t count = e.per_block() ? config.layers : 1;
     for (int64_t i = 0; i < count; ++i) {
       const std::string name = checkpoint_name(names, e.diffusers, e.per_block() ? i : -1);
+      if (format == WanWeightFormat::stored && e.linear && e.per_block() &&
+          keep_quantised(store, name, e.shape(config), config, used, *e.linear(w, i), info))
+        continue;
       Tensor t = load_tensor(store, name, e.shape(config), dtype_for(e.keep, precision), config, map, used, info);
       *e.slot(w, i) = device == Device::cpu() ? std::move(t) : t.to(device);
     }
@@ -268,9 +293,9 @@ WanWeights weights_on(const WanWeights& w, const WanConfig& config, Device devic
     if (!applies(e.when, config)) continue;
     const int64_t count = e.per_block() ? config.layers : 1;
     for (int64_t i = 0; i < count; ++i) {
-      if (e.linear && e.linear(src, i)->q8)
+      if (e.linear && e.linear(src, i)->quantised)
         require(device == Device::cpu(), StatusCode::unsupported,
-                "Q8_0 weights (WanWeightFormat::q8_0) run on the CPU only for now, not on " + device.str());
+                "quantised weights (WanWeightFormat) run on the CPU only for now, not on " + device.str());
       *e.slot(out, i) = on(*e.slot(src, i));
       if (e.linear)
         for (SidePath& side : e.linear(out, i)->side_paths) side = {on(side.down), on(side.up)};
@@ -349,20 +374,22 @@ Linear* linear_of(WanWeights& w, ParamRef ref) {
   const Entry& e = kTable[ref.entry];
   return e.linear ? e.linear(w, ref.block) : nullptr;
 }
-void quantize_block_linears(WanWeights& w, const WanConfig& config) {
+void quantize_block_linears(WanWeights& w, const WanConfig& config, quant::QType type) {
   for (const Entry& e : kTable) {
     if (!e.linear || !e.per_block() || !applies(e.when, config)) continue;
     for (int64_t i = 0; i < config.layers; ++i) {
       Linear& l = *e.linear(w, i);
-      if (l.q8 || l.weight.dim(1) % quant::Q8Matrix::kBlock != 0) continue;
+      if (l.quantised || l.weight.dim(1) % quant::QMatrix::kBlock != 0) continue;
       require(l.weight.is_cpu(), StatusCode::internal, "quantize_block_linears: weights on " + l.weight.device().str());
       const std::vector<float> f = l.weight.to_floats();
-      l.q8 = std::make_shared<const quant::Q8Matrix>(quant::Q8Matrix::quantize(f.data(), l.weight.dim(0), l.weight.dim(1)));
+      l.quantised = std::make_shared<const quant::QMatrix>(
+          quant::QMatrix::quantize(type, f.data(), l.weight.dim(0), l.weight.dim(1)));
       l.weight = Tensor();
     }
   }
 }
 
+const Linear* linear_of(const WanWeights& w, ParamRef ref) { return linear_of(const_cast<WanWeights&>(w), ref); }
 bool is_linear_weight(ParamRef ref) { return kTable[ref.entry].linear != nullptr; }
 std::string param_name(ParamRef ref) { return detail::layer_name(kTable[ref.entry].diffusers, ref.block); }
 

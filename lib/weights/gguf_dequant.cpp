@@ -232,4 +232,54 @@ void dequantize_gguf(FileDType t, const std::byte* src, float* dst, size_t n) {
   });
 }
 
+int gguf_affine_max_q(FileDType t) {
+  switch (t) {
+    case FileDType::q8_0: return 255;
+    case FileDType::q4_0: case FileDType::q4_1: case FileDType::q4_k: return 15;
+    default: return 0;
+  }
+}
+
+bool gguf_affine_blocks(FileDType t, const std::byte* src, size_t n, uint8_t* q, float* scale, float* offset) {
+  const auto* b = reinterpret_cast<const uint8_t*>(src);
+  switch (t) {
+    case FileDType::q8_0:
+      for (size_t blk = 0; blk < n / 32; ++blk, b += 34) {
+        const float d = f16_at(b);
+        scale[blk] = d, offset[blk] = -128.0f * d;
+        for (int l = 0; l < 32; ++l) q[blk * 32 + size_t(l)] = uint8_t(int(int8_t(b[2 + l])) + 128);
+      }
+      return true;
+    case FileDType::q4_0:
+    case FileDType::q4_1: {
+      const bool has_min = t == FileDType::q4_1;
+      const size_t bytes = has_min ? 20 : 18, nibbles = has_min ? 4 : 2;
+      for (size_t blk = 0; blk < n / 32; ++blk, b += bytes) {
+        const float d = f16_at(b);
+        scale[blk] = d, offset[blk] = has_min ? f16_at(b + 2) : -8.0f * d;
+        for (int l = 0; l < 16; ++l) {
+          q[blk * 32 + size_t(l)] = b[nibbles + size_t(l)] & 0x0f;
+          q[blk * 32 + size_t(l) + 16] = b[nibbles + size_t(l)] >> 4;
+        }
+      }
+      return true;
+    }
+    case FileDType::q4_k:
+      for (size_t sb = 0; sb < n / 256; ++sb, b += 144) {
+        const float d = f16_at(b), dmin = f16_at(b + 2);
+        const uint8_t* qs = b + 16;
+        for (int j = 0; j < 8; ++j) {
+          uint8_t sc, m;
+          k_scale_min(b + 4, j, sc, m);
+          const size_t blk = sb * 8 + size_t(j);
+          scale[blk] = d * float(sc), offset[blk] = -(dmin * float(m));
+          for (int l = 0; l < 32; ++l) q[blk * 32 + size_t(l)] = (qs[(j / 2) * 32 + l] >> (4 * (j % 2))) & 0x0f;
+        }
+      }
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace reel::detail

@@ -26,4 +26,12 @@ GgufBlock gguf_block(FileDType t);
 // `src` needs no alignment. Runs on reel::parallel_for over blocks.
 void dequantize_gguf(FileDType t, const std::byte* src, float* dst, size_t n);
 
+// The types whose values are, per run of 32 elements, w = scale · q + offset with small
+// unsigned integers q: Q8_0 (q = stored + 128, offset = −128·d), Q4_0 (q = nibble, offset
+// −8·d), Q4_1 (offset = m) and Q4_K (scale = d·sc_j, offset = −dmin·m_j per sub-block j). For
+// these, decodes n elements into q [n] and scale, offset [n / 32]; returns false for any
+// other type. `max_q` of the type: 255 for Q8_0, 15 for the 4-bit ones.
+bool gguf_affine_blocks(FileDType t, const std::byte* src, size_t n, uint8_t* q, float* scale, float* offset);
+int gguf_affine_max_q(FileDType t);
+
 }  // namespace reel::detail

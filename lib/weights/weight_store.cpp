@@ -256,6 +256,11 @@ Tensor WeightStore::view(std::string_view name) const {
   return Tensor::wrap(info.shape, *type, std::shared_ptr<const void>(copy), data);
 }
 
+std::span<const std::byte> WeightStore::bytes(std::string_view name) const {
+  const Impl::Entry& e = checked(impl_).entry(name);
+  return {e.file->bytes().data() + e.info.offset, size_t(e.info.bytes)};  // in range: checked at open
+}
+
 const std::map<std::string, std::string>& WeightStore::metadata() const { return checked(impl_).metadata; }
 
 std::vector<fs::path> WeightStore::files() const {

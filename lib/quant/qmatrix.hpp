@@ -1,0 +1,93 @@
+// Internal: weights kept quantised, and the CPU matrix product on them (issue 17). Every
+// supported type is held in one form: per row and run of 32 weights (a block), small unsigned
+// integers q with a scale and an offset, w = scale·q + offset — ggml's Q8_0 (q = stored + 128,
+// offset −128·d), Q4_0 (offset −8·d), Q4_1 and Q4_K (a scale and a min per 32-weight
+// sub-block). 8-bit values take a byte each, 4-bit ones half a byte.
+//
+// The activations are quantised per row and block on the fly as ggml's Q8_0 (d = max|x| / 127,
+// qx = round(x / d)), so each block pair is an exact integer dot product (AVX-512 VNNI
+// `vpdpbusd`: weights as the unsigned operand, activations as the signed one; the same sums in
+// plain C++ on other CPUs), and
+//
+//   y[m, n] = Σ_b  (scale[n,b] · dx[m,b]) · Σ_i q[n,i]·qx[m,i]  +  offset[n,b] · (dx[m,b] · Σ_i qx[m,i])
+//
+// summed over blocks in f32 (+ bias).
+//
+//   QMatrix w = QMatrix::quantize(QType::q8_0, weights_f32, rows, cols);   // or from_gguf(...)
+//   q_linear(x, M, w, bias, y);                                               // y [M, rows]
+//
+// Packed layout (what the kernel streams): rows in groups of 16 (the last one padded with zero
+// rows); per group and block, the values as 8 vectors of 64 bytes, each holding 4 consecutive
+// K values of the 16 rows in turn (vpdpbusd's operand order) — 4-bit values two to a byte,
+// vector 2j in the low nibbles and 2j+1 in the high ones of 4 stored vectors — then the 16
+// scales and the 16 offsets (f32).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "reel/weights.hpp"
+
+namespace reel::quant {
+
+enum class QType : uint8_t { q8_0, q4_0, q4_1, q4_k };
+std::string_view qtype_name(QType t);
+
+class QMatrix {
+ public:
+  static constexpr int64_t kBlock = 32;  // K values per block
+  static constexpr int64_t kGroup = 16;  // rows per packed group (one 512-bit vector of int32)
+
+  QMatrix() = default;
+  // w [rows, cols] f32 row-major, cols a multiple of 32 (256 for q4_k, which is not offered
+  // here: only q8_0 and q4_0, quantised as ggml's quantize_row_q8_0 / quantize_row_q4_0).
+  static QMatrix quantize(QType type, const float* w, int64_t rows, int64_t cols);
+  // GGUF tensor data of a type `keeps` accepts, rows × cols elements.
+  static QMatrix from_gguf(FileDType type, const std::byte* data, int64_t rows, int64_t cols);
+  // The GGUF types from_gguf takes (Q8_0, Q4_0, Q4_1, Q4_K).
+  static bool keeps(FileDType type);
+
+  QType type() const { return type_; }
+  int bits() const { return bits_; }
+  int64_t rows() const { return rows_; }
+  int64_t cols() const { return cols_; }
+  int64_t blocks() const { return cols_ / kBlock; }
+  int64_t groups() const { return (rows_ + kGroup - 1) / kGroup; }
+  size_t block_bytes() const { return size_t(bits_) * 64 + size_t(kGroup) * 8; }
+  size_t bytes() const { return size_t(groups()) * size_t(blocks()) * block_bytes(); }
+  // The packed data of group g, block b.
+  const std::byte* block(int64_t g, int64_t b) const {
+    return data_.get() + (size_t(g) * size_t(blocks()) + size_t(b)) * block_bytes();
+  }
+  // The weights as f32 [rows, cols] (scale·q + offset): what the kernel multiplies by.
+  std::vector<float> dequantize() const;
+
+ private:
+  // From q [rows, cols] and scale, offset [rows, cols / 32].
+  static QMatrix pack(QType type, int bits, int64_t rows, int64_t cols, const uint8_t* q, const float* scale,
+                      const float* offset);
+  QType type_ = QType::q8_0;
+  int bits_ = 8;
+  int64_t rows_ = 0, cols_ = 0;
+  std::shared_ptr<std::byte[]> data_;
+};
+
+// Activations quantised per row and block of 32, as the kernel takes them.
+struct QActivations {
+  int64_t rows = 0, cols = 0;
+  std::vector<int8_t> q;     // [rows, cols]
+  std::vector<float> scale;  // [rows, cols / 32]: dx
+  std::vector<float> sum;    // [rows, cols / 32]: dx · Σ qx
+};
+QActivations quantize_activations(const float* x, int64_t rows, int64_t cols);
+
+// y [M, w.rows()] = x [M, w.cols()] · wᵀ (+ bias [w.rows()] when not null), f32. Threaded over
+// the row groups of w and blocks of 64 rows of x. `force_portable`: the plain C++ path even on
+// a VNNI CPU (tests compare the two: the same integers and f32 operations, the same bits).
+void q_linear(const float* x, int64_t M, const QMatrix& w, const float* bias, float* y, bool force_portable = false);
+// Whether q_linear uses AVX-512 VNNI on this CPU.
+bool q_has_vnni();
+
+}  // namespace reel::quant
