@@ -3,13 +3,13 @@
 //   linear/...     one Linear on the Wan shapes of bench/shapes/gemm_wan.txt vs reel's bf16
 //                  Linear (oneDNN);
 //   dit_forward/   the Wan2.1-T2V-1.3B-shape forward of bench_dit (30 layers, 1 280 tokens,
-//                  random weights) with Q8_0 block linears vs bf16;
-//   demo/q8_0      what a user sees: the trained demo model (models/reel-wan-demo, f32, its
-//                  default 256×160×33, 20 steps) with Q8_0 block linears vs without, over 4
-//                  prompts × 2 seeds: PSNR of the RGB frames against the exact clips, speed-up.
-// Before timing, each Q8_0 case checks its output against the f32 product of the same data:
-// relative L2 <= 1.5e-2 (8-bit blocks on both sides give ~0.7 %; tests/quant measure the
-// kernel itself to 1e-5 against the exact block sums).
+//                  random weights) with Q8_0 / Q4_0 block linears vs bf16;
+//   demo/<type>    what a user sees: the trained demo model (models/reel-wan-demo, f32, its
+//                  default 256×160×33, 20 steps) with quantised block linears vs without, over
+//                  4 prompts × 2 seeds: PSNR of the RGB frames against the exact clips, speed-up.
+// Before timing, each quantised Linear checks its output against the f32 product of the same
+// data: relative L2 <= 1.5e-2 for Q8_0 (~0.7 %), 0.15 for Q4_0 (~8 %); tests/quant measure the
+// kernel itself to 2e-5 against the exact block sums.
 // Counters: gflops (2·M·N·K / wall time), vs_bf16 (the bf16 Linear's time / this one's:
 // > 1 is faster), weight_mb (the weights as the kernel reads them), check_rel_l2.
 //
@@ -20,6 +20,7 @@
 #include <random>
 
 #include <chrono>
+#include <optional>
 #include <cmath>
 
 #include "common/checks.hpp"
@@ -65,10 +66,11 @@ void bench_bf16(benchmark::State& state, int64_t m, int64_t k, int64_t n) {
   state.counters["weight_mb"] = double(n * k * 2) / 1e6;
 }
 
-void bench_q8(benchmark::State& state, int64_t m, int64_t k, int64_t n) {
+void bench_q(benchmark::State& state, int64_t m, int64_t k, int64_t n, quant::QType type) {
   const std::vector<float> x = gaussian(size_t(m * k), 1, 1.0f), wf = gaussian(size_t(n * k), 2, 0.05f);
   const std::vector<float> b = gaussian(size_t(n), 3, 0.1f);
-  const quant::QMatrix w = quant::QMatrix::quantize(quant::QType::q8_0, wf.data(), n, k);
+  const quant::QMatrix w = quant::QMatrix::quantize(type, wf.data(), n, k);
+  const double bound = type == quant::QType::q8_0 ? 1.5e-2 : 1.5e-1;
   std::vector<float> y(size_t(m * n));
   quant::q_linear(x.data(), m, w, b.data(), y.data());
   {  // check against the f32 product on 64 sampled rows
@@ -81,8 +83,8 @@ void bench_q8(benchmark::State& state, int64_t m, int64_t k, int64_t n) {
       }
     const double err = std::sqrt(num / den);
     state.counters["check_rel_l2"] = err;
-    if (!(err <= 1.5e-2)) {
-      state.SkipWithError(("Q8_0 check failed: relative L2 " + std::to_string(err)).c_str());
+    if (!(err <= bound)) {
+      state.SkipWithError(("quantised check failed: relative L2 " + std::to_string(err)).c_str());
       return;
     }
   }
@@ -97,10 +99,11 @@ void bench_q8(benchmark::State& state, int64_t m, int64_t k, int64_t n) {
 
 double bf16_forward_seconds = 0;
 
-void bench_dit(benchmark::State& state, bool q8) {
+void bench_dit(benchmark::State& state, std::optional<quant::QType> type) {
+  const bool quantised = type.has_value();
   const WanConfig cfg = bench::wan_t2v_1_3b();
   wan::WanWeights w = wan::random_weights(cfg, WanPrecision::bf16, 7);
-  if (q8) wan::quantize_block_linears(w, cfg, quant::QType::q8_0);
+  if (type) wan::quantize_block_linears(w, cfg, *type);
   const WanTransformer dit = bench::wan_transformer(cfg, std::move(w), WanPrecision::bf16, Device::cpu());
   auto be = make_cpu_backend();
   const Tensor latents = Tensor::from_floats({1, 16, 5, 32, 32}, gaussian(16 * 5 * 32 * 32, 1, 1.0f), DType::bf16);
@@ -110,7 +113,7 @@ void bench_dit(benchmark::State& state, bool q8) {
   const bench::LoopTimes times = bench::time_iterations(state, [&] { return dit.forward(*be, latents, t, text); });
   const double s = times.wall_s / double(state.iterations());
   state.counters["seconds_per_forward"] = s;
-  if (!q8) bf16_forward_seconds = s;
+  if (!quantised) bf16_forward_seconds = s;
   else if (bf16_forward_seconds > 0) state.counters["vs_bf16"] = bf16_forward_seconds / s;
 }
 
@@ -125,10 +128,9 @@ double psnr(const Video& a, const Video& b) {
   return se == 0 ? 99.0 : 10.0 * std::log10(255.0 * 255.0 / (se / double(a.rgb.size())));
 }
 
-void bench_demo(benchmark::State& state) {
-  static const Pipeline q8 = Pipeline::load({.folder = std::filesystem::path(REEL_BENCH_MODELS_DIR) / "reel-wan-demo",
-                                             .precision = PipelinePrecision::f32,
-                                             .weight_format = WanWeightFormat::q8_0});
+void bench_demo(benchmark::State& state, WanWeightFormat format) {
+  const Pipeline quantised = Pipeline::load({.folder = std::filesystem::path(REEL_BENCH_MODELS_DIR) / "reel-wan-demo",
+                                      .precision = PipelinePrecision::f32, .weight_format = format});
   auto run = [](const Pipeline& p, const char* prompt, uint64_t seed, double& seconds) {
     GenerateRequest r;
     r.prompt = prompt;
@@ -139,20 +141,20 @@ void bench_demo(benchmark::State& state) {
     return out;
   };
   double warm = 0;
-  (void)run(bench::demo_pipeline(), kPrompts[0], 1, warm), (void)run(q8, kPrompts[0], 1, warm);
-  double exact_s = 0, q8_s = 0, quality = 0, worst = 99;
+  (void)run(bench::demo_pipeline(), kPrompts[0], 1, warm), (void)run(quantised, kPrompts[0], 1, warm);
+  double exact_s = 0, q_s = 0, quality = 0, worst = 99;
   int n = 0;
   for (auto _ : state)
     for (const char* prompt : kPrompts)
       for (uint64_t seed : {1, 2}) {
         const GenerateResult a = run(bench::demo_pipeline(), prompt, seed, exact_s);
-        const GenerateResult b = run(q8, prompt, seed, q8_s);
+        const GenerateResult b = run(quantised, prompt, seed, q_s);
         const double p = psnr(b.video, a.video);
         quality += p, worst = std::min(worst, p), ++n;
       }
   state.counters["psnr_db"] = quality / n;
   state.counters["worst_psnr_db"] = worst;
-  state.counters["speedup"] = exact_s / q8_s;
+  state.counters["speedup"] = exact_s / q_s;
 }
 
 }  // namespace
@@ -164,14 +166,19 @@ int main(int argc, char** argv) {
     const std::string shape = "/M" + std::to_string(row[0]) + "_K" + std::to_string(row[1]) + "_N" + std::to_string(row[2]);
     benchmark::RegisterBenchmark(("linear/bf16" + shape).c_str(), bench_bf16, row[0], row[1], row[2])
         ->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(0.3);
-    benchmark::RegisterBenchmark(("linear/q8_0" + shape).c_str(), bench_q8, row[0], row[1], row[2])
-        ->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(0.3);
+    for (quant::QType t : {quant::QType::q8_0, quant::QType::q4_0})
+      benchmark::RegisterBenchmark(("linear/" + std::string(quant::qtype_name(t)) + shape).c_str(), bench_q, row[0],
+                                   row[1], row[2], t)
+          ->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(0.3);
   }
-  benchmark::RegisterBenchmark("dit_forward/t2v_1.3b/bf16/256x256x17", bench_dit, false)
+  benchmark::RegisterBenchmark("dit_forward/t2v_1.3b/bf16/256x256x17", bench_dit, std::nullopt)
       ->UseManualTime()->Unit(benchmark::kSecond)->Iterations(1);
-  benchmark::RegisterBenchmark("dit_forward/t2v_1.3b/q8_0/256x256x17", bench_dit, true)
-      ->UseManualTime()->Unit(benchmark::kSecond)->Iterations(1);
-  benchmark::RegisterBenchmark("demo/q8_0", bench_demo)->Unit(benchmark::kSecond)->Iterations(1);
+  for (quant::QType t : {quant::QType::q8_0, quant::QType::q4_0})
+    benchmark::RegisterBenchmark(("dit_forward/t2v_1.3b/" + std::string(quant::qtype_name(t)) + "/256x256x17").c_str(),
+                                 bench_dit, std::optional<quant::QType>(t))
+        ->UseManualTime()->Unit(benchmark::kSecond)->Iterations(1);
+  benchmark::RegisterBenchmark("demo/q8_0", bench_demo, WanWeightFormat::q8_0)->Unit(benchmark::kSecond)->Iterations(1);
+  benchmark::RegisterBenchmark("demo/q4_0", bench_demo, WanWeightFormat::q4_0)->Unit(benchmark::kSecond)->Iterations(1);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;
