@@ -2,6 +2,7 @@
 //
 //   reel-cli generate --model models/tiny-wan-t2v --prompt "a red fox in the snow" -o fox.mp4
 //   reel-cli inspect Wan2.1-T2V-1.3B-Diffusers
+//   reel-cli convert --transformer Wan2.1-T2V-1.3B-Diffusers/transformer --weight-type q4_0 -o wan-Q4_0.gguf
 //   reel-cli kernels | samplers
 #include <cstdio>
 #include <cstring>
@@ -20,6 +21,7 @@ const char* const kUsage =
     "usage: reel-cli COMMAND [options]\n"
     "  generate   make a video (reel-cli generate --help)\n"
     "  inspect    describe a model folder or checkpoint file\n"
+    "  convert    write a transformer as a quantised GGUF file (reel-cli convert --help)\n"
     "  kernels    list the attention kernels\n"
     "  samplers   list the samplers and schedules\n";
 
@@ -35,13 +37,17 @@ int main(int argc, char** argv) {
   try {
     if (command == "generate") return reel_cli::generate_command(args);
     if (command == "inspect") return reel_cli::inspect_command(args);
+    if (command == "convert") return reel_cli::convert_command(args);
     if (command == "kernels") return reel_cli::kernels_command(args);
     if (command == "samplers" || command == "schedules") return reel_cli::samplers_command(args);
     std::fprintf(stderr, "reel-cli: unknown command \"%s\"\n%s", command.c_str(), kUsage);
     return 2;
   } catch (const reel_cli::UsageError& e) {
     std::fprintf(stderr, "reel-cli %s: %s\n%s", command.c_str(), e.what(),
-                 command == "generate" ? reel_cli::kGenerateHelp : command == "inspect" ? reel_cli::kInspectHelp : "");
+                 command == "generate"  ? reel_cli::kGenerateHelp
+                 : command == "inspect" ? reel_cli::kInspectHelp
+                 : command == "convert" ? reel_cli::kConvertHelp
+                                        : "");
     return 2;
   } catch (const reel::Error& e) {
     std::fprintf(stderr, "\nreel-cli %s: %s: %s\n", command.c_str(), reel::status_name(e.code()), e.what());

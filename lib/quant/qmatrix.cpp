@@ -22,28 +22,6 @@ namespace {
 constexpr int64_t B = QMatrix::kBlock;
 constexpr int64_t G = QMatrix::kGroup;
 
-float f16_round(float x) { return f16::from_float(x).to_float(); }
-
-// ggml's quantize_row_q8_0 for one block: d = amax / 127, q = round(x / d), d stored as f16.
-void quantize_q8_0(const float* x, uint8_t* q, float& scale, float& offset) {
-  float amax = 0.0f;
-  for (int64_t i = 0; i < B; ++i) amax = std::max(amax, std::fabs(x[i]));
-  const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-  for (int64_t i = 0; i < B; ++i) q[i] = uint8_t(int(std::lround(x[i] * id)) + 128);
-  scale = f16_round(d), offset = -128.0f * scale;
-}
-
-// ggml's quantize_row_q4_0 for one block: d = (the value of largest magnitude) / −8,
-// q = min(15, trunc(x / d + 8.5)), d stored as f16.
-void quantize_q4_0(const float* x, uint8_t* q, float& scale, float& offset) {
-  float amax = 0.0f, max = 0.0f;
-  for (int64_t i = 0; i < B; ++i)
-    if (amax < std::fabs(x[i])) amax = std::fabs(x[i]), max = x[i];
-  const float d = max / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-  for (int64_t i = 0; i < B; ++i) q[i] = uint8_t(std::min(15, int(int8_t(x[i] * id + 8.5f))));
-  scale = f16_round(d), offset = -8.0f * scale;
-}
-
 // The parts of one packed (group, block).
 struct Packed {
   const uint8_t* q;      // bits·64 bytes
@@ -197,16 +175,13 @@ QMatrix QMatrix::quantize(QType type, const float* w, int64_t rows, int64_t cols
   require(type == QType::q8_0 || type == QType::q4_0, StatusCode::unsupported,
           "quantising to " + std::string(qtype_name(type)) + " at load is not offered (q8_0 or q4_0)");
   require(cols % B == 0, StatusCode::invalid_argument, "quantised weights need rows of a multiple of 32 values");
-  const int64_t nb = cols / B;
-  std::vector<uint8_t> q(size_t(rows * cols));
-  std::vector<float> scale(size_t(rows * nb)), offset(size_t(rows * nb));
-  parallel_for(rows * nb, 256, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      if (type == QType::q8_0) quantize_q8_0(w + i * B, q.data() + i * B, scale[size_t(i)], offset[size_t(i)]);
-      else quantize_q4_0(w + i * B, q.data() + i * B, scale[size_t(i)], offset[size_t(i)]);
-    }
-  });
-  return pack(type, type == QType::q8_0 ? 8 : 4, rows, cols, q.data(), scale.data(), offset.data());
+  // ggml's own block encoding first (the one place that quantises: GGUF files are written from
+  // the same bytes), then unpacked as a GGUF tensor would be.
+  const FileDType file_type = type == QType::q8_0 ? FileDType::q8_0 : FileDType::q4_0;
+  const size_t n = size_t(rows * cols);
+  std::vector<std::byte> blocks(n / 32 * detail::gguf_block(file_type).bytes);
+  detail::quantize_gguf(file_type, w, blocks.data(), n);
+  return from_gguf(file_type, blocks.data(), rows, cols);
 }
 
 bool QMatrix::keeps(FileDType type) { return detail::gguf_affine_max_q(type) > 0; }

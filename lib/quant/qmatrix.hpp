@@ -41,8 +41,8 @@ class QMatrix {
   static constexpr int64_t kGroup = 16;  // rows per packed group (one 512-bit vector of int32)
 
   QMatrix() = default;
-  // w [rows, cols] f32 row-major, cols a multiple of 32 (256 for q4_k, which is not offered
-  // here: only q8_0 and q4_0, quantised as ggml's quantize_row_q8_0 / quantize_row_q4_0).
+  // w [rows, cols] f32 row-major, cols a multiple of 32; q8_0 or q4_0, quantised as ggml's
+  // quantize_row_q8_0 / quantize_row_q4_0 (detail::quantize_gguf).
   static QMatrix quantize(QType type, const float* w, int64_t rows, int64_t cols);
   // GGUF tensor data of a type `keeps` accepts, rows × cols elements.
   static QMatrix from_gguf(FileDType type, const std::byte* data, int64_t rows, int64_t cols);

@@ -2,6 +2,7 @@
 // checkpoint-name helpers shared by the loader and the config reader.
 #pragma once
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -142,6 +143,12 @@ CheckpointNames detect_names(const WeightStore& store);
 // The checkpoint name of a parameter given by its diffusers name (`{}` stands for the block
 // index), e.g. key "blocks.{}.attn1.to_q.weight", block 3 → "model.diffusion_model.blocks.3.self_attn.q.weight".
 std::string checkpoint_name(const CheckpointNames& names, std::string_view key, int64_t block = -1);
+
+// Every parameter of a model of this configuration, in table order: its diffusers key ("{}" for
+// the block), the block (-1 for top-level ones), its shape, and whether it is the weight of
+// one of the blocks' linear layers.
+void for_each_param(const WanConfig& config,
+                    const std::function<void(std::string_view key, int64_t block, const Shape& shape, bool block_linear)>& fn);
 
 // What load_weights checks before it reads anything: every tensor present with its shape.
 // inspect runs the same (through WanTransformer::read_config).

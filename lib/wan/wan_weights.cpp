@@ -248,6 +248,15 @@ std::string checkpoint_name(const CheckpointNames& names, std::string_view key, 
   return names.prefix + detail::layer_name(names.layout == WanLayout::diffusers ? e.diffusers : e.original, block);
 }
 
+void for_each_param(const WanConfig& config,
+                    const std::function<void(std::string_view key, int64_t block, const Shape& shape, bool block_linear)>& fn) {
+  for (const Entry& e : kTable) {
+    if (!applies(e.when, config)) continue;
+    const int64_t count = e.per_block() ? config.layers : 1;
+    for (int64_t i = 0; i < count; ++i) fn(e.diffusers, e.per_block() ? i : -1, e.shape(config), e.linear && e.per_block());
+  }
+}
+
 void check_weights(const WeightStore& store, const CheckpointNames& names, const WanConfig& config) {
   for (const Entry& e : kTable) {
     if (!applies(e.when, config)) continue;

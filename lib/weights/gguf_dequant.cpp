@@ -4,6 +4,8 @@
 // results are bit-identical. Scales are f16, widened exactly.
 #include "weights/gguf_dequant.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "parallel.hpp"
@@ -280,6 +282,36 @@ bool gguf_affine_blocks(FileDType t, const std::byte* src, size_t n, uint8_t* q,
     default:
       return false;
   }
+}
+
+bool quantize_gguf(FileDType t, const float* src, std::byte* dst, size_t n) {
+  if (t != FileDType::q8_0 && t != FileDType::q4_0) return false;
+  const size_t bytes = t == FileDType::q8_0 ? 34 : 18;
+  parallel_for(int64_t(n / 32), 256, [&](int64_t b0, int64_t b1) {
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const float* x = src + blk * 32;
+      auto* out = reinterpret_cast<uint8_t*>(dst + size_t(blk) * bytes);
+      float amax = 0.0f, max = 0.0f;
+      for (int i = 0; i < 32; ++i)
+        if (amax < std::fabs(x[i])) amax = std::fabs(x[i]), max = x[i];
+      // Q8_0: d = amax / 127, q = round(x / d). Q4_0: d = (the value of largest magnitude) / −8,
+      // q = min(15, trunc(x / d + 8.5)). d is stored as f16; q is computed with the f32 d.
+      const float d = t == FileDType::q8_0 ? amax / 127.0f : max / -8.0f;
+      const float id = d != 0.0f ? 1.0f / d : 0.0f;
+      const uint16_t dbits = f16::from_float(d).bits;
+      std::memcpy(out, &dbits, 2);
+      if (t == FileDType::q8_0) {
+        for (int i = 0; i < 32; ++i) out[2 + i] = uint8_t(int8_t(std::lround(x[i] * id)));
+      } else {
+        for (int i = 0; i < 16; ++i) {
+          const int lo = std::min(15, int(int8_t(x[i] * id + 8.5f)));
+          const int hi = std::min(15, int(int8_t(x[i + 16] * id + 8.5f)));
+          out[2 + i] = uint8_t(lo | (hi << 4));
+        }
+      }
+    }
+  });
+  return true;
 }
 
 }  // namespace reel::detail

@@ -31,6 +31,10 @@ void dequantize_gguf(FileDType t, const std::byte* src, float* dst, size_t n);
 // −8·d), Q4_1 (offset = m) and Q4_K (scale = d·sc_j, offset = −dmin·m_j per sub-block j). For
 // these, decodes n elements into q [n] and scale, offset [n / 32]; returns false for any
 // other type. `max_q` of the type: 255 for Q8_0, 15 for the 4-bit ones.
+// Encodes n f32 values (a multiple of 32) as ggml's reference quantisers do
+// (quantize_row_q8_0_ref, quantize_row_q4_0_ref): Q8_0 and Q4_0 only; false for other types.
+bool quantize_gguf(FileDType t, const float* src, std::byte* dst, size_t n);
+
 bool gguf_affine_blocks(FileDType t, const std::byte* src, size_t n, uint8_t* q, float* scale, float* offset);
 int gguf_affine_max_q(FileDType t);
 

@@ -1,18 +1,11 @@
 // save_safetensors: header JSON padded to 8 bytes (so every tensor is aligned for zero-copy
 // views), data in the given order, written to a temporary file and renamed into place.
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <algorithm>
-#include <atomic>
-#include <cstdio>
-#include <cerrno>
-#include <cstring>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "reel/weights.hpp"
+#include "weights/atomic_file.hpp"
 #include "weights/safetensors_header.hpp"
 
 namespace reel {
@@ -27,21 +20,6 @@ const char* safetensors_dtype(DType t) {
     case DType::f16: return "F16";
     default: return nullptr;
   }
-}
-
-// Writes all bytes to a file descriptor; false (errno set) on failure.
-bool write_all(int fd, const void* data, size_t n) {
-  const char* p = static_cast<const char*>(data);
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, std::min<size_t>(n, size_t(1) << 30));
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    p += w;
-    n -= size_t(w);
-  }
-  return true;
 }
 
 std::string build_header(const fs::path& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
@@ -91,27 +69,12 @@ void save_safetensors(const fs::path& path, const std::vector<std::pair<std::str
   uint8_t length[8];
   for (int i = 0; i < 8; ++i) length[i] = uint8_t(uint64_t(header.size()) >> (8 * i));
 
-  static std::atomic<uint64_t> counter{0};
-  const std::string tmp = path.string() + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) throw Error(StatusCode::io_error, path.string() + ": cannot create " + tmp + ": " + std::strerror(errno));
-
-  bool ok = write_all(fd, length, 8) && write_all(fd, header.data(), header.size());
-  for (size_t i = 0; ok && i < tensors.size(); ++i) {
-    const Tensor& t = tensors[i].second;
-    if (t.nbytes()) ok = write_all(fd, t.raw(), t.nbytes());
-  }
-  int err = ok ? 0 : errno;
-  if (::close(fd) != 0 && ok) {
-    ok = false;
-    err = errno;
-  }
-  if (ok) {
-    if (std::rename(tmp.c_str(), path.c_str()) == 0) return;
-    err = errno;
-  }
-  ::unlink(tmp.c_str());
-  throw Error(StatusCode::io_error, path.string() + ": cannot write: " + std::strerror(err));
+  detail::AtomicFile file(path);
+  file.write(length, 8);
+  file.write(header.data(), header.size());
+  for (const auto& [name, t] : tensors)
+    if (t.nbytes()) file.write(t.raw(), t.nbytes());
+  file.commit();
 }
 
 }  // namespace reel

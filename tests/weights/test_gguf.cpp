@@ -141,6 +141,52 @@ TEST(Gguf, WanTransformerFromQ8GgufMatchesTheSameWeightsFromSafetensors) {
   EXPECT_GT(rel, 0.0);  // quantised for real
 }
 
+// ---- reel writing GGUF ------------------------------------------------------------------------
+
+// reel-cli convert / convert_to_gguf on the i2v fixture transformer. The committed
+// reel_i2v_q4_0.gguf was written by it, and tools/reference/read_reel_gguf.py read it with
+// gguf-py into reel_i2v_q4_0_ref.safetensors (checking the names, the architecture key, the
+// orig_shape and that every block is within a step of the source).
+TEST(Gguf, ReelWrittenGgufIsReadByGgufPy) {
+  const fs::path written = test::tmp_dir() / "reel_i2v_q4_0.gguf";
+  convert_to_gguf(test::dit_dir("i2v") / "diffusers", written, WanWeightFormat::q4_0);
+  const auto bytes = [](const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  // Deterministic: the same bytes as the file gguf-py read (rewrite both if the writer changes).
+  EXPECT_TRUE(bytes(written) == bytes(gguf_dir() / "reel_i2v_q4_0.gguf"));
+
+  const WeightStore ours = WeightStore::open(gguf_dir() / "reel_i2v_q4_0.gguf");
+  const WeightStore theirs = WeightStore::open(gguf_dir() / "reel_i2v_q4_0_ref.safetensors");
+  ASSERT_EQ(ours.names(), theirs.names());
+  for (const std::string& name : ours.names())
+    EXPECT_EQ(test::to_doubles(ours.load(name, DType::f32)), test::to_doubles(theirs.load(name, DType::f32))) << name;
+
+  // Kept as stored, the file computes exactly what the source quantised at load computes.
+  auto be = make_cpu_backend({.threads = 2});
+  const test::DitIo io = test::read_dit_io("i2v");
+  const WanTransformer from_gguf = WanTransformer::load(
+      written, {.precision = WanPrecision::f32, .head_dim = 32, .weight_format = WanWeightFormat::stored});
+  const WanTransformer at_load = WanTransformer::load(
+      test::dit_dir("i2v") / "diffusers", {.precision = WanPrecision::f32, .weight_format = WanWeightFormat::q4_0});
+  EXPECT_EQ(test::to_doubles(test::run_dit(from_gguf, *be, io)), test::to_doubles(test::run_dit(at_load, *be, io)));
+}
+
+TEST(Gguf, ConvertRefusesWhatItCannotWrite) {
+  test::expect_code(StatusCode::invalid_argument, [] {
+    convert_to_gguf(test::dit_dir("i2v") / "diffusers", test::tmp_dir() / "x.gguf", WanWeightFormat::stored);
+  }, "q8_0 or q4_0");
+  test::expect_code(StatusCode::not_found, [] {
+    convert_to_gguf(test::tmp_dir() / "no_such_model", test::tmp_dir() / "x.gguf", WanWeightFormat::q8_0);
+  });
+  const fs::path missing = test::tmp_dir() / "no_such_folder" / "out.gguf";
+  test::expect_code(StatusCode::io_error, [&] {
+    convert_to_gguf(test::dit_dir("i2v") / "diffusers", missing, WanWeightFormat::q8_0);
+  }, "no_such_folder");
+  EXPECT_FALSE(fs::exists(missing.parent_path()));
+}
+
 // ---- hostile files ------------------------------------------------------------------------
 
 // Builds GGUF bytes field by field, so each test can break exactly one thing.

@@ -1,0 +1,50 @@
+// convert_to_gguf: a Wan transformer checkpoint rewritten as a GGUF file, tensor by tensor
+// (one tensor in memory at a time), through the name table of wan_weights.cpp.
+#include <cstring>
+#include <filesystem>
+
+#include "reel/status.hpp"
+#include "reel/weights.hpp"
+#include "wan/wan_model.hpp"
+#include "weights/gguf_dequant.hpp"
+#include "weights/save_gguf.hpp"
+
+namespace reel {
+
+void convert_to_gguf(const std::filesystem::path& transformer, const std::filesystem::path& out, WanWeightFormat type,
+                     int64_t head_dim) {
+  require(type == WanWeightFormat::q8_0 || type == WanWeightFormat::q4_0, StatusCode::invalid_argument,
+          "convert_to_gguf: the weight type must be q8_0 or q4_0, not " + std::string(weight_format_name(type)));
+  const FileDType quantised = type == WanWeightFormat::q8_0 ? FileDType::q8_0 : FileDType::q4_0;
+  const WeightStore store = WeightStore::open(transformer);
+  const wan::CheckpointNames names = wan::detect_names(store);
+  std::filesystem::path config_json;
+  if (std::error_code ec; std::filesystem::is_directory(transformer, ec) &&
+                          std::filesystem::is_regular_file(transformer / "config.json", ec))
+    config_json = transformer / "config.json";
+  const WanConfig config = wan::detect_config(store, names, head_dim, config_json);
+  wan::check_weights(store, names, config);
+  const wan::CheckpointNames gguf_names{WanLayout::original, ""};  // city96's Wan GGUFs: no prefix
+
+  std::vector<detail::GgufTensor> tensors;
+  wan::for_each_param(config, [&](std::string_view key, int64_t block, const Shape& shape, bool block_linear) {
+    const std::string source = wan::checkpoint_name(names, key, block);
+    const Tensor t = store.load_weight(source, DType::f32);  // dequantised by an fp8 scale if any
+    detail::GgufTensor g{wan::checkpoint_name(gguf_names, key, block), FileDType::f32, shape, {}};
+    if (block_linear && shape.rank() == 2 && shape[1] % 32 == 0) {
+      g.type = quantised;
+      g.data.resize(size_t(shape.numel()) / 32 * detail::gguf_block(quantised).bytes);
+      detail::quantize_gguf(quantised, t.data<float>(), g.data.data(), size_t(shape.numel()));
+    } else {
+      g.data.resize(t.nbytes());
+      std::memcpy(g.data.data(), t.raw(), t.nbytes());
+    }
+    tensors.push_back(std::move(g));
+  });
+  detail::save_gguf(out, tensors,
+                    {{"general.architecture", "wan"},
+                     {"general.quantized_by", "reel"},
+                     {"general.file_type_name", std::string(weight_format_name(type))}});
+}
+
+}  // namespace reel
