@@ -6,7 +6,15 @@
 //                  random weights) with Q8_0 / Q4_0 block linears vs bf16;
 //   demo/<type>    what a user sees: the trained demo model (models/reel-wan-demo, f32, its
 //                  default 256×160×33, 20 steps) with quantised block linears vs without, over
-//                  4 prompts × 2 seeds: PSNR of the RGB frames against the exact clips, speed-up.
+//                  4 prompts × 2 seeds: PSNR of the RGB frames against the exact clips, speed-up;
+//   memory/        peak resident memory of loading a Wan2.1-T2V-14B-shape transformer (D 5120,
+//                  ffn 13824; 1 and 2 of its 40 blocks, random bf16 weights written to a
+//                  temporary safetensors file, then converted to a Q4_0 GGUF by convert_to_gguf)
+//                  and running one forward: bf16 from the safetensors vs the GGUF kept as stored.
+//                  Counters over the process's resident size before loading (after a warm-up
+//                  that fills the process-wide caches): resident_mb right after loading (the
+//                  model) and peak_mb (load transients and the forward included); file_mb.
+//                  2 blocks − 1 block is what a block adds.
 // Before timing, each quantised Linear checks its output against the f32 product of the same
 // data: relative L2 <= 1.5e-2 for Q8_0 (~0.7 %), 0.15 for Q4_0 (~8 %); tests/quant measure the
 // kernel itself to 2e-5 against the exact block sums.
@@ -16,7 +24,10 @@
 //   bench_quant --benchmark_format=json
 #include <benchmark/benchmark.h>
 
+#include <unistd.h>
+
 #include <map>
+#include <mutex>
 #include <random>
 
 #include <chrono>
@@ -30,6 +41,7 @@
 #include "common/wan_shapes.hpp"
 #include "quant/qmatrix.hpp"
 #include "reel/ops.hpp"
+#include "reel/weights.hpp"
 
 namespace {
 
@@ -157,6 +169,81 @@ void bench_demo(benchmark::State& state, WanWeightFormat format) {
   state.counters["speedup"] = exact_s / q_s;
 }
 
+// A 14B-shape transformer with 2 blocks: random bf16 weights in a safetensors file (diffusers
+// names), and its Q4_0 GGUF; made once per process in the test tmp folder.
+struct Files14b {
+  std::filesystem::path dir, safetensors, gguf;
+  ~Files14b() {
+    std::error_code ec;
+    if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+  }
+};
+const Files14b& files_14b(int blocks) {
+  static std::map<int, Files14b> made;  // removed with their folders at exit
+  static std::mutex mutex;
+  std::lock_guard<std::mutex> lock(mutex);
+  Files14b& f = made[blocks];
+  if (!f.dir.empty()) return f;
+  f.dir = std::filesystem::temp_directory_path() /
+          ("reel_bench_14b_" + std::to_string(::getpid()) + "_" + std::to_string(blocks));
+  std::filesystem::create_directories(f.dir);
+  f.safetensors = f.dir / "transformer.safetensors";
+  f.gguf = f.dir / "transformer-Q4_0.gguf";
+  WanConfig cfg = bench::wan_t2v_14b();
+  cfg.layers = blocks;
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  uint64_t seed = 1;
+  wan::for_each_param(cfg, [&](std::string_view key, int64_t block, const Shape& shape, bool) {
+    const float amp = 1.0f / std::sqrt(float(shape.numel() / shape[0]));
+    tensors.emplace_back(wan::checkpoint_name({WanLayout::diffusers, ""}, key, block),
+                         Tensor::from_floats(shape, gaussian(size_t(shape.numel()), seed++, amp), DType::bf16));
+  });
+  save_safetensors(f.safetensors, tensors);
+  tensors.clear();
+  convert_to_gguf(f.safetensors, f.gguf, WanWeightFormat::q4_0, 128);
+  return f;
+}
+
+// Loads the model (bf16 from safetensors, or the Q4_0 GGUF kept as stored) and runs a forward;
+// returns the seconds taken and the resident size right after loading (MiB).
+std::pair<double, double> load_and_forward(const Files14b& f, bool gguf) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const WanTransformer dit =
+      gguf ? WanTransformer::load(f.gguf, {.precision = WanPrecision::bf16, .head_dim = 128,
+                                           .weight_format = WanWeightFormat::stored})
+           : WanTransformer::load(f.safetensors, {.precision = WanPrecision::bf16, .head_dim = 128});
+  fprintf(stderr, "after load: rss %.0f MB hwm %.0f\n", bench::proc_status_kb("VmRSS:")/1024.0, bench::peak_resident_mb());
+  const double resident = double(bench::proc_status_kb("VmRSS:")) / 1024.0;
+  auto be = make_cpu_backend();
+  const Tensor latents = Tensor::from_floats({1, 16, 1, 16, 16}, gaussian(16 * 16 * 16, 1, 1.0f), DType::bf16);
+  const Tensor text = Tensor::from_floats({1, 512, 4096}, gaussian(512 * 4096, 2, 1.0f), DType::bf16);
+  const std::vector<float> t{500.0f};
+  const Tensor out = dit.forward(*be, latents, t, text);
+  benchmark::DoNotOptimize(out.raw());
+  return {std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), resident};
+}
+
+void bench_memory(benchmark::State& state, bool gguf) {
+  static const bool warm = [] {  // files made and process-wide caches filled once, before any case
+    (void)files_14b(1), (void)files_14b(2);
+    (void)load_and_forward(files_14b(1), false), (void)load_and_forward(files_14b(1), true);
+    return true;
+  }();
+  (void)warm;
+  const Files14b& f = files_14b(int(state.range(0)));
+  bench::reset_peak_resident();
+  const double before = bench::peak_resident_mb();
+  double seconds = 0;
+  for (auto _ : state) {
+    const auto [s, resident] = load_and_forward(f, gguf);
+    seconds += s;
+    state.counters["resident_mb"] = resident - before;  // the loaded model
+    state.counters["peak_mb"] = bench::peak_resident_mb() - before;  // the model is gone again here
+  }
+  state.counters["file_mb"] = double(std::filesystem::file_size(gguf ? f.gguf : f.safetensors)) / 1e6;
+  state.counters["load_and_forward_s"] = seconds / double(state.iterations());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -179,6 +266,11 @@ int main(int argc, char** argv) {
         ->UseManualTime()->Unit(benchmark::kSecond)->Iterations(1);
   benchmark::RegisterBenchmark("demo/q8_0", bench_demo, WanWeightFormat::q8_0)->Unit(benchmark::kSecond)->Iterations(1);
   benchmark::RegisterBenchmark("demo/q4_0", bench_demo, WanWeightFormat::q4_0)->Unit(benchmark::kSecond)->Iterations(1);
+  // 1 and 2 blocks: the difference is what each of the 40 blocks adds.
+  benchmark::RegisterBenchmark("memory/wan14b_shape/bf16_safetensors/blocks", bench_memory, false)
+      ->Arg(1)->Arg(2)->Unit(benchmark::kSecond)->Iterations(1);
+  benchmark::RegisterBenchmark("memory/wan14b_shape/q4_0_gguf_stored/blocks", bench_memory, true)
+      ->Arg(1)->Arg(2)->Unit(benchmark::kSecond)->Iterations(1);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

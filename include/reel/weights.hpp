@@ -62,7 +62,9 @@ class REEL_API WeightStore {
   std::vector<std::string> names() const;  // sorted
   size_t size() const;
 
-  // A CPU copy converted to `dtype` (fp8 and every float type convert to f32/bf16/f16).
+  // A CPU copy converted to `dtype` (fp8 and every float type convert to f32/bf16/f16). The
+  // tensor's mapped pages then leave the resident set (release()), so a model being loaded is
+  // not resident twice.
   Tensor load(std::string_view name, DType dtype) const;
   // A model weight as loaders take it: dequantised by its ComfyUI "scaled fp8" scale when the
   // file has one (scale_of), w·scale in f32 and then converted to `dtype`; else a zero-copy
@@ -81,6 +83,10 @@ class REEL_API WeightStore {
   // The tensor's bytes as stored (any dtype, GGUF quantisation blocks included), zero-copy from
   // the mapped file: valid while this store or a copy of it lives. TensorInfo::bytes long.
   std::span<const std::byte> bytes(std::string_view name) const;
+  // Drops the tensor's mapped pages from the process's resident memory after the caller copied
+  // what it needs from bytes() (load() does this itself): they are read again from the file if
+  // touched. Views and bytes() stay valid.
+  void release(std::string_view name) const;
 
   // __metadata__ of the (first) file. GGUF: every key-value pair, numbers and strings as text,
   // arrays of up to 16 numbers as "[a, b, ...]", longer arrays as "[N values of TYPE]".

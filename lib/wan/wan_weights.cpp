@@ -193,6 +193,7 @@ bool keep_quantised(const WeightStore& store, const std::string& name, const Sha
   if (quant::QMatrix::keeps(ti.dtype)) {
     layer.quantised = std::make_shared<const quant::QMatrix>(
         quant::QMatrix::from_gguf(ti.dtype, store.bytes(name).data(), expected[0], expected[1]));
+    store.release(name);  // copied into the packed form
   } else {
     const Tensor f = store.load(name, DType::f32);
     layer.quantised = std::make_shared<const quant::QMatrix>(

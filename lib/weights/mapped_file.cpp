@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -30,6 +31,14 @@ std::shared_ptr<const MappedFile> MappedFile::open(const std::filesystem::path& 
 
 MappedFile::~MappedFile() {
   if (data_) ::munmap(const_cast<std::byte*>(data_), size_);
+}
+
+void MappedFile::release(uint64_t offset, uint64_t n) const {
+  static const uint64_t page = uint64_t(::sysconf(_SC_PAGESIZE));
+  if (!data_ || offset >= size_) return;
+  n = std::min<uint64_t>(n, size_ - offset);
+  const uint64_t begin = (offset + page - 1) / page * page, end = (offset + n) / page * page;  // whole pages only
+  if (end > begin) ::madvise(const_cast<std::byte*>(data_) + begin, size_t(end - begin), MADV_DONTNEED);
 }
 
 }  // namespace reel::detail

@@ -26,6 +26,11 @@ class MappedFile {
   std::span<const std::byte> bytes() const { return {data_, size_}; }
   uint64_t size() const { return size_; }
   const std::filesystem::path& path() const { return path_; }
+  // Tells the OS that this process is done with [offset, offset + n) for now: the whole pages
+  // inside it leave the process's resident set (they stay in the page cache and are read back
+  // from the file if touched again). Loaders call it after copying a tensor out, so a model
+  // is not resident twice (mapped and copied) while it loads. Views (map_weights) never do.
+  void release(uint64_t offset, uint64_t n) const;
 
  private:
   MappedFile() = default;

@@ -200,13 +200,13 @@ Tensor WeightStore::load_weight(std::string_view name, DType dtype, bool map) co
   return dtype == DType::f32 ? w : w.to(dtype);
 }
 
-Tensor WeightStore::load(std::string_view name, DType dtype) const {
-  const Impl::Entry& e = checked(impl_).entry(name);
-  const TensorInfo& info = e.info;
+namespace {
+
+// load()'s copy of a tensor whose stored bytes start at src.
+Tensor copy_out(const TensorInfo& info, const std::byte* src, DType dtype) {
   if (dtype != DType::f32 && dtype != DType::bf16 && dtype != DType::f16)
     throw Error(StatusCode::unsupported, info.file.string() + ": tensor " + quote_name(info.name) + ": cannot load as " +
                                              std::string(dtype_name(dtype)) + " (weights load as f32, bf16 or f16)");
-  const std::byte* src = e.file->bytes().data() + info.offset;  // in range: checked by parse_safetensors
   const size_t n = size_t(info.shape.numel());
   Tensor out = Tensor::empty(info.shape, dtype);
 
@@ -235,6 +235,20 @@ Tensor WeightStore::load(std::string_view name, DType dtype) const {
     convert_elements(aligned.raw(), file_type, out.raw(), dtype, n);
   }
   return out;
+}
+
+}  // namespace
+
+Tensor WeightStore::load(std::string_view name, DType dtype) const {
+  const Impl::Entry& e = checked(impl_).entry(name);
+  Tensor out = copy_out(e.info, e.file->bytes().data() + e.info.offset, dtype);  // in range: checked at open
+  e.file->release(e.info.offset, e.info.bytes);  // copied: not resident twice while a model loads
+  return out;
+}
+
+void WeightStore::release(std::string_view name) const {
+  const Impl::Entry& e = checked(impl_).entry(name);
+  e.file->release(e.info.offset, e.info.bytes);
 }
 
 Tensor WeightStore::view(std::string_view name) const {
