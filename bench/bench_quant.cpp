@@ -6,7 +6,8 @@
 //                  random weights) with Q8_0 / Q4_0 block linears vs bf16;
 //   demo/<type>    what a user sees: the trained demo model (models/reel-wan-demo, f32, its
 //                  default 256×160×33, 20 steps) with quantised block linears vs without, over
-//                  4 prompts × 2 seeds: PSNR of the RGB frames against the exact clips, speed-up;
+//                  4 prompts × 2 seeds: PSNR and SSIM of the RGB frames against the exact clips,
+//                  speed-up;
 //   memory/        peak resident memory of loading a Wan2.1-T2V-14B-shape transformer (D 5120,
 //                  ffn 13824; 1 and 2 of its 40 blocks, random bf16 weights written to a
 //                  temporary safetensors file, then converted to a Q4_0 GGUF by convert_to_gguf)
@@ -36,6 +37,7 @@
 
 #include "common/checks.hpp"
 #include "common/demo_model.hpp"
+#include "common/quality.hpp"
 #include "common/measure.hpp"
 #include "common/shapes.hpp"
 #include "common/wan_shapes.hpp"
@@ -134,12 +136,6 @@ const char* const kPrompts[] = {"a red ball moving left on a blue background",
                                 "a yellow square moving up on a purple background",
                                 "a white triangle bouncing on an orange background"};
 
-double psnr(const Video& a, const Video& b) {
-  double se = 0;
-  for (size_t i = 0; i < a.rgb.size(); ++i) se += std::pow(double(a.rgb[i]) - b.rgb[i], 2);
-  return se == 0 ? 99.0 : 10.0 * std::log10(255.0 * 255.0 / (se / double(a.rgb.size())));
-}
-
 void bench_demo(benchmark::State& state, WanWeightFormat format) {
   const Pipeline quantised = Pipeline::load({.folder = std::filesystem::path(REEL_BENCH_MODELS_DIR) / "reel-wan-demo",
                                       .precision = PipelinePrecision::f32, .weight_format = format});
@@ -154,18 +150,20 @@ void bench_demo(benchmark::State& state, WanWeightFormat format) {
   };
   double warm = 0;
   (void)run(bench::demo_pipeline(), kPrompts[0], 1, warm), (void)run(quantised, kPrompts[0], 1, warm);
-  double exact_s = 0, q_s = 0, quality = 0, worst = 99;
+  double exact_s = 0, q_s = 0, quality = 0, worst = 99, structure = 0;
   int n = 0;
   for (auto _ : state)
     for (const char* prompt : kPrompts)
       for (uint64_t seed : {1, 2}) {
         const GenerateResult a = run(bench::demo_pipeline(), prompt, seed, exact_s);
         const GenerateResult b = run(quantised, prompt, seed, q_s);
-        const double p = psnr(b.video, a.video);
+        const double p = bench::psnr(b.video, a.video);
         quality += p, worst = std::min(worst, p), ++n;
+        structure += bench::ssim(b.video, a.video);
       }
   state.counters["psnr_db"] = quality / n;
   state.counters["worst_psnr_db"] = worst;
+  state.counters["ssim"] = structure / n;
   state.counters["speedup"] = exact_s / q_s;
 }
 

@@ -5,7 +5,8 @@
 //   speedup      wall time of the uncached generations / the cached ones, both measured in
 //                this run (text and decode included, as a user sees it);
 //   denoise_speedup  the same for the denoise stage alone;
-//   psnr_db      mean over the clips of the PSNR of the cached clip's RGB24 frames against
+//   psnr_db, ssim  means over the clips of the PSNR and SSIM (bench/common/quality.hpp) of
+//                the cached clip's RGB24 frames against
 //                the uncached clip's (∞ for identical clips is reported as 99);
 //   calls        transformer calls made, as a fraction of the uncached run's.
 // Before timing, the bench checks that threshold 0 gives the uncached clip bit for bit.
@@ -19,6 +20,7 @@
 #include <map>
 
 #include "common/demo_model.hpp"
+#include "common/quality.hpp"
 #include "reel/pipeline.hpp"
 
 namespace {
@@ -64,13 +66,6 @@ const std::vector<Clip>& reference() {
   return clips;
 }
 
-double psnr(const Video& a, const Video& b) {
-  double se = 0;
-  for (size_t i = 0; i < a.rgb.size(); ++i) se += std::pow(double(a.rgb[i]) - b.rgb[i], 2);
-  if (se == 0) return 99.0;
-  return 10.0 * std::log10(255.0 * 255.0 / (se / double(a.rgb.size())));
-}
-
 bool checked() {
   static const bool ok = [] {
     const Clip zero = run(kPrompts[0], kSeeds[0], {.method = "teacache", .threshold = 0.0f});
@@ -85,7 +80,8 @@ void BM_StepCache(benchmark::State& state, std::string method) {
     return;
   }
   const float threshold = float(state.range(0)) / 100.0f;
-  double base = 0, base_denoise = 0, cached = 0, cached_denoise = 0, quality = 0, calls = 0, base_calls = 0;
+  double base = 0, base_denoise = 0, cached = 0, cached_denoise = 0, quality = 0, structure = 0, calls = 0,
+         base_calls = 0;
   for (auto _ : state) {
     size_t k = 0;
     for (const char* p : kPrompts)
@@ -94,7 +90,8 @@ void BM_StepCache(benchmark::State& state, std::string method) {
         const Clip c = run(p, s, {.method = method, .threshold = threshold});
         base += ref.seconds, base_denoise += ref.denoise_seconds;
         cached += c.seconds, cached_denoise += c.denoise_seconds;
-        quality += psnr(c.result.video, ref.result.video);
+        quality += bench::psnr(c.result.video, ref.result.video);
+        structure += bench::ssim(c.result.video, ref.result.video);
         calls += c.result.transformer_calls, base_calls += ref.result.transformer_calls;
       }
   }
@@ -102,6 +99,7 @@ void BM_StepCache(benchmark::State& state, std::string method) {
   state.counters["speedup"] = base / cached;
   state.counters["denoise_speedup"] = base_denoise / cached_denoise;
   state.counters["psnr_db"] = quality / n;
+  state.counters["ssim"] = structure / n;
   state.counters["calls"] = calls / base_calls;
 }
 BENCHMARK_CAPTURE(BM_StepCache, easycache, std::string("easycache"))
