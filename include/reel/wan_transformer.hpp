@@ -116,8 +116,9 @@ struct WanLoadOptions {
 // a GGUF file that ComfyUI-GGUF, llama.cpp's gguf-py and reel read: original Wan names without
 // a prefix, general.architecture "wan", the blocks' linear weights in `type` (q8_0 or q4_0, by
 // ggml's reference quantisers) and every other tensor in F32 (the 5-D patch embedding flat
-// with its comfy.gguf.orig_shape). Written to a temporary name and renamed into place. Throws
-// what load() throws, and invalid_argument for another type.
+// with its comfy.gguf.orig_shape; the head_dim in reel.attention_head_dim, so that loading the
+// file needs no head_dim). Written to a temporary name and renamed into place. Throws what
+// load() throws, and invalid_argument for another type.
 REEL_API void convert_to_gguf(const std::filesystem::path& transformer, const std::filesystem::path& out,
                               WanWeightFormat type, int64_t head_dim = 0);
 

@@ -1,5 +1,6 @@
 // The Wan transformer's configuration, read from the checkpoint's tensor shapes (and, for
 // head_dim and eps, from a diffusers config.json when there is one).
+#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -176,7 +177,14 @@ WanConfig detect_config(const WeightStore& store, const CheckpointNames& names, 
         added_kv_present ? need(store, names, "blocks.{}.attn2.add_k_proj.weight", 0).shape[1] : 0;
     check_against_weights(json, c, added_kv, config_json);
   }
-  c.head_dim = head_dim_option > 0 ? head_dim_option : json.head_dim > 0 ? json.head_dim : 128;
+  // A GGUF file reel wrote (convert_to_gguf) records the head_dim its source had.
+  int64_t recorded = 0;
+  if (const auto it = store.metadata().find(std::string(kGgufHeadDimKey)); it != store.metadata().end()) {
+    recorded = std::atoll(it->second.c_str());
+    require(recorded > 0 && recorded <= 4096, StatusCode::bad_format,
+            std::string(kGgufHeadDimKey) + " = '" + it->second + "' is not a head_dim");
+  }
+  c.head_dim = head_dim_option > 0 ? head_dim_option : json.head_dim > 0 ? json.head_dim : recorded > 0 ? recorded : 128;
   if (c.head_dim <= 0 || c.dim % c.head_dim != 0)
     throw Error(StatusCode::invalid_argument, "Wan transformer: head_dim " + std::to_string(c.head_dim) +
                                                   " does not divide the model width " + std::to_string(c.dim) +

@@ -44,7 +44,8 @@ void convert_to_gguf(const std::filesystem::path& transformer, const std::filesy
   detail::save_gguf(out, tensors,
                     {{"general.architecture", "wan"},
                      {"general.quantized_by", "reel"},
-                     {"general.file_type_name", std::string(weight_format_name(type))}});
+                     {"general.file_type_name", std::string(weight_format_name(type))},
+                     {std::string(wan::kGgufHeadDimKey), std::to_string(config.head_dim)}});
 }
 
 }  // namespace reel

@@ -206,7 +206,11 @@ WanWeights compose_lora_deltas(const WanWeights& base, std::span<const LoraDelta
 
 // ---------------------------------------------------------------- config (wan_config.cpp)
 
-// Reads the configuration from the shapes; head_dim from the option, config.json or 128.
+// The GGUF metadata key convert_to_gguf records the head_dim under (the shapes cannot tell it).
+inline constexpr std::string_view kGgufHeadDimKey = "reel.attention_head_dim";
+
+// Reads the configuration from the shapes; head_dim from the option, config.json, the
+// kGgufHeadDimKey of a GGUF file reel wrote, or 128.
 WanConfig detect_config(const WeightStore& store, const CheckpointNames& names, int64_t head_dim_option,
                         const std::filesystem::path& config_json);
 
