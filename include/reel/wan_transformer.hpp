@@ -170,6 +170,8 @@ class REEL_API WanTransformer {
   // (invalid_argument otherwise, naming it). Costs one pass over the LoRA factors, not over
   // the weights.
   WanTransformer with_lora_strengths(std::span<const float> strengths) const;
+  // Throws what with_lora_strengths() throws, without making the copy.
+  void check_lora_strengths(std::span<const float> strengths) const;
 
   // One denoiser evaluation (diffusers WanTransformer3DModel.forward).
   //   latents        [B, in_channels, F, H, W], any float dtype, CPU or the model's device;

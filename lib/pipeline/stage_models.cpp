@@ -4,13 +4,15 @@ namespace reel::pipeline {
 
 namespace {
 
-// `t` at the request's strengths of the LoRAs it carries (`index`: their positions in the
-// pipeline's list).
-WanTransformer at_strengths(const WanTransformer& t, const std::vector<size_t>& index, const GenerateRequest& r) {
-  if (r.lora_strengths.empty()) return t;
+// The request's strengths of the LoRAs `t` carries (`index`: their positions in the pipeline's list).
+std::vector<float> strengths_of(const std::vector<size_t>& index, const GenerateRequest& r) {
   std::vector<float> mine;
   for (size_t i : index) mine.push_back(r.lora_strengths[i]);
-  return t.with_lora_strengths(mine);
+  return mine;
+}
+
+WanTransformer at_strengths(const WanTransformer& t, const std::vector<size_t>& index, const GenerateRequest& r) {
+  return r.lora_strengths.empty() ? t : t.with_lora_strengths(strengths_of(index, r));
 }
 
 }  // namespace
@@ -21,9 +23,8 @@ void check_lora_strengths(const Pipeline::Impl& p, const GenerateRequest& r) {
   require(r.lora_strengths.size() == loaded, StatusCode::invalid_argument,
           "lora_strengths: " + std::to_string(r.lora_strengths.size()) + " value(s) for a model loaded with " +
               std::to_string(loaded) + " LoRA(s)");
-  // Checked where they are applied (cheap: no weight is copied, nothing uploaded).
-  (void)at_strengths(*p.transformer, p.loras_of_transformer, r);
-  if (p.transformer_2) (void)at_strengths(*p.transformer_2, p.loras_of_transformer_2, r);
+  p.transformer->check_lora_strengths(strengths_of(p.loras_of_transformer, r));
+  if (p.transformer_2) p.transformer_2->check_lora_strengths(strengths_of(p.loras_of_transformer_2, r));
 }
 
 StageModels stage_models(const Pipeline::Impl& p, const GenerateRequest& r) {

@@ -113,6 +113,13 @@ void check_against_weights(const JsonConfig& json, const WanConfig& c, int64_t a
 
 }  // namespace
 
+std::filesystem::path find_config_json(const std::filesystem::path& path) {
+  std::error_code ec;
+  const std::filesystem::path dir = std::filesystem::is_directory(path, ec) ? path : path.parent_path();
+  const std::filesystem::path cfg = dir / "config.json";
+  return std::filesystem::is_regular_file(cfg, ec) ? cfg : std::filesystem::path();
+}
+
 WanConfig detect_config(const WeightStore& store, const CheckpointNames& names, int64_t head_dim_option,
                         const std::filesystem::path& config_json) {
   WanConfig c;

@@ -18,11 +18,7 @@ void convert_to_gguf(const std::filesystem::path& transformer, const std::filesy
   const FileDType quantised = type == WanWeightFormat::q8_0 ? FileDType::q8_0 : FileDType::q4_0;
   const WeightStore store = WeightStore::open(transformer);
   const wan::CheckpointNames names = wan::detect_names(store);
-  std::filesystem::path config_json;
-  if (std::error_code ec; std::filesystem::is_directory(transformer, ec) &&
-                          std::filesystem::is_regular_file(transformer / "config.json", ec))
-    config_json = transformer / "config.json";
-  const WanConfig config = wan::detect_config(store, names, head_dim, config_json);
+  const WanConfig config = wan::detect_config(store, names, head_dim, wan::find_config_json(transformer));
   wan::check_weights(store, names, config);
   const wan::CheckpointNames gguf_names{WanLayout::original, ""};  // city96's Wan GGUFs: no prefix
 

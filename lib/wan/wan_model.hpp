@@ -206,6 +206,10 @@ WanWeights compose_lora_deltas(const WanWeights& base, std::span<const LoraDelta
 
 // ---------------------------------------------------------------- config (wan_config.cpp)
 
+// config.json next to the weights of a diffusers folder (or in the folder of a single file);
+// empty when there is none.
+std::filesystem::path find_config_json(const std::filesystem::path& path);
+
 // The GGUF metadata key convert_to_gguf records the head_dim under (the shapes cannot tell it).
 inline constexpr std::string_view kGgufHeadDimKey = "reel.attention_head_dim";
 

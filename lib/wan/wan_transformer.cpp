@@ -14,14 +14,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// config.json next to the weights of a diffusers folder (or the folder of a single file).
-fs::path find_config_json(const fs::path& path) {
-  std::error_code ec;
-  const fs::path dir = fs::is_directory(path, ec) ? path : path.parent_path();
-  const fs::path cfg = dir / "config.json";
-  return fs::is_regular_file(cfg, ec) ? cfg : fs::path();
-}
-
 std::string shape_str(const Tensor& t) { return t.shape().str(); }
 
 // The distinct timestep values and the token runs that share one (wan.md §1.3g).
@@ -92,7 +84,7 @@ WanTransformer::WanTransformer(std::shared_ptr<const Impl> impl) : impl_(std::mo
 
 WanTransformer WanTransformer::load(const fs::path& path, const WanLoadOptions& options) {
   const WeightStore store = WeightStore::open(path);
-  return load(store, options, find_config_json(path));
+  return load(store, options, wan::find_config_json(path));
 }
 
 WanTransformer WanTransformer::load(const WeightStore& store, const WanLoadOptions& options, const fs::path& config_json) {
@@ -143,21 +135,25 @@ WanTransformer WanTransformer::load(const WeightStore& store, const WanLoadOptio
 
 const std::vector<AppliedLora>& WanTransformer::loras() const { return impl_->loras; }
 
-WanTransformer WanTransformer::with_lora_strengths(std::span<const float> strengths) const {
+void WanTransformer::check_lora_strengths(std::span<const float> strengths) const {
   const std::vector<AppliedLora>& loras = impl_->loras;
   require(strengths.size() == loras.size(), StatusCode::invalid_argument,
           std::to_string(strengths.size()) + " LoRA strengths for a model loaded with " + std::to_string(loras.size()) +
               " LoRA" + (loras.size() == 1 ? "" : "s"));
-  bool same = true;
   for (size_t i = 0; i < loras.size(); ++i) {
     const std::string name = "LoRA " + loras[i].spec.path.filename().string();
     require(std::isfinite(strengths[i]), StatusCode::invalid_argument, name + ": strength is not finite");
-    if (strengths[i] == loras[i].spec.strength) continue;
-    require(loras[i].mode == LoraMode::runtime, StatusCode::invalid_argument,
+    require(strengths[i] == loras[i].spec.strength || loras[i].mode == LoraMode::runtime, StatusCode::invalid_argument,
             name + " was merged into the weights at load with strength " + std::to_string(loras[i].spec.strength) +
                 "; load it with LoraMode::runtime (--lora-mode runtime) to change its strength per request");
-    same = false;
   }
+}
+
+WanTransformer WanTransformer::with_lora_strengths(std::span<const float> strengths) const {
+  check_lora_strengths(strengths);
+  const std::vector<AppliedLora>& loras = impl_->loras;
+  bool same = true;
+  for (size_t i = 0; i < loras.size(); ++i) same = same && strengths[i] == loras[i].spec.strength;
   if (same) return *this;
   auto impl = std::make_shared<Impl>(*impl_);
   for (size_t i = 0; i < loras.size(); ++i) impl->loras[i].spec.strength = strengths[i];
