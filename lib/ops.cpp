@@ -456,7 +456,16 @@ void check(const op::Attention& o) {
   const Tensor& q = c.input(o.q, "q");
   const Tensor& k = c.input(o.k, "k");
   const Tensor& v = c.input(o.v, "v");
-  validate_attention_params(attention_params(q, k, v, out, o.scale));  // shapes, dtypes, strides, overlap
+  AttentionParams p = attention_params(q, k, v, out, o.scale);
+  if (o.lse) {
+    const Tensor& lse = c.input(o.lse, "lse");
+    const int r = q.rank();
+    c.shape_is(lse, "lse", Shape{r == 4 ? q.dim(0) : 1, q.dim(r - 2), q.dim(r - 3)});
+    c.expect(lse.dtype() == DType::f32 && lse.device() == out.device(),
+             "lse must be f32 on out's device (lse " + describe(lse) + ")");
+    p.lse = static_cast<float*>(o.lse->raw());
+  }
+  validate_attention_params(p);  // shapes, dtypes, strides, overlap
 }
 
 }  // namespace

@@ -11,6 +11,7 @@ packages=(
   libsentencepiece-dev libstb-dev zlib1g-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
   clang libclang-rt-14-dev
+  libopenmpi-dev openmpi-bin
 )
 
 missing=()

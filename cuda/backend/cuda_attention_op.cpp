@@ -11,6 +11,7 @@ namespace {
 AttentionParams params_of(const op::Attention& o, cudaStream_t stream) {
   AttentionParams p = attention_params(*o.q, *o.k, *o.v, *o.out, o.scale);
   p.stream = stream;
+  if (o.lse) p.lse = static_cast<float*>(o.lse->raw());
   return p;
 }
 
@@ -18,6 +19,8 @@ AttentionParams params_of(const op::Attention& o, cudaStream_t stream) {
 
 Support supports(const op::Attention& o, Device d) {
   if (auto s = on_device(d, {{o.q, "q"}, {o.k, "k"}, {o.v, "v"}, {o.out, "out"}}); !s) return s;
+  if (o.lse)
+    if (auto s = on_device(d, {{o.lse, "lse"}}); !s) return s;
   const AttentionSelection sel = select_attention_kernel(params_of(o, nullptr), o.kernel);
   return sel.kernel ? Support::yes() : Support::no(sel.reason);
 }

@@ -219,6 +219,9 @@ struct Attention {
   Tensor* out;
   float scale = 1.0f;
   std::string_view kernel{};  // empty: the selector's choice
+  // Optional: f32 [B, H, Sq] on out's device, each row's log-sum-exp (reel/attention_params.h),
+  // for merging attention over key ranges (ring attention).
+  Tensor* lse = nullptr;
 };
 
 }  // namespace op

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "reel/backend.hpp"
+#include "reel/distributed.hpp"
 #include "reel/export.hpp"
 #include "reel/lora.hpp"
 #include "reel/patchifier.hpp"
@@ -172,6 +173,13 @@ class REEL_API WanTransformer {
   WanTransformer with_lora_strengths(std::span<const float> strengths) const;
   // Throws what with_lora_strengths() throws, without making the copy.
   void check_lora_strengths(std::span<const float> strengths) const;
+  // A copy (sharing the weights) whose forward() splits the tokens over the ranks of
+  // sp.comm (reel/distributed.hpp): every rank calls forward() with the same inputs and gets
+  // the whole prediction. Collective: every rank calls it. Throws invalid_argument when the
+  // degrees do not fit the ranks or the heads. An inactive `sp` gives a one-process copy.
+  WanTransformer with_sequence_parallel(const SequenceParallel& sp) const;
+  // The setting in effect (degrees resolved); no communicator in one process.
+  SequenceParallel sequence_parallel() const;
 
   // One denoiser evaluation (diffusers WanTransformer3DModel.forward).
   //   latents        [B, in_channels, F, H, W], any float dtype, CPU or the model's device;

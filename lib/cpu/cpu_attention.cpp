@@ -9,13 +9,17 @@ namespace reel::cpu {
 namespace {
 
 AttentionParams params_of(const op::Attention& o) {
-  return attention_params(*o.q, *o.k, *o.v, *o.out, o.scale);
+  AttentionParams p = attention_params(*o.q, *o.k, *o.v, *o.out, o.scale);
+  if (o.lse) p.lse = static_cast<float*>(o.lse->raw());
+  return p;
 }
 
 }  // namespace
 
 Support supports(const op::Attention& o) {
   if (auto s = cpu_tensors({{o.q, "q"}, {o.k, "k"}, {o.v, "v"}, {o.out, "out"}}); !s) return s;
+  if (o.lse)
+    if (auto s = cpu_tensors({{o.lse, "lse"}}); !s) return s;
   const AttentionSelection sel = select_attention_kernel(params_of(o), o.kernel);
   return sel.kernel ? Support::yes() : Support::no(sel.reason);
 }

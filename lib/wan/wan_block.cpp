@@ -109,7 +109,10 @@ Tensor block_forward(Backend& be, const WanConfig& cfg, const BlockWeights& blk,
       n = Tensor();
       be.run(op::Rope{&q, &in.rope->cos, &in.rope->sin, &q});  // q and k are fresh: rotated in place
       be.run(op::Rope{&k, &in.rope->cos, &in.rope->sin, &k});
-      attn = attend(be, q, k, v, in.attention_kernel).reshape({batch, tokens, dim});
+      attn = in.sequence_parallel
+                 ? in.sequence_parallel->attention(be, q, k, v, 1.0f / std::sqrt(float(q.dim(3))), in.attention_kernel)
+                 : attend(be, q, k, v, in.attention_kernel);
+      attn = attn.reshape({batch, tokens, dim});
     }
     const Tensor attn_out = linear(be, attn, blk.o);
     attn = Tensor();

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "distributed/sequence_parallel.hpp"
 #include "quant/qmatrix.hpp"
 #include "reel/backend.hpp"
 #include "reel/lora.hpp"
@@ -118,6 +119,8 @@ struct WanTransformer::Impl {
   std::vector<AppliedLora> loras;
   std::shared_ptr<const std::vector<wan::LoraDelta>> runtime_deltas;
   wan::WanWeights base;
+  // Sequence parallel (with_sequence_parallel): the ranks' arrangement; null in one process.
+  std::shared_ptr<const dist::SpGroups> sp;
 };
 
 // The loaded model's typed weights and configuration (tests read the weights through it).
@@ -257,6 +260,7 @@ struct BlockInputs {
   const RopeTables* rope;
   std::span<const Segment> segments;
   std::string_view attention_kernel;  // empty: the selector's choice
+  dist::SpForward* sequence_parallel = nullptr;  // self-attention over every rank's tokens
 };
 
 // out = x after block `blk` (x [B, L, D] activation dtype).

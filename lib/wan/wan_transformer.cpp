@@ -1,7 +1,9 @@
 // WanTransformer: loading (layout, config, typed weights), the forward pass (input checks,
 // patch embedding, conditions, blocks, output head) and unpatchify (reel/wan.md §1.3).
+#include <algorithm>
 #include <bit>
 #include <cmath>
+#include <optional>
 #include <unordered_map>
 
 #include "reel/attention.hpp"
@@ -58,6 +60,16 @@ std::vector<float> lora_strengths(const std::vector<AppliedLora>& loras) {
 }
 
 Tensor on(const Tensor& t, Device device) { return t.device() == device ? t : t.to(device); }
+
+// The segments' parts within tokens [begin, end), renumbered from begin.
+std::vector<wan::Segment> segments_within(std::span<const wan::Segment> all, int64_t begin, int64_t end) {
+  std::vector<wan::Segment> out;
+  for (const wan::Segment& s : all) {
+    const int64_t b = std::max(s.begin, begin), e = std::min(s.end, end);
+    if (b < e) out.push_back({s.batch, b - begin, e - begin, s.timestep});
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -161,6 +173,17 @@ WanTransformer WanTransformer::with_lora_strengths(std::span<const float> streng
   return WanTransformer(std::move(impl));
 }
 
+WanTransformer WanTransformer::with_sequence_parallel(const SequenceParallel& sp) const {
+  auto impl = std::make_shared<Impl>(*impl_);
+  impl->sp = sp.active() ? dist::make_groups(sp, impl_->config.heads) : nullptr;
+  return WanTransformer(std::move(impl));
+}
+
+SequenceParallel WanTransformer::sequence_parallel() const {
+  if (!impl_->sp) return {};
+  return {impl_->sp->world, impl_->sp->ulysses, impl_->sp->ring};
+}
+
 namespace wan {
 
 void check_attention_kernel(const std::string& name, Device device) {
@@ -188,6 +211,7 @@ WanTransformer WanTransformer::to(Device device, std::optional<std::string> atte
   impl->attention_kernel = kernel;
   impl->loras = impl_->loras;
   impl->runtime_deltas = impl_->runtime_deltas;
+  impl->sp = impl_->sp;
   if (device == impl_->device) {
     impl->weights = impl_->weights;
     impl->base = impl_->base;
@@ -252,33 +276,58 @@ Tensor WanTransformer::forward(Backend& be, const Tensor& latents, std::span<con
               who + "an input is on " + t->device().str() + ", expected the CPU or " + m.device.str());
   const TimestepPlan plan = plan_timesteps(timesteps, batch, tokens);
 
-  // ---- patch embedding: tokens (channel-major, the Conv3d weight order) · W_patchᵀ
-  const Tensor latents_cpu = on(latents, Device::cpu());
-  Tensor patches = patchify(latents_cpu, grid, PatchOrder::channel_major);
-  if (patches.dtype() != act) patches = patches.to(act);
-  patches = on(patches, m.device);
-  Tensor x = linear(be, patches, w.patch, act);  // [B, L, D]
+  // ---- sequence parallel: this rank's tokens [begin, end) (all of them in one process)
+  std::optional<dist::SpForward> sp;
+  if (m.sp) sp.emplace(*m.sp, batch, tokens, cfg.heads, cfg.head_dim, act, m.device);
+  const int64_t begin = sp ? sp->begin() : 0, end = sp ? sp->end() : tokens;
+  const std::vector<wan::Segment> segments = segments_within(plan.segments, begin, end);
+  const int64_t out_width = cfg.out_channels * cfg.patch.t * cfg.patch.h * cfg.patch.w;
 
-  // ---- conditions
-  const wan::TimeEmbedding te = wan::embed_timesteps(be, w, plan.unique, act);
-  const Tensor text = wan::embed_text(be, w, on(text_context, m.device), act);
-  Tensor image;
-  if (image_context) image = wan::embed_image(be, w, on(*image_context, m.device), act);
-  const wan::RopeTables rope = m.rope_cache->get(cfg, grid, m.device);  // uploaded once per grid
+  const auto run_tokens = [&]() -> Tensor {
+    // ---- patch embedding: tokens (channel-major, the Conv3d weight order) · W_patchᵀ
+    const Tensor latents_cpu = on(latents, Device::cpu());
+    Tensor patches = patchify(latents_cpu, grid, PatchOrder::channel_major);
+    if (patches.dtype() != act) patches = patches.to(act);
+    patches = on(patches, m.device);
+    if (sp) patches = ops::slice(be, patches, 1, begin, end);
+    Tensor x = linear(be, patches, w.patch, act);  // [B, Lr, D]
 
-  // ---- blocks
-  const wan::BlockInputs in{&text, image.defined() ? &image : nullptr, &te.projection, &rope, plan.segments,
-                            m.attention_kernel};
-  for (const wan::BlockWeights& blk : w.blocks) x = wan::block_forward(be, cfg, blk, x, in);
+    // ---- conditions
+    const wan::TimeEmbedding te = wan::embed_timesteps(be, w, plan.unique, act);
+    const Tensor text = wan::embed_text(be, w, on(text_context, m.device), act);
+    Tensor image;
+    if (image_context) image = wan::embed_image(be, w, on(*image_context, m.device), act);
+    wan::RopeTables rope = m.rope_cache->get(cfg, grid, m.device);  // uploaded once per grid
+    if (sp) rope = {rope.cos.slice(begin, end), rope.sin.slice(begin, end)};
 
-  // ---- output head: shift, scale = head_modulation + temb (not the projection), then proj_out
-  const int64_t unique = int64_t(plan.unique.size());
-  const Tensor temb = te.temb.reshape({unique, 1, cfg.dim});
-  Tensor head_mod = be.empty({unique, 2, cfg.dim}, DType::f32);
-  be.run(op::Binary{op::BinaryKind::add, &w.head_modulation, &temb, &head_mod});
-  Tensor y = be.empty(x.shape(), act);
-  wan::layer_norm_modulate(be, x, head_mod, 0, plan.segments, cfg.eps, y);
-  const Tensor out_tokens = linear(be, y, w.head, act);  // [B, L, out·pt·ph·pw]
+    // ---- blocks
+    const wan::BlockInputs in{&text, image.defined() ? &image : nullptr, &te.projection, &rope, segments,
+                              m.attention_kernel, sp ? &*sp : nullptr};
+    for (const wan::BlockWeights& blk : w.blocks) x = wan::block_forward(be, cfg, blk, x, in);
+
+    // ---- output head: shift, scale = head_modulation + temb (not the projection), then proj_out
+    const int64_t unique = int64_t(plan.unique.size());
+    const Tensor temb = te.temb.reshape({unique, 1, cfg.dim});
+    Tensor head_mod = be.empty({unique, 2, cfg.dim}, DType::f32);
+    be.run(op::Binary{op::BinaryKind::add, &w.head_modulation, &temb, &head_mod});
+    Tensor y = be.empty(x.shape(), act);
+    wan::layer_norm_modulate(be, x, head_mod, 0, segments, cfg.eps, y);
+    return linear(be, y, w.head, act);  // [B, Lr, out·pt·ph·pw]
+  };
+  Tensor out_tokens;
+  if (!sp) {
+    out_tokens = run_tokens();
+  } else {
+    // A failure on this rank still makes every collective (drain); gather() agrees first, so
+    // every rank throws the failing rank's error.
+    try {
+      out_tokens = run_tokens();
+    } catch (...) {
+      sp->fail(std::current_exception());
+    }
+    sp->drain(be, int(w.blocks.size()));
+    out_tokens = sp->gather(be, out_tokens, out_width);
+  }
 
   // ---- unpatchify (channel-minor: diffusers' proj_out order)
   PatchGrid out_grid = grid;
