@@ -112,6 +112,12 @@ struct PipelineLoadOptions {
   // strengths GenerateRequest::lora_strengths changes per request.
   std::vector<LoraSpec> loras;
   LoraMode lora_mode = LoraMode::merge;
+  // Sequence parallel (reel/distributed.hpp, docs/distributed.md): every rank of the
+  // communicator loads the same pipeline and makes the same calls; the transformer's tokens are
+  // split over the ranks. Rank 0 decodes: its results hold the frames, the other ranks' the
+  // latents only. Cancel and progress callbacks act at the end of a denoising step on every
+  // rank together; any rank's failure ends the call on every rank with that status.
+  SequenceParallel sequence_parallel;
 };
 
 // The values a generation uses for every request field left at 0 / empty.
@@ -132,6 +138,7 @@ struct PipelineInfo {
   std::string description;     // one line: variant, sizes, precision, device
   WanConfig transformer;
   bool two_experts = false;    // transformer_2 loaded (Wan 2.2 A14B)
+  int ranks = 1, ulysses = 1, ring = 1;  // sequence parallel (PipelineLoadOptions); 1: one process
   VaeConfig vae;
   int spatial_multiple = 16;   // width and height are rounded down to a multiple of this
   int temporal_factor = 4;     // frames are 4k + 1

@@ -1,5 +1,6 @@
 // Pipeline::generate: resolve the request, then the stages text → (encode) → denoise → decode;
 // and generate_variants: the same stages, the denoising of several seeds batched together.
+// With sequence-parallel ranks every rank runs every stage but the decode, which rank 0 runs.
 #include "pipeline/pipeline_impl.hpp"
 
 namespace reel {
@@ -24,7 +25,7 @@ void describe(const pipeline::Resolved& rs, uint64_t seed, GenerateResult& out) 
 GenerateResult Pipeline::generate(const GenerateRequest& request, GenerateObserver* observer) const {
   using namespace pipeline;
   const Impl& p = *impl_;
-  Run run(observer, request.cancel);
+  Run run(observer, request.cancel, p.comm.get());
   GenerateResult out;
   Resolved rs = resolve_request(p, request);
   for (const std::string& n : rs.notices) run.notice(n, out.notices);
@@ -32,7 +33,7 @@ GenerateResult Pipeline::generate(const GenerateRequest& request, GenerateObserv
   const TextContext text = text_context(p, request, rs, run);
   const Conditioning cond = image_condition(p, request, rs, run);
   out.latents = denoise(p, request, rs, text, cond, /*stream=*/0, run, &out);
-  decode_latents(p, out.latents, request.keep_float_frames, run, out);
+  run.on_root([&] { decode_latents(p, out.latents, request.keep_float_frames, run, out); });
 
   out.timings = run.timings();
   describe(rs, request.seed, out);
@@ -51,7 +52,7 @@ std::vector<GenerateResult> Pipeline::generate_variants(const GenerateRequest& r
           "variants: initial_noise is one variant's noise; variants draw theirs from their seeds");
   require(request.step_cache.method.empty(), StatusCode::unsupported,
           "variants: step caching is not supported with variants yet (each variant would skip different steps)");
-  Run run(observer, request.cancel);
+  Run run(observer, request.cancel, p.comm.get());
   std::vector<std::string> notices;
   Resolved rs = resolve_request(p, request);
   for (const std::string& n : rs.notices) run.notice(n, notices);
@@ -62,7 +63,7 @@ std::vector<GenerateResult> Pipeline::generate_variants(const GenerateRequest& r
   std::vector<GenerateResult> out(seeds.size());
   for (size_t i = 0; i < seeds.size(); ++i) {
     out[i].latents = std::move(latents[i]);
-    decode_latents(p, out[i].latents, request.keep_float_frames, run, out[i]);
+    run.on_root([&] { decode_latents(p, out[i].latents, request.keep_float_frames, run, out[i]); });
     out[i].notices = notices;
     describe(rs, seeds[i], out[i]);
   }

@@ -2,12 +2,14 @@
 // per-generation pieces the stages pass to each other.
 #pragma once
 #include <chrono>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "reel/backend.hpp"
+#include "reel/distributed.hpp"
 #include "reel/image_encoder.hpp"
 #include "reel/pipeline.hpp"
 #include "reel/schedule.hpp"
@@ -40,6 +42,8 @@ struct Pipeline::Impl {
   // (pipeline/stage_models.hpp), with this attention kernel ("" selects per call).
   bool offload_transformer = false;
   std::string attention_kernel;
+  // Sequence parallel: the ranks this pipeline's calls run on together (null: one process).
+  std::shared_ptr<Communicator> comm;
   std::optional<WanVae> vae;
   std::filesystem::path vae_path;  // where the VAE was read (VideoSession loads its encoder from it when needed)
   std::optional<Umt5Tokenizer> tokenizer;
@@ -85,10 +89,13 @@ void check_prompt_text(std::string_view text, const std::string& what);
 void note_prompt_length(const Pipeline::Impl& p, std::string_view text, const std::string& what,
                         std::vector<std::string>& notices);
 
-// Progress reporting, cancel checks and stage timings for one generation.
+// Progress reporting, cancel checks and stage timings for one generation. With sequence
+// parallel ranks (`comm`), step_done() is where the ranks agree: a cancel, a callback's stop or
+// a failure on any rank ends the call on every rank there; check_cancel() waits for it.
 class Run {
  public:
-  Run(GenerateObserver* observer, const std::atomic<bool>* cancel) : observer_(observer), cancel_(cancel) {}
+  Run(GenerateObserver* observer, const std::atomic<bool>* cancel, Communicator* comm = nullptr)
+      : observer_(observer), cancel_(cancel), comm_(comm) {}
   void notice(const std::string& message, std::vector<std::string>& sink);
   void begin_stage(std::string stage, int total);
   // Reports a finished step of the current stage (with its preview first, when given); throws
@@ -97,12 +104,19 @@ class Run {
   void end_stage();
   // Throws cancelled when the flag is set (checked between model calls and VAE chunks).
   void check_cancel() const;
+  // Runs `work` on rank 0 only (everywhere in one process; progress and cancel local to it
+  // meanwhile), then the ranks agree on how it went.
+  void on_root(const std::function<void()>& work);
+  bool is_root() const { return !comm_ || comm_->rank() == 0; }
   const std::vector<StageTime>& timings() const { return timings_; }
 
  private:
   using Clock = std::chrono::steady_clock;
+  void report(int step, double step_seconds, const Preview* preview);
   GenerateObserver* observer_;
   const std::atomic<bool>* cancel_;
+  Communicator* comm_;
+  bool local_ = false;  // inside on_root()
   std::string stage_;
   int total_ = 0, steps_ = 0;
   Clock::time_point stage_start_;

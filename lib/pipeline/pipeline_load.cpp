@@ -46,6 +46,8 @@ std::string describe(const Pipeline::Impl& p, const PipelineLoadOptions& options
             : " (block linears " + std::string(weight_format_name(options.weight_format)) + ")")
     << " on "
     << p.backend->device().str();
+  if (i.ranks > 1)
+    s << " × " << i.ranks << " ranks (" << p.comm->transport() << ", ulysses " << i.ulysses << " × ring " << i.ring << ")";
   return s.str();
 }
 
@@ -200,6 +202,13 @@ Pipeline Pipeline::load(const PipelineLoadOptions& options) {
     info.two_experts = true;
   }
   summarise_loras(*p, options.loras, info);
+  if (options.sequence_parallel.active()) {  // every rank splits its communicator here, in this order
+    p->transformer = p->transformer->with_sequence_parallel(options.sequence_parallel);
+    if (p->transformer_2) p->transformer_2 = p->transformer_2->with_sequence_parallel(options.sequence_parallel);
+    const SequenceParallel sp = p->transformer->sequence_parallel();
+    p->comm = sp.comm;
+    info.ranks = sp.comm->size(), info.ulysses = sp.ulysses, info.ring = sp.ring;
+  }
 
   info.vae = vae::read_vae_config(files.vae, &info.notes);
   info.variant = detect_variant(info.transformer, info.vae);

@@ -209,6 +209,34 @@ void Run::begin_stage(std::string stage, int total) {
 }
 
 void Run::step_done(int step, double step_seconds, const Preview* preview) {
+  if (!comm_ || local_) return report(step, step_seconds, preview);
+  std::exception_ptr stop;
+  try {
+    report(step, step_seconds, preview);
+    if (cancel_ && cancel_->load(std::memory_order_relaxed))
+      throw Error(StatusCode::cancelled, "cancelled" + (stage_.empty() ? std::string() : " during " + stage_));
+  } catch (...) {
+    stop = std::current_exception();
+  }
+  agree(*comm_, stop);
+}
+
+void Run::on_root(const std::function<void()>& work) {
+  if (!comm_) return work();
+  std::exception_ptr failed;
+  if (comm_->rank() == 0) {
+    local_ = true;
+    try {
+      work();
+    } catch (...) {
+      failed = std::current_exception();
+    }
+    local_ = false;
+  }
+  agree(*comm_, failed);
+}
+
+void Run::report(int step, double step_seconds, const Preview* preview) {
   steps_ = step;
   const double elapsed = std::chrono::duration<double>(Clock::now() - stage_start_).count();
   if (observer_ && preview && !observer_->on_preview(*preview))
@@ -228,6 +256,7 @@ void Run::end_stage() {
 }
 
 void Run::check_cancel() const {
+  if (comm_ && !local_) return;  // the ranks stop together, at the end of a step (step_done)
   if (cancel_ && cancel_->load(std::memory_order_relaxed))
     throw Error(StatusCode::cancelled, "cancelled" + (stage_.empty() ? std::string() : " during " + stage_));
 }

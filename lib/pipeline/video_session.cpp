@@ -234,7 +234,7 @@ struct VideoSession::State {
     check_usable();
     if (prompt_override) check_prompt_text(*prompt_override, "prompt");  // before anything changes
     const Pipeline::Impl& p = impl();
-    Run run(observer, options.request.cancel);
+    Run run(observer, options.request.cancel, p.comm.get());  // sequence parallel: every rank decodes
     if (pending) {  // finish the chunk a cancel interrupted
       pending->chunk.completes_cancelled_chunk = true;
       return decode_pending(run);
