@@ -8,8 +8,13 @@
 #include <vector>
 
 #include "reel.h"
+#include "reel/distributed.hpp"
 #include "reel/pipeline.hpp"
 #include "reel/status.hpp"
+
+struct reel_communicator {
+  std::shared_ptr<reel::Communicator> comm;
+};
 
 struct reel_model {
   reel::Pipeline pipeline;

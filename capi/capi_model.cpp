@@ -103,6 +103,10 @@ reel_status reel_model_load(const reel_model_params* params, reel_model** model)
     if (has_field<const char*>(params, offsetof(reel_model_params, weight_type)) && params->weight_type &&
         params->weight_type[0])
       o.weight_format = parse_weight_format(params->weight_type);
+    if (has_field<int32_t>(params, offsetof(reel_model_params, ring)) && params->communicator) {
+      require(params->communicator->comm != nullptr, StatusCode::invalid_argument, "params->communicator holds no communicator");
+      o.sequence_parallel = {params->communicator->comm, params->ulysses, params->ring};
+    }
     o.threads = params->threads;
     o.precision = precision_of(&params->precision);
     auto loaded = std::make_unique<reel_model>(reel_model{Pipeline::load(o), {}});
@@ -112,6 +116,24 @@ reel_status reel_model_load(const reel_model_params* params, reel_model** model)
 }
 
 void reel_model_free(reel_model* model) { delete model; }
+
+reel_status reel_communicator_mpi_world(reel_communicator** out) {
+  return reel::capi::guarded("reel_communicator_mpi_world", [&] {
+    reel::capi::require_pointer(out, "out (the output pointer)");
+    *out = new reel_communicator{reel::mpi_world()};
+  });
+}
+
+reel_status reel_communicator_from_mpi_handle(const void* handle, size_t handle_size, reel_communicator** out) {
+  return reel::capi::guarded("reel_communicator_from_mpi_handle", [&] {
+    reel::capi::require_pointer(out, "out (the output pointer)");
+    *out = new reel_communicator{reel::mpi_communicator_from_handle(handle, handle_size)};
+  });
+}
+
+int32_t reel_communicator_rank(const reel_communicator* comm) { return comm && comm->comm ? comm->comm->rank() : -1; }
+int32_t reel_communicator_size(const reel_communicator* comm) { return comm && comm->comm ? comm->comm->size() : -1; }
+void reel_communicator_free(reel_communicator* comm) { delete comm; }
 
 const char* reel_model_describe(const reel_model* model) { return model ? model->description.c_str() : ""; }
 

@@ -100,6 +100,28 @@ REEL_C_API void reel_set_log_callback(reel_log_fn fn, void* user);
 
 typedef struct reel_model reel_model;
 
+/* ---------------------------------------------------------------- sequence parallel
+ * Several processes (MPI ranks) make one video together (docs/distributed.md): each loads the
+ * model with the same communicator and makes the same calls; the transformer's tokens are
+ * split over the ranks. Rank 0 decodes: its video holds the frames, the other ranks' videos
+ * have none (reel_video_frame_count 0). A failure or cancel on any rank ends the call on every
+ * rank with the same status.
+ *
+ *   reel_communicator* world;
+ *   if (reel_communicator_mpi_world(&world) != REEL_OK) ...   // or reel_mpi.h with an MPI_Comm
+ *   mp.communicator = world;  mp.ulysses = 0;  mp.ring = 0;   // 0, 0: reel chooses the split
+ *   reel_model_load(&mp, &model);  reel_communicator_free(world);   // the model keeps its own reference
+ */
+typedef struct reel_communicator reel_communicator;
+/* MPI_COMM_WORLD; MPI is initialised unless the program did it (and then finalised at exit).
+ * UNSUPPORTED in a build without MPI. */
+REEL_C_API reel_status reel_communicator_mpi_world(reel_communicator** out);
+/* An MPI_Comm given by its bytes; use reel_communicator_from_mpi() of reel_mpi.h. */
+REEL_C_API reel_status reel_communicator_from_mpi_handle(const void* handle, size_t handle_size, reel_communicator** out);
+REEL_C_API int32_t reel_communicator_rank(const reel_communicator* comm); /* -1 for NULL */
+REEL_C_API int32_t reel_communicator_size(const reel_communicator* comm); /* -1 for NULL */
+REEL_C_API void reel_communicator_free(reel_communicator* comm);
+
 typedef enum reel_precision {
   REEL_PRECISION_DEFAULT = 0, /* bf16 weights and activations where the model allows (fast) */
   REEL_PRECISION_BF16 = 1,
@@ -158,6 +180,13 @@ typedef struct reel_model_params {
    * of bf16, faster products on AVX-512 VNNI CPUs); "stored" (GGUF Q8_0/Q4_0/Q4_1/Q4_K kept as
    * the file stores them). CPU only, else UNSUPPORTED. */
   const char* weight_type;
+  /* Sequence parallel (see reel_communicator above): NULL, one process. ulysses · ring must be
+   * the communicator's size and ulysses must divide the model's heads; 0 for one: chosen from
+   * the other; 0 for both: as much Ulysses as the heads allow, the rest ring. Collective: every
+   * rank calls reel_model_load with the same values. */
+  reel_communicator* communicator;
+  int32_t ulysses;
+  int32_t ring;
 } reel_model_params;
 
 typedef enum reel_lora_expert {

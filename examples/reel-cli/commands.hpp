@@ -11,6 +11,10 @@ int kernels_command(const std::vector<std::string>& args);
 int samplers_command(const std::vector<std::string>& args);
 int convert_command(const std::vector<std::string>& args);
 
+// Set on the ranks other than 0 of an MPI run: they stay quiet (rank 0 reports for all; every
+// rank ends with the same status).
+inline bool g_quiet_rank = false;
+
 extern const char* const kGenerateHelp;
 extern const char* const kInspectHelp;
 extern const char* const kConvertHelp;

@@ -5,12 +5,15 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
+#include <memory>
 
 #include "cli_args.hpp"
 #include "commands.hpp"
 #include "extend_command.hpp"
 #include "progress_bar.hpp"
 #include "reel/backend.hpp"
+#include "reel/distributed.hpp"
 #include "reel/pipeline.hpp"
 #include "reel/video_io.hpp"
 
@@ -59,6 +62,9 @@ const char* const kGenerateHelp =
     "                         or fast (= easycache:0.1: about half the calls, ~28 dB from uncached)\n"
     "  --preview FILE.png     after every denoising step, a preview of the clip so far (first,\n"
     "                         middle and last latent frame; cheap, no VAE): stop early if it looks wrong\n"
+    "several processes (docs/distributed.md): mpirun -np N reel-cli generate ... splits the\n"
+    "transformer's tokens over the N ranks (rank 0 decodes, reports and writes)\n"
+    "  --ulysses U --ring R   the split: U·R = N, U divides the heads (default: the most Ulysses)\n"
     "endless video (docs/extension.md): --frames is then the window, extended chunk by chunk and\n"
     "streamed into the output as it is made\n"
     "  --chunks N             windows to generate\n"
@@ -97,6 +103,33 @@ int write_variants(const reel::Pipeline& pipe, const reel::GenerateRequest& req,
   std::fprintf(stderr, "%d variants in %s (%s per variant)\n", count, format_seconds(seconds).c_str(),
                format_seconds(seconds / count).c_str());
   return 0;
+}
+
+// MPI_COMM_WORLD when mpirun (or another launcher) started several ranks; null in one process.
+std::shared_ptr<reel::Communicator> mpi_ranks(const Args& args) {
+  if (reel::launched_with_several_ranks()) {
+    if (!reel::mpi_built())
+      throw reel::Error(reel::StatusCode::unsupported,
+                        "started with several ranks, but this reel-cli was built without MPI: every rank would make "
+                        "the whole video (install libopenmpi-dev and rebuild)");
+    return reel::mpi_world();
+  }
+  if (args.get_int("--ulysses", 0) > 1 || args.get_int("--ring", 0) > 1)
+    throw UsageError("--ulysses and --ring split the work over MPI ranks: start reel-cli with mpirun -np N");
+  return nullptr;
+}
+
+// Runs `work` on every rank; with several ranks they then agree, so that one rank's failure
+// ends every rank with its status (no rank left waiting in a collective).
+void on_every_rank(const std::shared_ptr<reel::Communicator>& world, const std::function<void()>& work) {
+  if (!world) return work();
+  std::exception_ptr failed;
+  try {
+    work();
+  } catch (...) {
+    failed = std::current_exception();
+  }
+  reel::agree(*world, failed);
 }
 
 std::atomic<bool> g_cancel{false};
@@ -149,7 +182,7 @@ int generate_command(const std::vector<std::string>& argv) {
                        "--guidance-2", "--shift", "--sampler", "--schedule", "--seed", "--device", "--text-encoder-device", "--attention", "--offload", "--threads", "--map-weights",
                        "--precision", "-o", "--output", "--chunks", "--duration", "--prompt-schedule",
                        "--context-frames", "--conditioning", "--continue", "--preview", "--variants", "--variant-batch", "--step-cache",
-                       "--lora", "--lora-mode", "--weight-type"});
+                       "--lora", "--lora-mode", "--weight-type", "--ulysses", "--ring"});
   if (!args.positionals().empty()) throw UsageError("unexpected argument \"" + args.positionals()[0] + "\"");
   const std::string output = args.get_or("-o", args.get_or("--output", ""));
   if (output.empty()) throw UsageError("no output file (-o out.mp4)");
@@ -157,19 +190,24 @@ int generate_command(const std::vector<std::string>& argv) {
     throw UsageError("no model (--model DIR, or --transformer and --vae)");
   if (!args.has("--prompt") && !args.has("--prompt-schedule")) throw UsageError("no prompt (--prompt \"...\")");
   check_extension_args(args);
-
-  // Fail before the long part when the output cannot be written (format, folder, name).
-  reel::check_video_path(output);
   const std::string preview = args.get_or("--preview", "");
-  if (!preview.empty()) {
-    if (!preview.ends_with(".png")) throw UsageError("--preview must name a .png file, got \"" + preview + "\"");
-    reel::check_video_path(preview);
-  }
-  for (const char* input : {"--image", "--continue", "--prompt-schedule"}) {
-    std::error_code ec;  // the cheap part of reading them, before the model loads
-    if (auto path = args.get(input); path && !std::filesystem::exists(*path, ec))
-      throw reel::Error(reel::StatusCode::not_found, std::string(input) + " " + *path + ": no such file or folder");
-  }
+  if (!preview.empty() && !preview.ends_with(".png"))
+    throw UsageError("--preview must name a .png file, got \"" + preview + "\"");
+  const std::shared_ptr<reel::Communicator> world = mpi_ranks(args);
+  const bool root = !world || world->rank() == 0;
+  g_quiet_rank = !root;
+
+  // Fail before the long part when the output cannot be written (format, folder, name) or an
+  // input is missing; with several ranks, any rank's problem stops them all here.
+  on_every_rank(world, [&] {
+    if (root) reel::check_video_path(output);
+    if (root && !preview.empty()) reel::check_video_path(preview);
+    for (const char* input : {"--image", "--continue", "--prompt-schedule"}) {
+      std::error_code ec;  // the cheap part of reading them, before the model loads
+      if (auto path = args.get(input); path && !std::filesystem::exists(*path, ec))
+        throw reel::Error(reel::StatusCode::not_found, std::string(input) + " " + *path + ": no such file or folder");
+    }
+  });
 
   reel::PipelineLoadOptions load;
   load.folder = args.get_or("--model", "");
@@ -200,6 +238,7 @@ int generate_command(const std::vector<std::string>& argv) {
       throw UsageError(std::string("--weight-type: ") + e.what());
     }
   }
+  load.sequence_parallel = {world, args.get_int("--ulysses", 0), args.get_int("--ring", 0)};
 
   reel::GenerateRequest req;
   req.prompt = args.get_or("--prompt", "");
@@ -227,11 +266,12 @@ int generate_command(const std::vector<std::string>& argv) {
 
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
-  std::fprintf(stderr, "loading %s ...\n", load.folder.empty() ? load.transformer.c_str() : load.folder.c_str());
+  if (root) std::fprintf(stderr, "loading %s ...\n", load.folder.empty() ? load.transformer.c_str() : load.folder.c_str());
   const reel::Pipeline pipe = reel::Pipeline::load(load);
   const double load_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  std::fprintf(stderr, "model: %s\n", pipe.info().description.c_str());
-  for (const std::string& n : pipe.info().notes) std::fprintf(stderr, "note: %s\n", n.c_str());
+  if (root) std::fprintf(stderr, "model: %s\n", pipe.info().description.c_str());
+  for (const std::string& n : pipe.info().notes)
+    if (root) std::fprintf(stderr, "note: %s\n", n.c_str());
   if (auto image = args.get("--image")) {  // decoded only once the model is known to take one
     if (!pipe.info().accepts_image)
       throw reel::Error(reel::StatusCode::unsupported,
@@ -247,13 +287,20 @@ int generate_command(const std::vector<std::string>& argv) {
   if (variants < 1 || variants > reel::kMaxVariants)
     throw UsageError("--variants must be between 1 and " + std::to_string(reel::kMaxVariants));
   if (variants > 1 && wants_extension(args)) throw UsageError("--variants makes clips, not endless video: drop one");
+  if (world && (variants > 1 || wants_extension(args)))
+    throw reel::Error(reel::StatusCode::unsupported,
+                      "reel-cli writes --variants and endless video from one process only for now (the library's "
+                      "generate_variants and VideoSession run on several ranks)");
   if (wants_extension(args)) return extend_command(pipe, req, args, output);
   ProgressBar bar(preview);
   if (variants > 1) return write_variants(pipe, req, variants, args.get_int("--variant-batch", 0), bar, output);
-  const reel::GenerateResult out = pipe.generate(req, &bar);
+  const reel::GenerateResult out = pipe.generate(req, root ? &bar : nullptr);
 
   const auto t1 = Clock::now();
-  reel::write_video(out.video, output);
+  on_every_rank(world, [&] {
+    if (root) reel::write_video(out.video, output);  // rank 0 holds the frames
+  });
+  if (!root) return 0;
   const double write_seconds = std::chrono::duration<double>(Clock::now() - t1).count();
 
   std::fprintf(stderr, "\nsummary\n");

@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "reel-cli: unknown command \"%s\"\n%s", command.c_str(), kUsage);
     return 2;
   } catch (const reel_cli::UsageError& e) {
+    if (reel_cli::g_quiet_rank) return 2;
     std::fprintf(stderr, "reel-cli %s: %s\n%s", command.c_str(), e.what(),
                  command == "generate"  ? reel_cli::kGenerateHelp
                  : command == "inspect" ? reel_cli::kInspectHelp
@@ -50,7 +51,8 @@ int main(int argc, char** argv) {
                                         : "");
     return 2;
   } catch (const reel::Error& e) {
-    std::fprintf(stderr, "\nreel-cli %s: %s: %s\n", command.c_str(), reel::status_name(e.code()), e.what());
+    if (!reel_cli::g_quiet_rank)
+      std::fprintf(stderr, "\nreel-cli %s: %s: %s\n", command.c_str(), reel::status_name(e.code()), e.what());
     return e.code() == reel::StatusCode::cancelled ? 130 : 1;
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "\nreel-cli %s: out of memory\n", command.c_str());

@@ -63,6 +63,10 @@ REEL_API bool nccl_built() noexcept;
 // MPI_COMM_WORLD (a duplicate). Initialises MPI (threads: funneled) unless the program did;
 // reel then finalises it at exit. Throws unsupported in a build without MPI.
 REEL_API std::shared_ptr<Communicator> mpi_world();
+// An MPI_Comm given by its bytes (what reel/mpi.hpp's mpi_communicator(MPI_Comm) passes, so
+// that this header needs no <mpi.h>): a duplicate of it. unsupported without MPI,
+// invalid_argument when the size is not this build's MPI_Comm's or MPI is not initialised.
+REEL_API std::shared_ptr<Communicator> mpi_communicator_from_handle(const void* handle, size_t handle_size);
 // Whether this process was started by an MPI launcher (mpirun/srun) with more than one rank,
 // read from the launcher's environment without initialising MPI.
 REEL_API bool launched_with_several_ranks() noexcept;
@@ -71,11 +75,13 @@ REEL_API bool launched_with_several_ranks() noexcept;
 REEL_API std::shared_ptr<Communicator> nccl_communicator(Communicator& bootstrap, int device);
 
 // How a transformer's tokens are split over the ranks of `comm`. No communicator, or one rank:
-// one process. ulysses · ring must equal comm->size(); ulysses 0 means size / ring.
+// one process. ulysses · ring must equal comm->size(). 0 for one of them: the ranks / the
+// other; 0 for both: the largest Ulysses degree that divides both the ranks and the heads
+// (all-to-all is cheaper than ring passes), the rest ring.
 struct SequenceParallel {
   std::shared_ptr<Communicator> comm;
   int ulysses = 0;
-  int ring = 1;
+  int ring = 0;
   bool active() const { return comm && comm->size() > 1; }
 };
 

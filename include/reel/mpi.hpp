@@ -16,10 +16,6 @@
 
 namespace reel {
 
-// Takes the handle's bytes so that reel's headers need no <mpi.h>. Throws unsupported in a
-// build without MPI, invalid_argument when the handle's size is not this build's MPI_Comm's.
-REEL_API std::shared_ptr<Communicator> mpi_communicator_from_handle(const void* handle, size_t handle_size);
-
 inline std::shared_ptr<Communicator> mpi_communicator(MPI_Comm comm) {
   return mpi_communicator_from_handle(&comm, sizeof comm);
 }

@@ -1,9 +1,11 @@
 // The MPI Communicator (REEL_MPI): reel's collectives on a duplicate of an MPI communicator,
 // with errors returned (MPI_ERRORS_RETURN) and turned into reel::Error instead of aborting.
+#include <chrono>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "reel/distributed.hpp"
@@ -132,10 +134,19 @@ class MpiCommunicator final : public Communicator {
               "MPI_Sendrecv");
   }
 
+  // The ranks' agreement points (reel::agree) may wait long: for rank 0's VAE decode, a slow
+  // rank. MPI's blocking calls spin on a core meanwhile, taking it from the ranks that work
+  // (ranks share a machine's cores); this wait sleeps between tests instead.
   void all_reduce_max(std::span<int64_t> values) override {
     static_assert(sizeof(long long) == sizeof(int64_t));
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, values.data(), int(values.size()), MPI_LONG_LONG, MPI_MAX, comm_),
-              "MPI_Allreduce");
+    MPI_Request request = MPI_REQUEST_NULL;
+    check_mpi(MPI_Iallreduce(MPI_IN_PLACE, values.data(), int(values.size()), MPI_LONG_LONG, MPI_MAX, comm_, &request),
+              "MPI_Iallreduce");
+    for (int done = 0, polls = 0;; ++polls) {
+      check_mpi(MPI_Test(&request, &done, MPI_STATUS_IGNORE), "MPI_Test");
+      if (done) break;
+      if (polls > 64) std::this_thread::sleep_for(std::chrono::microseconds(polls > 1000 ? 1000 : 100));
+    }
   }
 
   void broadcast(void* data, size_t bytes, int root) override {
@@ -172,7 +183,7 @@ std::shared_ptr<Communicator> mpi_world() {
   return duplicate(MPI_COMM_WORLD);
 }
 
-REEL_API std::shared_ptr<Communicator> mpi_communicator_from_handle(const void* handle, size_t handle_size) {
+std::shared_ptr<Communicator> mpi_communicator_from_handle(const void* handle, size_t handle_size) {
   require(handle != nullptr, StatusCode::invalid_argument, "mpi_communicator: null handle");
   require(handle_size == sizeof(MPI_Comm), StatusCode::invalid_argument,
           "mpi_communicator: an MPI_Comm of " + std::to_string(handle_size) + " bytes, but reel was built with an MPI "
@@ -192,7 +203,7 @@ std::shared_ptr<Communicator> mpi_world() {
                                        "development files: apt install libopenmpi-dev)");
 }
 
-REEL_API std::shared_ptr<Communicator> mpi_communicator_from_handle(const void*, size_t) { return mpi_world(); }
+std::shared_ptr<Communicator> mpi_communicator_from_handle(const void*, size_t) { return mpi_world(); }
 
 #endif
 

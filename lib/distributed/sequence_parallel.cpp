@@ -46,12 +46,23 @@ std::vector<int64_t> split_tokens(int64_t tokens, int ranks) {
 std::shared_ptr<const SpGroups> make_groups(const SequenceParallel& sp, int64_t heads) {
   require(sp.comm != nullptr, StatusCode::invalid_argument, "sequence parallel: no communicator");
   const int size = sp.comm->size();
-  require(sp.ring >= 1 && sp.ulysses >= 0, StatusCode::invalid_argument,
-          "sequence parallel: ring must be >= 1 and ulysses >= 0 (0: ranks / ring), got ring " +
-              std::to_string(sp.ring) + ", ulysses " + std::to_string(sp.ulysses));
-  const int ulysses = sp.ulysses == 0 ? size / sp.ring : sp.ulysses;
-  require(int64_t(ulysses) * sp.ring == size, StatusCode::invalid_argument,
-          "sequence parallel: ulysses " + std::to_string(ulysses) + " × ring " + std::to_string(sp.ring) +
+  require(sp.ring >= 0 && sp.ulysses >= 0, StatusCode::invalid_argument,
+          "sequence parallel: ulysses and ring must be >= 0 (0: chosen), got ulysses " + std::to_string(sp.ulysses) +
+              ", ring " + std::to_string(sp.ring));
+  int ulysses = sp.ulysses, ring = sp.ring;
+  if (ulysses == 0 && ring == 0) {
+    ulysses = 1;
+    for (int u = size; u >= 1; --u)
+      if (size % u == 0 && heads % u == 0) {
+        ulysses = u;
+        break;
+      }
+  } else if (ulysses == 0) {
+    ulysses = size / ring;
+  }
+  if (ring == 0) ring = size / ulysses;
+  require(int64_t(ulysses) * ring == size, StatusCode::invalid_argument,
+          "sequence parallel: ulysses " + std::to_string(ulysses) + " × ring " + std::to_string(ring) +
               " must equal the " + std::to_string(size) + " ranks");
   require(heads % ulysses == 0, StatusCode::invalid_argument,
           "sequence parallel: the model's " + std::to_string(heads) + " heads do not split over ulysses " +
@@ -59,7 +70,7 @@ std::shared_ptr<const SpGroups> make_groups(const SequenceParallel& sp, int64_t 
   auto g = std::make_shared<SpGroups>();
   g->world = sp.comm;
   g->ulysses = ulysses;
-  g->ring = sp.ring;
+  g->ring = ring;
   g->rank = sp.comm->rank();
   g->size = size;
   g->ulysses_index = g->rank % ulysses;

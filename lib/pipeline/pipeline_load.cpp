@@ -160,10 +160,13 @@ Pipeline::Pipeline(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
 
 const PipelineInfo& Pipeline::info() const { return impl_->info; }
 
-Pipeline Pipeline::load(const PipelineLoadOptions& options) {
+namespace {
+
+// Everything Pipeline::load does but the sequence-parallel split.
+std::shared_ptr<Pipeline::Impl> load_components(const PipelineLoadOptions& options) {
   using namespace pipeline;
   const ModelFiles files = locate_model_files(options);
-  auto p = std::make_shared<Impl>();
+  auto p = std::make_shared<Pipeline::Impl>();
   PipelineInfo& info = p->info;
   info.notes = files.notes;
   p->backend = make_pipeline_backend(options);
@@ -202,13 +205,6 @@ Pipeline Pipeline::load(const PipelineLoadOptions& options) {
     info.two_experts = true;
   }
   summarise_loras(*p, options.loras, info);
-  if (options.sequence_parallel.active()) {  // every rank splits its communicator here, in this order
-    p->transformer = p->transformer->with_sequence_parallel(options.sequence_parallel);
-    if (p->transformer_2) p->transformer_2 = p->transformer_2->with_sequence_parallel(options.sequence_parallel);
-    const SequenceParallel sp = p->transformer->sequence_parallel();
-    p->comm = sp.comm;
-    info.ranks = sp.comm->size(), info.ulysses = sp.ulysses, info.ring = sp.ring;
-  }
 
   info.vae = vae::read_vae_config(files.vae, &info.notes);
   info.variant = detect_variant(info.transformer, info.vae);
@@ -259,7 +255,33 @@ Pipeline Pipeline::load(const PipelineLoadOptions& options) {
   if (info.two_experts && !files.index.boundary_ratio)
     info.notes.push_back("two experts but no boundary_ratio in model_index.json: using " +
                          std::to_string(info.defaults.boundary_ratio));
-  info.description = describe(*p, options);
+  return p;
+}
+
+}  // namespace
+
+Pipeline Pipeline::load(const PipelineLoadOptions& options) {
+  const SequenceParallel& sp = options.sequence_parallel;
+  std::shared_ptr<Impl> p;
+  if (!sp.active()) {
+    p = load_components(options);
+  } else {
+    // A rank that cannot load (a file missing on its machine) fails every rank here, before
+    // the collectives of the split.
+    std::exception_ptr failed;
+    try {
+      p = load_components(options);
+    } catch (...) {
+      failed = std::current_exception();
+    }
+    agree(*sp.comm, failed);
+    p->transformer = p->transformer->with_sequence_parallel(sp);  // every rank splits here, in this order
+    if (p->transformer_2) p->transformer_2 = p->transformer_2->with_sequence_parallel(sp);
+    const SequenceParallel resolved = p->transformer->sequence_parallel();
+    p->comm = resolved.comm;
+    p->info.ranks = resolved.comm->size(), p->info.ulysses = resolved.ulysses, p->info.ring = resolved.ring;
+  }
+  p->info.description = describe(*p, options);
   return Pipeline(std::move(p));
 }
 

@@ -49,9 +49,16 @@ TEST(SequenceParallel, RefusesDegreesThatDoNotFit) {
   ASSERT_EQ(dit.config().heads, 1);
   const int n = world()->size();
   test::expect_code(StatusCode::invalid_argument, [&] { (void)dit.with_sequence_parallel({world(), n, 2}); }, "must equal");
-  test::expect_code(StatusCode::invalid_argument, [&] { (void)dit.with_sequence_parallel({world(), 0, 0}); }, "ring");
+  test::expect_code(StatusCode::invalid_argument, [&] { (void)dit.with_sequence_parallel({world(), -1, 0}); }, ">= 0");
+  test::expect_code(StatusCode::invalid_argument, [&] { (void)dit.with_sequence_parallel({world(), 0, n + 1}); }, "must equal");
   test::expect_code(StatusCode::invalid_argument, [&] { (void)dit.with_sequence_parallel({world(), n, 1}); }, "heads");
   EXPECT_EQ(dit.with_sequence_parallel({world(), 0, n}).sequence_parallel().ring, n);
+  // Both degrees left to reel: as much Ulysses as the heads allow (none here), the rest ring.
+  EXPECT_EQ(dit.with_sequence_parallel({world(), 0, 0}).sequence_parallel().ring, n);
+  const WanTransformer two_heads = WanTransformer::load(test::dit_dir("ti2v") / "diffusers", {.precision = WanPrecision::f32});
+  const SequenceParallel chosen = two_heads.with_sequence_parallel({world(), 0, 0}).sequence_parallel();
+  EXPECT_EQ(chosen.ulysses, 2);
+  EXPECT_EQ(chosen.ring, n / 2);
 }
 
 class SpFixture : public ::testing::TestWithParam<test::DitCase> {
