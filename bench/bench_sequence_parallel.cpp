@@ -3,10 +3,11 @@
 // One Wan2.1-T2V-1.3B-shaped forward (random bf16 weights, 1 280 latent tokens, 512 text
 // tokens) made by rank 0 alone on every core (the reference, measured in the same run), then
 // split over all ranks (cores / ranks threads each) as Ulysses and as ring. Checked first: the
-// split output against rank 0's one-process output. Counters: seconds per forward, the ratio to
-// the one-process forward, the peak of activation memory on each rank (resident peak during
-// the forward minus resident before it; the weights are resident before), and the bytes this
-// rank sent through each collective per forward. Only rank 0 reports.
+// split output against rank 0's one-process output (which is also the warm-up). Counters:
+// seconds per forward, the ratio to the one-process forward, the peak of activation memory on
+// each rank (resident peak during the timed forward minus resident before it: the weights and
+// the warm-up's caches are resident before), and the bytes this rank sent to other ranks per
+// forward through each collective. Only rank 0 reports.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -56,22 +57,30 @@ int cores() { return std::max(1, int(std::thread::hardware_concurrency())); }
 Tensor reference;
 double reference_seconds = 0;
 
-double activation_mb_of(const std::function<void()>& forward) {
+// The timed loop's seconds per call, and its peak of resident memory above what was resident
+// before it (the weights, caches of the warm-up call): the activations.
+struct Timed {
+  double seconds = 0, activation_mb = 0;
+};
+template <class Fn>
+Timed timed(benchmark::State& state, Fn&& fn) {
   bench::reset_peak_resident();
   const int64_t before = bench::proc_status_kb("VmRSS:");
-  forward();
-  return double(bench::proc_status_kb("VmHWM:") - before) / 1024.0;
+  const bench::LoopTimes t = bench::time_iterations(state, fn);
+  return {t.wall_s / double(state.iterations()), double(bench::proc_status_kb("VmHWM:") - before) / 1024.0};
 }
 
 void bench_one_process(benchmark::State& state) {
   const bool root = world()->rank() == 0;
   double activation_mb = 0;
+  (void)model();  // the weights are made before anything is measured
   if (root) {
     auto be = make_cpu_backend({.threads = cores()});
     const Inputs& in = inputs();
-    activation_mb = activation_mb_of([&] { reference = model().forward(*be, in.latents, in.t, in.text); });
-    const bench::LoopTimes t = bench::time_iterations(state, [&] { return model().forward(*be, in.latents, in.t, in.text); });
-    reference_seconds = t.wall_s / double(state.iterations());
+    reference = model().forward(*be, in.latents, in.t, in.text);  // warm-up
+    const Timed t = timed(state, [&] { return model().forward(*be, in.latents, in.t, in.text); });
+    reference_seconds = t.seconds;
+    activation_mb = t.activation_mb;
   } else {
     for (auto _ : state) state.SetIterationTime(0);
   }
@@ -83,12 +92,11 @@ void bench_one_process(benchmark::State& state) {
 
 void bench_split(benchmark::State& state, int ulysses, int ring) {
   const int ranks = world()->size();
-  const WanTransformer sp = model().with_sequence_parallel({world(), ulysses, ring});
+  const WanTransformer sp = model().with_sequence_parallel({world(), ulysses, ring});  // weights shared
   auto be = make_cpu_backend({.threads = std::max(1, cores() / ranks)});
   const Inputs& in = inputs();
   const dist::SpGroups& groups = *wan_impl(sp).sp;
-  Tensor out;
-  const double activation_mb = activation_mb_of([&] { out = sp.forward(*be, in.latents, in.t, in.text); });
+  const Tensor out = sp.forward(*be, in.latents, in.t, in.text);  // warm-up
   // The check: rank 0 compares with its one-process output, and every rank learns the verdict.
   std::exception_ptr wrong;
   if (world()->rank() == 0) {
@@ -103,9 +111,8 @@ void bench_split(benchmark::State& state, int ulysses, int ring) {
     return;
   }
   const int64_t a2a0 = groups.bytes.all_to_all, ring0 = groups.bytes.ring, gather0 = groups.bytes.gather;
-  const bench::LoopTimes t = bench::time_iterations(state, [&] { return sp.forward(*be, in.latents, in.t, in.text); });
-  const double n = double(state.iterations());
-  const double seconds = t.wall_s / n;
+  const Timed t = timed(state, [&] { return sp.forward(*be, in.latents, in.t, in.text); });
+  const double n = double(state.iterations()), seconds = t.seconds, activation_mb = t.activation_mb;
   state.counters["seconds_per_forward"] = seconds;
   if (reference_seconds > 0) state.counters["speedup_vs_one_process"] = reference_seconds / seconds;
   state.counters["activation_mb"] = activation_mb;

@@ -1,8 +1,10 @@
 // reel-cli generate: loads a model, generates with a progress bar (Ctrl-C cancels cleanly),
 // writes the video and prints a summary.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -65,6 +67,8 @@ const char* const kGenerateHelp =
     "several processes (docs/distributed.md): mpirun -np N reel-cli generate ... splits the\n"
     "transformer's tokens over the N ranks (rank 0 decodes, reports and writes)\n"
     "  --ulysses U --ring R   the split: U·R = N, U divides the heads (default: the most Ulysses)\n"
+    "                         with --device cuda each rank takes its machine's GPU <local rank>\n"
+    "                         and the tokens move by NCCL (when built with it)\n"
     "endless video (docs/extension.md): --frames is then the window, extended chunk by chunk and\n"
     "streamed into the output as it is made\n"
     "  --chunks N             windows to generate\n"
@@ -117,6 +121,13 @@ std::shared_ptr<reel::Communicator> mpi_ranks(const Args& args) {
   if (args.get_int("--ulysses", 0) > 1 || args.get_int("--ring", 0) > 1)
     throw UsageError("--ulysses and --ring split the work over MPI ranks: start reel-cli with mpirun -np N");
   return nullptr;
+}
+
+// This rank's index among the ranks of its machine (Open MPI, MPICH, Slurm), 0 if unknown.
+int local_rank() {
+  for (const char* name : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"})
+    if (const char* v = std::getenv(name)) return std::max(0, std::atoi(v));
+  return 0;
 }
 
 // Runs `work` on every rank; with several ranks they then agree, so that one rank's failure
@@ -193,7 +204,7 @@ int generate_command(const std::vector<std::string>& argv) {
   const std::string preview = args.get_or("--preview", "");
   if (!preview.empty() && !preview.ends_with(".png"))
     throw UsageError("--preview must name a .png file, got \"" + preview + "\"");
-  const std::shared_ptr<reel::Communicator> world = mpi_ranks(args);
+  std::shared_ptr<reel::Communicator> world = mpi_ranks(args);
   const bool root = !world || world->rank() == 0;
   g_quiet_rank = !root;
 
@@ -237,6 +248,11 @@ int generate_command(const std::vector<std::string>& argv) {
     } catch (const reel::Error& e) {
       throw UsageError(std::string("--weight-type: ") + e.what());
     }
+  }
+  if (world && load.device.type == reel::DeviceType::cuda) {
+    // One GPU per rank: "--device cuda" takes the rank's local index; NCCL moves the tokens.
+    if (args.get_or("--device", "").find(':') == std::string::npos) load.device = reel::Device::cuda(local_rank() % std::max(1, reel::cuda_device_count()));
+    if (reel::nccl_built()) world = reel::nccl_communicator(world, load.device.index);
   }
   load.sequence_parallel = {world, args.get_int("--ulysses", 0), args.get_int("--ring", 0)};
 

@@ -70,9 +70,12 @@ REEL_API std::shared_ptr<Communicator> mpi_communicator_from_handle(const void* 
 // Whether this process was started by an MPI launcher (mpirun/srun) with more than one rank,
 // read from the launcher's environment without initialising MPI.
 REEL_API bool launched_with_several_ranks() noexcept;
-// GPU ranks: an NCCL communicator over the ranks of `bootstrap` (which carries NCCL's unique
-// id), using CUDA device `device` on this rank. Throws unsupported in a build without NCCL.
-REEL_API std::shared_ptr<Communicator> nccl_communicator(Communicator& bootstrap, int device);
+// GPU ranks: an NCCL communicator over the ranks of `bootstrap` (an MPI one: it carries NCCL's
+// unique id and the host-side agreement), using CUDA device `device` on this rank; its data
+// buffers are on that GPU. Throws unsupported in a build without NCCL.
+//   auto world = reel::mpi_world();
+//   auto gpus = reel::nccl_communicator(world, local_rank);   // one GPU per rank
+REEL_API std::shared_ptr<Communicator> nccl_communicator(std::shared_ptr<Communicator> bootstrap, int device);
 
 // How a transformer's tokens are split over the ranks of `comm`. No communicator, or one rank:
 // one process. ulysses · ring must equal comm->size(). 0 for one of them: the ranks / the

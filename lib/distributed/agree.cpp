@@ -54,7 +54,7 @@ void agree(Communicator& comm, std::exception_ptr local) {
 
 #ifndef REEL_HAVE_NCCL
 bool nccl_built() noexcept { return false; }
-std::shared_ptr<Communicator> nccl_communicator(Communicator&, int) {
+std::shared_ptr<Communicator> nccl_communicator(std::shared_ptr<Communicator>, int) {
   throw Error(StatusCode::unsupported, "this reel was built without NCCL (configure with REEL_NCCL=ON on a machine "
                                        "with the CUDA toolkit and NCCL)");
 }

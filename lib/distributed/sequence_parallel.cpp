@@ -137,7 +137,7 @@ Tensor SpForward::scatter_heads(Backend& be, const Tensor& x) {
   Tensor got = guarded([&] { return flat(total(recv), dtype_, cd); });
   const auto [sp, rp] = buffers(packed, total(send), got, total(recv));
   g_.ulysses_group->all_to_all(sp, send, rp, recv);
-  g_.bytes.all_to_all += int64_t(total(send));
+  g_.bytes.all_to_all += int64_t(total(send) - send[size_t(g_.ulysses_index)]);  // to other ranks
   // Peer j's [B, L_j, H/U, hd] rows, joined along the tokens.
   return guarded([&] {
     std::vector<Tensor> parts;
@@ -178,7 +178,7 @@ Tensor SpForward::gather_heads(Backend& be, const Tensor& x) {
   Tensor got = guarded([&] { return flat(total(recv), dtype_, cd); });
   const auto [sp, rp] = buffers(packed, total(send), got, total(recv));
   g_.ulysses_group->all_to_all(sp, send, rp, recv);
-  g_.bytes.all_to_all += int64_t(total(send));
+  g_.bytes.all_to_all += int64_t(total(send) - send[size_t(g_.ulysses_index)]);  // to other ranks
   // [U, B, Lr, H/U, hd] → [B, Lr, H, hd].
   return guarded([&] {
     const Tensor stacked = view(got, 0, {U, batch_, local, hu, head_dim_}).to(device_);
@@ -296,7 +296,7 @@ Tensor SpForward::gather(Backend& be, const Tensor& local, int64_t channels) {
   const Tensor mine = local.to(cd);
   Tensor got = flat(total(recv), dtype_, cd);
   g_.world->all_gather(mine.raw(), recv[size_t(g_.rank)], got.raw(), recv);
-  g_.bytes.gather += int64_t(recv[size_t(g_.rank)]);
+  g_.bytes.gather += int64_t(recv[size_t(g_.rank)]) * (g_.size - 1);
   std::vector<Tensor> parts;
   size_t at = 0;
   for (int r = 0; r < g_.size; ++r) {

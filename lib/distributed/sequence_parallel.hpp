@@ -23,7 +23,8 @@
 
 namespace reel::dist {
 
-// Bytes this rank sent through each kind of collective (bench_sequence_parallel reads them).
+// Bytes this rank sent to other ranks through each kind of collective (bench_sequence_parallel
+// reads them).
 struct CollectiveBytes {
   std::atomic<int64_t> all_to_all{0}, ring{0}, gather{0}, calls{0};
 };

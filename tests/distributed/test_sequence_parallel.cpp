@@ -15,6 +15,7 @@
 #include "dit/dit_fixtures.hpp"
 #include "distributed/sequence_parallel.hpp"
 #include "reel/attention.hpp"
+#include "reel/cuda_backend.hpp"
 #include "reel/distributed.hpp"
 
 namespace reel {
@@ -162,6 +163,26 @@ TEST(SequenceParallel, OneFailingRankEndsEveryRankWithItsStatus) {
     // The ranks are still in step: the next forward is right.
     const std::vector<double> got = test::to_doubles(test::run_dit(sp, *be, io));
     EXPECT_LT(test::relative_l2(got, one), 1e-5) << "after a failure, ulysses " << u << " ring " << r;
+  }
+}
+
+// GPU ranks: the same forward with the tokens moved by NCCL, one GPU per rank (ranks share a
+// GPU when there are fewer). Skips without NCCL or a GPU (CI).
+TEST(SequenceParallel, NcclMatchesOneProcessOnGpus) {
+  NEED_RANKS();
+  if (!nccl_built()) GTEST_SKIP() << "built without NCCL (REEL_NCCL)";
+  if (cuda_device_count() < 1) GTEST_SKIP() << "no CUDA GPU: the NCCL path compiles but cannot run here";
+  const int gpu = world()->rank() % cuda_device_count();
+  const std::shared_ptr<Communicator> gpus = nccl_communicator(world(), gpu);
+  EXPECT_EQ(gpus->transport(), "nccl");
+  const test::DitIo io = test::read_dit_io("ti2v");
+  const WanTransformer dit = WanTransformer::load(test::dit_dir("ti2v") / "diffusers",
+                                                  {.precision = WanPrecision::f32, .device = Device::cuda(gpu)});
+  auto be = make_cuda_backend({.device = gpu});
+  const std::vector<double> one = test::to_doubles(test::run_dit(dit, *be, io));
+  for (auto [u, r] : arrangements(world()->size(), dit.config().heads)) {
+    const std::vector<double> got = test::to_doubles(test::run_dit(dit.with_sequence_parallel({gpus, u, r}), *be, io));
+    EXPECT_LT(test::relative_l2(got, one), 1e-5) << "NCCL, ulysses " << u << " ring " << r;
   }
 }
 
