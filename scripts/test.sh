@@ -29,7 +29,7 @@ if [ "${REEL_SKIP_ASAN:-0}" != 1 ]; then
   # -O1: what the sanitizer documentation recommends, and quicker to compile than -O3.
   cmake -S . -B "$ASAN_DIR" -G Ninja \
     -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS_RELEASE="-O1 -DNDEBUG" -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" \
-    -DREEL_SANITIZE=ON -DREEL_CUDA=OFF -DREEL_BUILD_BENCH=OFF -DREEL_BUILD_EXAMPLES=OFF
+    -DREEL_SANITIZE=ON -DREEL_CUDA=OFF -DREEL_MPI=OFF -DREEL_BUILD_BENCH=OFF -DREEL_BUILD_EXAMPLES=OFF
   capi_targets=()
   for src in tests/capi/test_*.c; do capi_targets+=("capi_$(basename "$src" .c)"); done
   cmake --build "$ASAN_DIR" -j "$JOBS" --target "${capi_targets[@]}"

@@ -54,7 +54,7 @@ const char* const kGenerateHelp =
     "  --lora-mode M          merge (default: into the weights, fastest) or runtime (side paths)\n"
     "  --weight-type T        the transformer's block linears (CPU): q8_0 or q4_0 quantised at\n"
     "                         load (0.63x / 0.38x the memory of bf16, ~2x faster with AVX-512 VNNI),\n"
-    "                         stored (a GGUF file's Q8_0/Q4_0/Q4_1/Q4_K kept as they are), compute\n"
+    "                         stored (a GGUF file's Q8_0/Q4_0/Q4_1/Q4_K/Q5_* kept as they are), compute\n"
     "  -o, --output FILE      .mp4 / .webm (FFmpeg builds), .y4m, .png (1 frame), or DIR/ for PNGs\n"
     "  --variants N           N clips from seeds seed, seed+1, ... in one run, their transformer\n"
     "                         calls batched (each equals its own run); written as out_s<seed>.mp4\n"
@@ -68,7 +68,7 @@ const char* const kGenerateHelp =
     "transformer's tokens over the N ranks (rank 0 decodes, reports and writes)\n"
     "  --ulysses U --ring R   the split: U·R = N, U divides the heads (default: the most Ulysses)\n"
     "                         with --device cuda each rank takes its machine's GPU <local rank>\n"
-    "                         and the tokens move by NCCL (when built with it)\n"
+    "                         and the tokens move by NCCL (when built with it, one GPU per rank)\n"
     "endless video (docs/extension.md): --frames is then the window, extended chunk by chunk and\n"
     "streamed into the output as it is made\n"
     "  --chunks N             windows to generate\n"
@@ -252,7 +252,10 @@ int generate_command(const std::vector<std::string>& argv) {
   if (world && load.device.type == reel::DeviceType::cuda) {
     // One GPU per rank: "--device cuda" takes the rank's local index; NCCL moves the tokens.
     if (args.get_or("--device", "").find(':') == std::string::npos) load.device = reel::Device::cuda(local_rank() % std::max(1, reel::cuda_device_count()));
-    if (reel::nccl_built()) world = reel::nccl_communicator(world, load.device.index);
+    // NCCL takes one GPU per rank: when any rank shares one, every rank stays on MPI (through the host).
+    int64_t shares[1] = {local_rank() >= reel::cuda_device_count() ? 1 : 0};
+    world->all_reduce_max(shares);
+    if (reel::nccl_built() && shares[0] == 0) world = reel::nccl_communicator(world, load.device.index);
   }
   load.sequence_parallel = {world, args.get_int("--ulysses", 0), args.get_int("--ring", 0)};
 

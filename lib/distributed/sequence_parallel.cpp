@@ -35,6 +35,13 @@ Tensor view(const Tensor& buffer, size_t offset, const Shape& shape) {
   return buffer.slice(first, first + shape.numel()).reshape(shape);
 }
 
+// The parts joined along `axis`.
+Tensor join(Backend& be, const std::vector<Tensor>& parts, int axis) {
+  std::vector<const Tensor*> ptrs;
+  for (const Tensor& t : parts) ptrs.push_back(&t);
+  return ops::concat(be, ptrs, axis);
+}
+
 }  // namespace
 
 std::vector<int64_t> split_tokens(int64_t tokens, int ranks) {
@@ -146,9 +153,7 @@ Tensor SpForward::scatter_heads(Backend& be, const Tensor& x) {
       parts.push_back(view(got, at, {batch_, counts_[size_t(me * U + j)], hu, head_dim_}).to(device_));
       at += recv[size_t(j)];
     }
-    std::vector<const Tensor*> ptrs;
-    for (const Tensor& t : parts) ptrs.push_back(&t);
-    return ops::concat(be, ptrs, 1);
+    return join(be, parts, 1);
   });
 }
 
@@ -171,9 +176,7 @@ Tensor SpForward::gather_heads(Backend& be, const Tensor& x) {
       parts.push_back(ops::slice(be, x, 1, at, at + n).reshape({batch_ * n * hu * head_dim_}));
       at += n;
     }
-    std::vector<const Tensor*> ptrs;
-    for (const Tensor& t : parts) ptrs.push_back(&t);
-    return ops::concat(be, ptrs, 0).to(cd);
+    return join(be, parts, 0).to(cd);
   });
   Tensor got = guarded([&] { return flat(total(recv), dtype_, cd); });
   const auto [sp, rp] = buffers(packed, total(send), got, total(recv));
@@ -303,9 +306,7 @@ Tensor SpForward::gather(Backend& be, const Tensor& local, int64_t channels) {
     parts.push_back(view(got, at, {batch_, counts_[size_t(r)], channels}).to(device_));
     at += recv[size_t(r)];
   }
-  std::vector<const Tensor*> ptrs;
-  for (const Tensor& t : parts) ptrs.push_back(&t);
-  return ops::concat(be, ptrs, 1);
+  return join(be, parts, 1);
 }
 
 }  // namespace reel::dist

@@ -125,6 +125,9 @@ std::string_view qtype_name(QType t) {
     case QType::q4_0: return "q4_0";
     case QType::q4_1: return "q4_1";
     case QType::q4_k: return "q4_k";
+    case QType::q5_0: return "q5_0";
+    case QType::q5_1: return "q5_1";
+    case QType::q5_k: return "q5_k";
   }
   return "?";
 }
@@ -188,15 +191,24 @@ bool QMatrix::keeps(FileDType type) { return detail::gguf_affine_max_q(type) > 0
 
 QMatrix QMatrix::from_gguf(FileDType type, const std::byte* data, int64_t rows, int64_t cols) {
   require(keeps(type), StatusCode::unsupported,
-          "GGUF " + std::string(file_dtype_name(type)) + " weights cannot be kept quantised (Q8_0, Q4_0, Q4_1, Q4_K can)");
+          "GGUF " + std::string(file_dtype_name(type)) +
+              " weights cannot be kept quantised (Q8_0, Q4_0, Q4_1, Q4_K, Q5_0, Q5_1, Q5_K can)");
   const size_t n = size_t(rows * cols);
   std::vector<uint8_t> q(n);
   std::vector<float> scale(n / B), offset(n / B);
   detail::gguf_affine_blocks(type, data, n, q.data(), scale.data(), offset.data());
-  const QType t = type == FileDType::q8_0 ? QType::q8_0
-                  : type == FileDType::q4_0 ? QType::q4_0
-                  : type == FileDType::q4_1 ? QType::q4_1
-                                            : QType::q4_k;
+  const auto qtype = [&] {
+    switch (type) {
+      case FileDType::q8_0: return QType::q8_0;
+      case FileDType::q4_0: return QType::q4_0;
+      case FileDType::q4_1: return QType::q4_1;
+      case FileDType::q5_0: return QType::q5_0;
+      case FileDType::q5_1: return QType::q5_1;
+      case FileDType::q5_k: return QType::q5_k;
+      default: return QType::q4_k;
+    }
+  };
+  const QType t = qtype();
   return pack(t, detail::gguf_affine_max_q(type) > 15 ? 8 : 4, rows, cols, q.data(), scale.data(), offset.data());
 }
 

@@ -2,7 +2,9 @@
 // supported type is held in one form: per row and run of 32 weights (a block), small unsigned
 // integers q with a scale and an offset, w = scale·q + offset — ggml's Q8_0 (q = stored + 128,
 // offset −128·d), Q4_0 (offset −8·d), Q4_1 and Q4_K (a scale and a min per 32-weight
-// sub-block). 8-bit values take a byte each, 4-bit ones half a byte.
+// sub-block), Q5_0 (offset −16·d), Q5_1 and Q5_K (as Q4_1 and Q4_K with a fifth bit). 8-bit
+// and 5-bit values take a byte each (5-bit ones exactly, the size of Q8_0), 4-bit ones half a
+// byte.
 //
 // The activations are quantised per row and block on the fly as ggml's Q8_0 (d = max|x| / 127,
 // qx = round(x / d)), so each block pair is an exact integer dot product (AVX-512 VNNI
@@ -32,7 +34,7 @@
 
 namespace reel::quant {
 
-enum class QType : uint8_t { q8_0, q4_0, q4_1, q4_k };
+enum class QType : uint8_t { q8_0, q4_0, q4_1, q4_k, q5_0, q5_1, q5_k };
 std::string_view qtype_name(QType t);
 
 class QMatrix {
@@ -46,7 +48,7 @@ class QMatrix {
   static QMatrix quantize(QType type, const float* w, int64_t rows, int64_t cols);
   // GGUF tensor data of a type `keeps` accepts, rows × cols elements.
   static QMatrix from_gguf(FileDType type, const std::byte* data, int64_t rows, int64_t cols);
-  // The GGUF types from_gguf takes (Q8_0, Q4_0, Q4_1, Q4_K).
+  // The GGUF types from_gguf takes (Q8_0, Q4_0, Q4_1, Q4_K, Q5_0, Q5_1, Q5_K).
   static bool keeps(FileDType type);
 
   QType type() const { return type_; }

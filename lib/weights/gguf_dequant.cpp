@@ -238,6 +238,7 @@ int gguf_affine_max_q(FileDType t) {
   switch (t) {
     case FileDType::q8_0: return 255;
     case FileDType::q4_0: case FileDType::q4_1: case FileDType::q4_k: return 15;
+    case FileDType::q5_0: case FileDType::q5_1: case FileDType::q5_k: return 31;
     default: return 0;
   }
 }
@@ -266,19 +267,42 @@ bool gguf_affine_blocks(FileDType t, const std::byte* src, size_t n, uint8_t* q,
       }
       return true;
     }
+    case FileDType::q5_0:
+    case FileDType::q5_1: {
+      const bool has_min = t == FileDType::q5_1;
+      const size_t head = has_min ? 4 : 2, bytes = has_min ? 24 : 22;
+      for (size_t blk = 0; blk < n / 32; ++blk, b += bytes) {
+        const float d = f16_at(b);
+        scale[blk] = d, offset[blk] = has_min ? f16_at(b + 2) : -16.0f * d;
+        uint32_t qh;
+        std::memcpy(&qh, b + head, 4);
+        const uint8_t* qs = b + head + 4;
+        for (int l = 0; l < 16; ++l) {
+          q[blk * 32 + size_t(l)] = uint8_t((qs[l] & 0x0f) | (((qh >> l) & 1) << 4));
+          q[blk * 32 + size_t(l) + 16] = uint8_t((qs[l] >> 4) | (((qh >> (l + 16)) & 1) << 4));
+        }
+      }
+      return true;
+    }
     case FileDType::q4_k:
-      for (size_t sb = 0; sb < n / 256; ++sb, b += 144) {
+    case FileDType::q5_k: {  // Q5_K: Q4_K plus 32 bytes of fifth bits before the nibbles
+      const bool five = t == FileDType::q5_k;
+      for (size_t sb = 0; sb < n / 256; ++sb, b += five ? 176 : 144) {
         const float d = f16_at(b), dmin = f16_at(b + 2);
-        const uint8_t* qs = b + 16;
+        const uint8_t* qh = b + 16;
+        const uint8_t* qs = b + (five ? 48 : 16);
         for (int j = 0; j < 8; ++j) {
           uint8_t sc, m;
           k_scale_min(b + 4, j, sc, m);
           const size_t blk = sb * 8 + size_t(j);
           scale[blk] = d * float(sc), offset[blk] = -(dmin * float(m));
-          for (int l = 0; l < 32; ++l) q[blk * 32 + size_t(l)] = (qs[(j / 2) * 32 + l] >> (4 * (j % 2))) & 0x0f;
+          for (int l = 0; l < 32; ++l)
+            q[blk * 32 + size_t(l)] = uint8_t(((qs[(j / 2) * 32 + l] >> (4 * (j % 2))) & 0x0f) |
+                                              (five ? ((qh[l] >> j) & 1) << 4 : 0));
         }
       }
       return true;
+    }
     default:
       return false;
   }

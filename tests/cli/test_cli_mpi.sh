@@ -11,7 +11,7 @@ MODEL="$(realpath "$2")"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
 MPIRUN=(timeout 300 mpirun -np 2 --oversubscribe --bind-to none)
 ARGS=(generate --model "$MODEL" --prompt "a blue ball bouncing over a white background" --size 64x64 --frames 5
       --steps 3 --seed 5 --threads 1)

@@ -166,13 +166,15 @@ TEST(SequenceParallel, OneFailingRankEndsEveryRankWithItsStatus) {
   }
 }
 
-// GPU ranks: the same forward with the tokens moved by NCCL, one GPU per rank (ranks share a
-// GPU when there are fewer). Skips without NCCL or a GPU (CI).
+// GPU ranks: the same forward with the tokens moved by NCCL, one GPU per rank (NCCL refuses
+// two ranks on one GPU). Skips without NCCL or enough GPUs (CI).
 TEST(SequenceParallel, NcclMatchesOneProcessOnGpus) {
   NEED_RANKS();
   if (!nccl_built()) GTEST_SKIP() << "built without NCCL (REEL_NCCL)";
-  if (cuda_device_count() < 1) GTEST_SKIP() << "no CUDA GPU: the NCCL path compiles but cannot run here";
-  const int gpu = world()->rank() % cuda_device_count();
+  if (cuda_device_count() < world()->size())
+    GTEST_SKIP() << cuda_device_count() << " CUDA GPU(s) for " << world()->size()
+                 << " ranks: NCCL needs one per rank (the NCCL path compiles but cannot run here)";
+  const int gpu = world()->rank();
   const std::shared_ptr<Communicator> gpus = nccl_communicator(world(), gpu);
   EXPECT_EQ(gpus->transport(), "nccl");
   const test::DitIo io = test::read_dit_io("ti2v");

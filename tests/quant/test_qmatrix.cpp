@@ -1,5 +1,5 @@
 // Weights kept quantised and the CPU product on them (lib/quant/qmatrix.hpp): GGUF Q8_0, Q4_0,
-// Q4_1 and Q4_K blocks unpacked to the values ggml's dequantisation gives, quantise-on-load
+// Q4_1, Q4_K, Q5_0, Q5_1 and Q5_K blocks unpacked to the values ggml's dequantisation gives, quantise-on-load
 // within half a step, and the kernel (AVX-512 VNNI and portable, 8- and 4-bit) equal to the
 // exact block sums on odd shapes.
 #include <gtest/gtest.h>
@@ -31,11 +31,12 @@ std::vector<std::byte> gguf_blocks(FileDType type, int64_t rows, int64_t cols, u
   const detail::GgufBlock blk = detail::gguf_block(type);
   std::vector<std::byte> out(size_t(rows * cols) / blk.elements * blk.bytes);
   for (auto& b : out) b = std::byte(uint8_t(rng()));
-  // f16 fields: Q8_0 d; Q4_0 d; Q4_1 d, m; Q4_K d, dmin.
-  const int fields = type == FileDType::q4_1 || type == FileDType::q4_k ? 2 : 1;
+  // f16 fields: Q8_0, Q4_0, Q5_0 d; Q4_1, Q5_1 d, m (a negative min); Q4_K, Q5_K d, dmin.
+  const bool has_min = type == FileDType::q4_1 || type == FileDType::q5_1;
+  const int fields = has_min || type == FileDType::q4_k || type == FileDType::q5_k ? 2 : 1;
   for (size_t b = 0; b < out.size() / blk.bytes; ++b)
     for (int f = 0; f < fields; ++f) {
-      const uint16_t d = f16::from_float(scale(rng) * (f == 1 && type == FileDType::q4_1 ? -1.0f : 1.0f)).bits;
+      const uint16_t d = f16::from_float(scale(rng) * (f == 1 && has_min ? -1.0f : 1.0f)).bits;
       std::memcpy(&out[b * blk.bytes + size_t(2 * f)], &d, 2);
     }
   return out;
@@ -43,8 +44,9 @@ std::vector<std::byte> gguf_blocks(FileDType type, int64_t rows, int64_t cols, u
 
 class FromGguf : public ::testing::TestWithParam<FileDType> {};
 
-// scale·q + offset is ggml's expression for Q4_1 and Q4_K (d·q + m, dj·q − mj); for Q8_0 and
-// Q4_0 it is d·(q + c) − c·d instead of d·q: equal up to one rounding of the larger term.
+// scale·q + offset is ggml's expression for Q4_1, Q4_K, Q5_1 and Q5_K (d·q + m, dj·q − mj); for
+// Q8_0, Q4_0 and Q5_0 it is d·(q + c) − c·d instead of d·q: equal up to one rounding of the
+// larger term.
 TEST_P(FromGguf, UnpacksToGgmlsValues) {
   const FileDType type = GetParam();
   const int64_t rows = 37, cols = 512;  // a partial row group; two Q4_K super-blocks per row
@@ -52,7 +54,7 @@ TEST_P(FromGguf, UnpacksToGgmlsValues) {
   std::vector<float> ggml(size_t(rows * cols));
   detail::dequantize_gguf(type, blocks.data(), ggml.data(), ggml.size());
   const QMatrix w = QMatrix::from_gguf(type, blocks.data(), rows, cols);
-  EXPECT_EQ(w.bits(), type == FileDType::q8_0 ? 8 : 4);
+  EXPECT_EQ(w.bits(), detail::gguf_affine_max_q(type) > 15 ? 8 : 4);  // Q8_0 and the Q5 types: a byte a value
   const std::vector<float> ours = w.dequantize();
   ASSERT_EQ(ours.size(), ggml.size());
   for (size_t i = 0; i < ours.size(); ++i)
@@ -60,7 +62,8 @@ TEST_P(FromGguf, UnpacksToGgmlsValues) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, FromGguf,
-                         ::testing::Values(FileDType::q8_0, FileDType::q4_0, FileDType::q4_1, FileDType::q4_k),
+                         ::testing::Values(FileDType::q8_0, FileDType::q4_0, FileDType::q4_1, FileDType::q4_k,
+                                           FileDType::q5_0, FileDType::q5_1, FileDType::q5_k),
                          [](const auto& p) { return std::string(file_dtype_name(p.param)); });
 
 TEST(QMatrix, OtherGgufTypesAreRefusedByName) {
@@ -159,9 +162,10 @@ INSTANTIATE_TEST_SUITE_P(Shapes, QKernel,
                                            Case{QType::q4_0, 7, 96, 37}, Case{QType::q4_0, 70, 1536, 48},
                                            Case{QType::q4_0, 9, 320, 130}));
 
-// Kept GGUF Q4_1 and Q4_K weights through the kernel (their offsets are not multiples of the scale).
-TEST(QMatrix, GgufQ4KAndQ41ThroughTheKernel) {
-  for (FileDType type : {FileDType::q4_1, FileDType::q4_k}) {
+// Kept GGUF Q4_1, Q4_K, Q5_* weights through the kernel (offsets not multiples of the scale;
+// 5-bit values through the 8-bit path).
+TEST(QMatrix, GgufKAndFiveBitTypesThroughTheKernel) {
+  for (FileDType type : {FileDType::q4_1, FileDType::q4_k, FileDType::q5_0, FileDType::q5_1, FileDType::q5_k}) {
     const int64_t M = 11, K = 512, N = 35;
     const std::vector<std::byte> blocks = gguf_blocks(type, N, K, 8);
     const QMatrix w = QMatrix::from_gguf(type, blocks.data(), N, K);
