@@ -177,8 +177,8 @@ typedef struct reel_model_params {
   int32_t lora_runtime;
   /* How the transformer's block linears are held (docs/dit.md#quantised-weights): NULL, "" or
    * "compute" (the compute dtype); "q8_0" / "q4_0" (quantised at load: 0.63× / 0.38× the memory
-   * of bf16, faster products on AVX-512 VNNI CPUs); "stored" (GGUF Q8_0/Q4_0/Q4_1/Q4_K/Q5_0/Q5_1/Q5_K
-   * kept as the file stores them). CPU only, else UNSUPPORTED. */
+   * of bf16, faster products on AVX-512 VNNI CPUs); "stored" (a GGUF file's quantised tensors, any
+   * type, kept as the file stores them). CPU only, else UNSUPPORTED. */
   const char* weight_type;
   /* Sequence parallel (see reel_communicator above): NULL, one process. ulysses · ring must be
    * the communicator's size and ulysses must divide the model's heads; 0 for one: chosen from

@@ -51,9 +51,9 @@ enum class WanPrecision : uint8_t { f32, bf16 };
 //   compute  in the compute dtype (bf16 or f32), whatever the file stores (GGUF dequantised);
 //   q8_0     quantised at load to ggml's Q8_0 (1.25 bytes a weight as packed; bf16 is 2);
 //   q4_0     quantised at load to ggml's Q4_0 (0.75 bytes a weight);
-//   stored   GGUF Q8_0, Q4_0, Q4_1, Q4_K tensors kept as the file stores them, Q5_0, Q5_1,
-//            Q5_K kept exactly (their 5-bit values a byte each), never dequantised; Q2_K,
-//            Q3_K, Q6_K re-quantised to Q8_0 one tensor at a time; floats in the compute dtype.
+//   stored   every GGUF quantisation (Q8_0, Q4_0/1, Q5_0/1, Q2_K–Q6_K) kept exactly as the
+//            file stores it, never dequantised (5- and 6-bit values a byte each, the others
+//            packed in 4 bits); float tensors in the compute dtype.
 // Quantised layers multiply activations quantised per block of 32 on the fly (AVX-512 VNNI
 // where the CPU has it). Embeddings, norms, modulation tables and the head stay in the compute
 // dtype, and so does a layer whose input width is not a multiple of 32.

@@ -25,13 +25,13 @@ constexpr int64_t G = QMatrix::kGroup;
 // The parts of one packed (group, block).
 struct Packed {
   const uint8_t* q;      // bits·64 bytes
-  const float* scale;    // [16]
-  const float* offset;   // [16]
+  const float* scale;    // [halves][16]
+  const float* offset;   // [halves][16]
 };
 Packed parts(const QMatrix& w, const std::byte* p) {
   const size_t values = size_t(w.bits()) * 64;
   return {reinterpret_cast<const uint8_t*>(p), reinterpret_cast<const float*>(p + values),
-          reinterpret_cast<const float*>(p + values + 64)};
+          reinterpret_cast<const float*>(p + values + 64 * size_t(w.halves()))};
 }
 
 // Value k (0..3) of row n in vector j (0..7) of a packed block.
@@ -52,12 +52,23 @@ void group_portable(const QActivations& xa, int64_t m0, int64_t rows, const QMat
       const Packed pk = parts(w, w.block(g, b));
       const int8_t* xq = xa.q.data() + m * xa.cols + b * B;
       const float sx = xa.scale[size_t(m * nb + b)], tx = xa.sum[size_t(m * nb + b)];
+      const float* hs = xa.half_sum.data() + 2 * (m * nb + b);
       for (int64_t n = 0; n < G; ++n) {
-        int32_t isum = 0;
-        for (int64_t j = 0; j < 8; ++j)
-          for (int64_t k = 0; k < 4; ++k) isum += int32_t(value(w, pk, j, n, k)) * int32_t(xq[4 * j + k]);
-        const float t = std::fma(pk.offset[n], tx, acc[n]);
-        acc[n] = std::fma(float(isum), pk.scale[n] * sx, t);
+        if (w.halves() == 1) {
+          int32_t isum = 0;
+          for (int64_t j = 0; j < 8; ++j)
+            for (int64_t k = 0; k < 4; ++k) isum += int32_t(value(w, pk, j, n, k)) * int32_t(xq[4 * j + k]);
+          const float t = std::fma(pk.offset[n], tx, acc[n]);
+          acc[n] = std::fma(float(isum), pk.scale[n] * sx, t);
+        } else {  // each half with its own scale and offset, in the VNNI path's order
+          int32_t isum[2] = {0, 0};
+          for (int64_t j = 0; j < 8; ++j)
+            for (int64_t k = 0; k < 4; ++k) isum[j / 4] += int32_t(value(w, pk, j, n, k)) * int32_t(xq[4 * j + k]);
+          float t = std::fma(pk.offset[n], hs[0], acc[n]);
+          t = std::fma(pk.offset[G + n], hs[1], t);
+          t = std::fma(float(isum[0]), pk.scale[n] * sx, t);
+          acc[n] = std::fma(float(isum[1]), pk.scale[G + n] * sx, t);
+        }
       }
     }
     float* out = y + m * w.rows() + g * G;
@@ -98,15 +109,30 @@ void group_vnni(const QActivations& xa, int64_t m0, int64_t rows, const QMatrix&
       const __m512 sw = _mm512_loadu_ps(pk.scale), ow = _mm512_loadu_ps(pk.offset);
       for (int i = 0; i < 4; ++i) {
         const int8_t* xq = xa.q.data() + (m + i) * xa.cols + b * B;
-        __m512i isum = _mm512_setzero_si512();
-        for (int j = 0; j < 8; ++j) {
-          int32_t four;
-          std::memcpy(&four, xq + 4 * j, 4);
-          isum = _mm512_dpbusd_epi32(isum, wq[j], _mm512_set1_epi32(four));
-        }
         const size_t at = size_t((m + i) * nb + b);
-        const __m512 t = _mm512_fmadd_ps(ow, _mm512_set1_ps(xa.sum[at]), acc[i]);
-        acc[i] = _mm512_fmadd_ps(to_float(isum), _mm512_mul_ps(sw, _mm512_set1_ps(xa.scale[at])), t);
+        if (w.halves() == 1) {
+          __m512i isum = _mm512_setzero_si512();
+          for (int j = 0; j < 8; ++j) {
+            int32_t four;
+            std::memcpy(&four, xq + 4 * j, 4);
+            isum = _mm512_dpbusd_epi32(isum, wq[j], _mm512_set1_epi32(four));
+          }
+          const __m512 t = _mm512_fmadd_ps(ow, _mm512_set1_ps(xa.sum[at]), acc[i]);
+          acc[i] = _mm512_fmadd_ps(to_float(isum), _mm512_mul_ps(sw, _mm512_set1_ps(xa.scale[at])), t);
+        } else {  // 16-weight sub-blocks: each half of the block with its own scale and offset
+          __m512i isum[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+          for (int j = 0; j < 8; ++j) {
+            int32_t four;
+            std::memcpy(&four, xq + 4 * j, 4);
+            isum[j / 4] = _mm512_dpbusd_epi32(isum[j / 4], wq[j], _mm512_set1_epi32(four));
+          }
+          const __m512 sw1 = _mm512_loadu_ps(pk.scale + G), ow1 = _mm512_loadu_ps(pk.offset + G);
+          const __m512 sx = _mm512_set1_ps(xa.scale[at]);
+          __m512 t = _mm512_fmadd_ps(ow, _mm512_set1_ps(xa.half_sum[2 * at]), acc[i]);
+          t = _mm512_fmadd_ps(ow1, _mm512_set1_ps(xa.half_sum[2 * at + 1]), t);
+          t = _mm512_fmadd_ps(to_float(isum[0]), _mm512_mul_ps(sw, sx), t);
+          acc[i] = _mm512_fmadd_ps(to_float(isum[1]), _mm512_mul_ps(sw1, sx), t);
+        }
       }
     }
     for (int i = 0; i < 4; ++i) {
@@ -128,6 +154,9 @@ std::string_view qtype_name(QType t) {
     case QType::q5_0: return "q5_0";
     case QType::q5_1: return "q5_1";
     case QType::q5_k: return "q5_k";
+    case QType::q6_k: return "q6_k";
+    case QType::q3_k: return "q3_k";
+    case QType::q2_k: return "q2_k";
   }
   return "?";
 }
@@ -138,13 +167,14 @@ bool q_has_vnni() {
   return yes;
 }
 
-QMatrix QMatrix::pack(QType type, int bits, int64_t rows, int64_t cols, const uint8_t* q, const float* scale,
-                      const float* offset) {
+QMatrix QMatrix::pack(QType type, int bits, int halves, int64_t rows, int64_t cols, const uint8_t* q,
+                      const float* scale, const float* offset) {
   require(rows > 0 && cols > 0 && cols % B == 0, StatusCode::invalid_argument,
           "quantised weights: " + std::to_string(rows) + "×" + std::to_string(cols) + " is not rows × (a multiple of 32)");
   QMatrix m;
   m.type_ = type;
   m.bits_ = bits;
+  m.halves_ = halves;
   m.rows_ = rows;
   m.cols_ = cols;
   m.data_ = std::shared_ptr<std::byte[]>(new std::byte[m.bytes()]());
@@ -155,7 +185,7 @@ QMatrix QMatrix::pack(QType type, int bits, int64_t rows, int64_t cols, const ui
         std::byte* p = m.data_.get() + (size_t(g) * size_t(nb) + size_t(b)) * m.block_bytes();
         auto* pq = reinterpret_cast<uint8_t*>(p);
         auto* ps = reinterpret_cast<float*>(p + size_t(bits) * 64);
-        auto* po = ps + G;
+        auto* po = ps + G * halves;
         for (int64_t n = 0; n < G; ++n) {
           const int64_t row = g * G + n;
           if (row >= rows) break;  // padding rows stay zero
@@ -166,8 +196,10 @@ QMatrix QMatrix::pack(QType type, int bits, int64_t rows, int64_t cols, const ui
               if (bits == 8) pq[(j * G + n) * 4 + k] = v;
               else pq[((j / 2) * G + n) * 4 + k] |= uint8_t(j % 2 == 0 ? v : v << 4);
             }
-          ps[n] = scale[row * nb + b];
-          po[n] = offset[row * nb + b];
+          for (int h = 0; h < halves; ++h) {
+            ps[h * G + n] = scale[(row * nb + b) * halves + h];
+            po[h * G + n] = offset[(row * nb + b) * halves + h];
+          }
         }
       }
   });
@@ -192,10 +224,11 @@ bool QMatrix::keeps(FileDType type) { return detail::gguf_affine_max_q(type) > 0
 QMatrix QMatrix::from_gguf(FileDType type, const std::byte* data, int64_t rows, int64_t cols) {
   require(keeps(type), StatusCode::unsupported,
           "GGUF " + std::string(file_dtype_name(type)) +
-              " weights cannot be kept quantised (Q8_0, Q4_0, Q4_1, Q4_K, Q5_0, Q5_1, Q5_K can)");
+              " weights cannot be kept quantised (Q8_0, Q4_0, Q4_1, Q4_K, Q5_0, Q5_1, Q5_K, Q6_K, Q3_K, Q2_K can)");
   const size_t n = size_t(rows * cols);
+  const int sub = detail::gguf_affine_sub(type);
   std::vector<uint8_t> q(n);
-  std::vector<float> scale(n / B), offset(n / B);
+  std::vector<float> scale(n / size_t(sub)), offset(n / size_t(sub));
   detail::gguf_affine_blocks(type, data, n, q.data(), scale.data(), offset.data());
   const auto qtype = [&] {
     switch (type) {
@@ -205,11 +238,15 @@ QMatrix QMatrix::from_gguf(FileDType type, const std::byte* data, int64_t rows, 
       case FileDType::q5_0: return QType::q5_0;
       case FileDType::q5_1: return QType::q5_1;
       case FileDType::q5_k: return QType::q5_k;
+      case FileDType::q6_k: return QType::q6_k;
+      case FileDType::q3_k: return QType::q3_k;
+      case FileDType::q2_k: return QType::q2_k;
       default: return QType::q4_k;
     }
   };
   const QType t = qtype();
-  return pack(t, detail::gguf_affine_max_q(type) > 15 ? 8 : 4, rows, cols, q.data(), scale.data(), offset.data());
+  return pack(t, detail::gguf_affine_max_q(type) > 15 ? 8 : 4, int(B) / sub, rows, cols, q.data(), scale.data(),
+              offset.data());
 }
 
 std::vector<float> QMatrix::dequantize() const {
@@ -220,7 +257,8 @@ std::vector<float> QMatrix::dequantize() const {
       const int64_t n = row % G;
       for (int64_t j = 0; j < 8; ++j)
         for (int64_t k = 0; k < 4; ++k)
-          out[size_t(row * cols_ + b * B + 4 * j + k)] = pk.scale[n] * float(value(*this, pk, j, n, k)) + pk.offset[n];
+          out[size_t(row * cols_ + b * B + 4 * j + k)] =
+              pk.scale[(j / 4) % halves_ * G + n] * float(value(*this, pk, j, n, k)) + pk.offset[(j / 4) % halves_ * G + n];
     }
   return out;
 }
@@ -232,20 +270,23 @@ QActivations quantize_activations(const float* x, int64_t rows, int64_t cols) {
   a.q.resize(size_t(rows * cols));
   a.scale.resize(size_t(rows * (cols / B)));
   a.sum.resize(a.scale.size());
+  a.half_sum.resize(2 * a.scale.size());
   parallel_for(rows * (cols / B), 256, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const float* v = x + i * B;
       float amax = 0.0f;
       for (int64_t k = 0; k < B; ++k) amax = std::max(amax, std::fabs(v[k]));
       const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-      int32_t sum = 0;
+      int32_t half[2] = {0, 0};
       for (int64_t k = 0; k < B; ++k) {
         const int q = int(std::lround(v[k] * id));
         a.q[size_t(i * B + k)] = int8_t(q);
-        sum += q;
+        half[k / 16] += q;
       }
       a.scale[size_t(i)] = d;
-      a.sum[size_t(i)] = d * float(sum);
+      a.sum[size_t(i)] = d * float(half[0] + half[1]);
+      a.half_sum[size_t(2 * i)] = d * float(half[0]);
+      a.half_sum[size_t(2 * i + 1)] = d * float(half[1]);
     }
   });
   return a;

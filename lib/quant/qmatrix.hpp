@@ -2,9 +2,10 @@
 // supported type is held in one form: per row and run of 32 weights (a block), small unsigned
 // integers q with a scale and an offset, w = scale·q + offset — ggml's Q8_0 (q = stored + 128,
 // offset −128·d), Q4_0 (offset −8·d), Q4_1 and Q4_K (a scale and a min per 32-weight
-// sub-block), Q5_0 (offset −16·d), Q5_1 and Q5_K (as Q4_1 and Q4_K with a fifth bit). 8-bit
-// and 5-bit values take a byte each (5-bit ones exactly, the size of Q8_0), 4-bit ones half a
-// byte.
+// sub-block), Q5_0 (offset −16·d), Q5_1 and Q5_K (as Q4_1 and Q4_K with a fifth bit). Q6_K,
+// Q3_K and Q2_K scale each half of a block on its own (16-weight sub-blocks): two scales and
+// two offsets per block ("halves"). Values of 5 to 8 bits take a byte each (5- and 6-bit ones
+// exactly), values of up to 4 bits half a byte.
 //
 // The activations are quantised per row and block on the fly as ggml's Q8_0 (d = max|x| / 127,
 // qx = round(x / d)), so each block pair is an exact integer dot product (AVX-512 VNNI
@@ -13,7 +14,7 @@
 //
 //   y[m, n] = Σ_b  (scale[n,b] · dx[m,b]) · Σ_i q[n,i]·qx[m,i]  +  offset[n,b] · (dx[m,b] · Σ_i qx[m,i])
 //
-// summed over blocks in f32 (+ bias).
+// summed over blocks in f32 (+ bias); with halves, the same per half (i < 16, i ≥ 16).
 //
 //   QMatrix w = QMatrix::quantize(QType::q8_0, weights_f32, rows, cols);   // or from_gguf(...)
 //   q_linear(x, M, w, bias, y);                                               // y [M, rows]
@@ -22,7 +23,8 @@
 // rows); per group and block, the values as 8 vectors of 64 bytes, each holding 4 consecutive
 // K values of the 16 rows in turn (vpdpbusd's operand order) — 4-bit values two to a byte,
 // vector 2j in the low nibbles and 2j+1 in the high ones of 4 stored vectors — then the 16
-// scales and the 16 offsets (f32).
+// scales and the 16 offsets (f32); with halves, the 16 scales of each half, then the 16
+// offsets of each half.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -34,7 +36,7 @@
 
 namespace reel::quant {
 
-enum class QType : uint8_t { q8_0, q4_0, q4_1, q4_k, q5_0, q5_1, q5_k };
+enum class QType : uint8_t { q8_0, q4_0, q4_1, q4_k, q5_0, q5_1, q5_k, q6_k, q3_k, q2_k };
 std::string_view qtype_name(QType t);
 
 class QMatrix {
@@ -48,16 +50,17 @@ class QMatrix {
   static QMatrix quantize(QType type, const float* w, int64_t rows, int64_t cols);
   // GGUF tensor data of a type `keeps` accepts, rows × cols elements.
   static QMatrix from_gguf(FileDType type, const std::byte* data, int64_t rows, int64_t cols);
-  // The GGUF types from_gguf takes (Q8_0, Q4_0, Q4_1, Q4_K, Q5_0, Q5_1, Q5_K).
+  // The GGUF types from_gguf takes (Q8_0, Q4_0, Q4_1, Q4_K, Q5_0, Q5_1, Q5_K, Q6_K, Q3_K, Q2_K).
   static bool keeps(FileDType type);
 
   QType type() const { return type_; }
   int bits() const { return bits_; }
+  int halves() const { return halves_; }  // scale/offset pairs per block: 1, or 2 (16-weight sub-blocks)
   int64_t rows() const { return rows_; }
   int64_t cols() const { return cols_; }
   int64_t blocks() const { return cols_ / kBlock; }
   int64_t groups() const { return (rows_ + kGroup - 1) / kGroup; }
-  size_t block_bytes() const { return size_t(bits_) * 64 + size_t(kGroup) * 8; }
+  size_t block_bytes() const { return size_t(bits_) * 64 + size_t(kGroup) * 8 * size_t(halves_); }
   size_t bytes() const { return size_t(groups()) * size_t(blocks()) * block_bytes(); }
   // The packed data of group g, block b.
   const std::byte* block(int64_t g, int64_t b) const {
@@ -67,11 +70,12 @@ class QMatrix {
   std::vector<float> dequantize() const;
 
  private:
-  // From q [rows, cols] and scale, offset [rows, cols / 32].
-  static QMatrix pack(QType type, int bits, int64_t rows, int64_t cols, const uint8_t* q, const float* scale,
-                      const float* offset);
+  // From q [rows, cols] and scale, offset [rows, cols / 32 · halves].
+  static QMatrix pack(QType type, int bits, int halves, int64_t rows, int64_t cols, const uint8_t* q,
+                      const float* scale, const float* offset);
   QType type_ = QType::q8_0;
   int bits_ = 8;
+  int halves_ = 1;
   int64_t rows_ = 0, cols_ = 0;
   std::shared_ptr<std::byte[]> data_;
 };
@@ -82,6 +86,7 @@ struct QActivations {
   std::vector<int8_t> q;     // [rows, cols]
   std::vector<float> scale;  // [rows, cols / 32]: dx
   std::vector<float> sum;    // [rows, cols / 32]: dx · Σ qx
+  std::vector<float> half_sum;  // [rows, cols / 32, 2]: dx · Σ qx over each half of the block
 };
 QActivations quantize_activations(const float* x, int64_t rows, int64_t cols);
 

@@ -181,8 +181,8 @@ Tensor load_tensor(const WeightStore& store, const std::string& name, const Shap
 }
 
 // WanWeightFormat::stored: a block linear stored in a quantised GGUF type goes straight into
-// `layer.quantised` (kept as stored when the kernel takes the type, else re-quantised to Q8_0
-// from its values); returns false for float tensors (loaded as usual).
+// `layer.quantised` (every GGUF quantisation is kept as stored: QMatrix::keeps); returns false
+// for float tensors (loaded as usual).
 bool keep_quantised(const WeightStore& store, const std::string& name, const Shape& expected, const WanConfig& cfg,
                     std::set<std::string>& used, Linear& layer, WanCheckpointInfo& info) {
   check_tensor(store, name, expected, cfg, info.layout);
@@ -190,15 +190,9 @@ bool keep_quantised(const WeightStore& store, const std::string& name, const Sha
   const bool quantised = ti.dtype >= FileDType::q4_0;
   if (!quantised || expected[1] % quant::QMatrix::kBlock != 0) return false;
   used.insert(name);
-  if (quant::QMatrix::keeps(ti.dtype)) {
-    layer.quantised = std::make_shared<const quant::QMatrix>(
-        quant::QMatrix::from_gguf(ti.dtype, store.bytes(name).data(), expected[0], expected[1]));
-    store.release(name);  // copied into the packed form
-  } else {
-    const Tensor f = store.load(name, DType::f32);
-    layer.quantised = std::make_shared<const quant::QMatrix>(
-        quant::QMatrix::quantize(quant::QType::q8_0, f.data<float>(), expected[0], expected[1]));
-  }
+  layer.quantised = std::make_shared<const quant::QMatrix>(
+      quant::QMatrix::from_gguf(ti.dtype, store.bytes(name).data(), expected[0], expected[1]));
+  store.release(name);  // copied into the packed form
   return true;
 }
 

@@ -239,8 +239,15 @@ int gguf_affine_max_q(FileDType t) {
     case FileDType::q8_0: return 255;
     case FileDType::q4_0: case FileDType::q4_1: case FileDType::q4_k: return 15;
     case FileDType::q5_0: case FileDType::q5_1: case FileDType::q5_k: return 31;
+    case FileDType::q6_k: return 63;
+    case FileDType::q3_k: return 7;
+    case FileDType::q2_k: return 3;
     default: return 0;
   }
+}
+
+int gguf_affine_sub(FileDType t) {
+  return t == FileDType::q6_k || t == FileDType::q3_k || t == FileDType::q2_k ? 16 : 32;
 }
 
 bool gguf_affine_blocks(FileDType t, const std::byte* src, size_t n, uint8_t* q, float* scale, float* offset) {
@@ -303,6 +310,54 @@ bool gguf_affine_blocks(FileDType t, const std::byte* src, size_t n, uint8_t* q,
       }
       return true;
     }
+    // The 16-element types: the same element order as q2_k/q3_k/q6_k above.
+    case FileDType::q6_k:
+      for (size_t sb = 0; sb < n / 256; ++sb, b += 210) {
+        const uint8_t* ql = b;
+        const uint8_t* qh = b + 128;
+        const float d = f16_at(b + 208);
+        for (int i = 0; i < 16; ++i) {
+          const float ds = d * float(int8_t(b[192 + i]));
+          scale[sb * 16 + size_t(i)] = ds, offset[sb * 16 + size_t(i)] = -32.0f * ds;
+        }
+        for (uint32_t e = 0; e < 256; ++e) {
+          const uint32_t h = e / 128, r = e % 128;
+          const int low = (ql[h * 64 + e % 64] >> (4 * (r / 64))) & 0x0f;
+          const int high = (qh[h * 32 + e % 32] >> (2 * (r / 32))) & 3;
+          q[sb * 256 + e] = uint8_t(low | (high << 4));
+        }
+      }
+      return true;
+    case FileDType::q3_k:
+      for (size_t sb = 0; sb < n / 256; ++sb, b += 110) {
+        const uint8_t* hmask = b;
+        const uint8_t* qs = b + 32;
+        const uint8_t* sc = b + 96;
+        const float d = f16_at(b + 108);
+        for (int i = 0; i < 16; ++i) {
+          const int low = (i < 8 ? sc[i] : sc[i - 8] >> 4) & 0x0f;
+          const int high = (sc[8 + i % 4] >> (2 * (i / 4))) & 3;
+          const float dl = d * float((low | (high << 4)) - 32);
+          scale[sb * 16 + size_t(i)] = dl, offset[sb * 16 + size_t(i)] = -4.0f * dl;
+        }
+        for (uint32_t e = 0; e < 256; ++e) {
+          const int low = (qs[(e / 128) * 32 + e % 32] >> (2 * ((e % 128) / 32))) & 3;
+          const int minus4 = ((hmask[e % 32] >> (e / 32)) & 1) ? 0 : 4;
+          q[sb * 256 + e] = uint8_t(low - minus4 + 4);
+        }
+      }
+      return true;
+    case FileDType::q2_k:
+      for (size_t sb = 0; sb < n / 256; ++sb, b += 84) {
+        const uint8_t* qs = b + 16;
+        const float d = f16_at(b + 80), dmin = f16_at(b + 82);
+        for (int i = 0; i < 16; ++i) {
+          scale[sb * 16 + size_t(i)] = d * float(b[i] & 0x0f);
+          offset[sb * 16 + size_t(i)] = -(dmin * float(b[i] >> 4));
+        }
+        for (uint32_t e = 0; e < 256; ++e) q[sb * 256 + e] = (qs[(e / 128) * 32 + e % 32] >> (2 * ((e % 128) / 32))) & 3;
+      }
+      return true;
     default:
       return false;
   }

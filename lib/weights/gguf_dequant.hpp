@@ -26,16 +26,21 @@ GgufBlock gguf_block(FileDType t);
 // `src` needs no alignment. Runs on reel::parallel_for over blocks.
 void dequantize_gguf(FileDType t, const std::byte* src, float* dst, size_t n);
 
-// The types whose values are, per run of 32 elements, w = scale · q + offset with small
-// unsigned integers q: Q8_0 (q = stored + 128, offset = −128·d), Q4_0 (q = nibble, offset
-// −8·d), Q4_1 (offset = m) and Q4_K (scale = d·sc_j, offset = −dmin·m_j per sub-block j). For
-// these, decodes n elements into q [n] and scale, offset [n / 32]; returns false for any
-// other type. `max_q` of the type: 255 for Q8_0, 15 for the 4-bit ones.
 // Encodes n f32 values (a multiple of 32) as ggml's reference quantisers do
 // (quantize_row_q8_0_ref, quantize_row_q4_0_ref): Q8_0 and Q4_0 only; false for other types.
 bool quantize_gguf(FileDType t, const float* src, std::byte* dst, size_t n);
 
+// The types whose values are, per sub-block of gguf_affine_sub(t) elements, w = scale · q +
+// offset with small unsigned integers q: Q8_0 (q = stored + 128, offset = −128·d), Q4_0
+// (q = nibble, offset −8·d), Q4_1 (offset = m), Q5_0 (offset −16·d), Q5_1, and Q4_K / Q5_K
+// (scale = d·sc_j, offset = −dmin·m_j per sub-block of 32); Q6_K (d·sc_j, −32·d·sc_j), Q3_K
+// (q + 4: d·sc_j, −4·d·sc_j) and Q2_K (d·sc_j, −dmin·m_j) per sub-block of 16. For these,
+// decodes n elements into q [n] and scale, offset [n / sub]; returns false for any other type.
 bool gguf_affine_blocks(FileDType t, const std::byte* src, size_t n, uint8_t* q, float* scale, float* offset);
+// The largest q of the type (255 for Q8_0, 63 for Q6_K, 31 for the 5-bit types, 15, 7 or 3
+// for the others); 0 for types gguf_affine_blocks does not take.
 int gguf_affine_max_q(FileDType t);
+// The sub-block size: 16 for Q6_K, Q3_K, Q2_K, else 32.
+int gguf_affine_sub(FileDType t);
 
 }  // namespace reel::detail

@@ -31,13 +31,18 @@ std::vector<std::byte> gguf_blocks(FileDType type, int64_t rows, int64_t cols, u
   const detail::GgufBlock blk = detail::gguf_block(type);
   std::vector<std::byte> out(size_t(rows * cols) / blk.elements * blk.bytes);
   for (auto& b : out) b = std::byte(uint8_t(rng()));
-  // f16 fields: Q8_0, Q4_0, Q5_0 d; Q4_1, Q5_1 d, m (a negative min); Q4_K, Q5_K d, dmin.
+  // f16 fields (byte offsets in the block): Q8_0, Q4_0, Q5_0 d; Q4_1, Q5_1 d, m (a negative
+  // min); Q4_K, Q5_K d, dmin; Q6_K d at 208; Q3_K d at 108; Q2_K d, dmin at 80, 82.
   const bool has_min = type == FileDType::q4_1 || type == FileDType::q5_1;
-  const int fields = has_min || type == FileDType::q4_k || type == FileDType::q5_k ? 2 : 1;
+  std::vector<size_t> fields = {0};
+  if (has_min || type == FileDType::q4_k || type == FileDType::q5_k) fields = {0, 2};
+  if (type == FileDType::q6_k) fields = {208};
+  if (type == FileDType::q3_k) fields = {108};
+  if (type == FileDType::q2_k) fields = {80, 82};
   for (size_t b = 0; b < out.size() / blk.bytes; ++b)
-    for (int f = 0; f < fields; ++f) {
+    for (size_t f = 0; f < fields.size(); ++f) {
       const uint16_t d = f16::from_float(scale(rng) * (f == 1 && has_min ? -1.0f : 1.0f)).bits;
-      std::memcpy(&out[b * blk.bytes + size_t(2 * f)], &d, 2);
+      std::memcpy(&out[b * blk.bytes + fields[f]], &d, 2);
     }
   return out;
 }
@@ -54,7 +59,8 @@ TEST_P(FromGguf, UnpacksToGgmlsValues) {
   std::vector<float> ggml(size_t(rows * cols));
   detail::dequantize_gguf(type, blocks.data(), ggml.data(), ggml.size());
   const QMatrix w = QMatrix::from_gguf(type, blocks.data(), rows, cols);
-  EXPECT_EQ(w.bits(), detail::gguf_affine_max_q(type) > 15 ? 8 : 4);  // Q8_0 and the Q5 types: a byte a value
+  EXPECT_EQ(w.bits(), detail::gguf_affine_max_q(type) > 15 ? 8 : 4);  // Q8_0, Q5_*, Q6_K: a byte a value
+  EXPECT_EQ(w.halves(), detail::gguf_affine_sub(type) == 16 ? 2 : 1);
   const std::vector<float> ours = w.dequantize();
   ASSERT_EQ(ours.size(), ggml.size());
   for (size_t i = 0; i < ours.size(); ++i)
@@ -63,17 +69,17 @@ TEST_P(FromGguf, UnpacksToGgmlsValues) {
 
 INSTANTIATE_TEST_SUITE_P(Types, FromGguf,
                          ::testing::Values(FileDType::q8_0, FileDType::q4_0, FileDType::q4_1, FileDType::q4_k,
-                                           FileDType::q5_0, FileDType::q5_1, FileDType::q5_k),
+                                           FileDType::q5_0, FileDType::q5_1, FileDType::q5_k, FileDType::q6_k,
+                                           FileDType::q3_k, FileDType::q2_k),
                          [](const auto& p) { return std::string(file_dtype_name(p.param)); });
 
-TEST(QMatrix, OtherGgufTypesAreRefusedByName) {
-  EXPECT_FALSE(QMatrix::keeps(FileDType::q6_k));
+TEST(QMatrix, OtherTypesAreRefusedByName) {
   EXPECT_FALSE(QMatrix::keeps(FileDType::bf16));
   try {
-    (void)QMatrix::from_gguf(FileDType::q6_k, nullptr, 16, 256);
-    FAIL() << "Q6_K accepted";
+    (void)QMatrix::from_gguf(FileDType::bf16, nullptr, 16, 256);
+    FAIL() << "BF16 accepted";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("Q6_K"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("BF16"), std::string::npos) << e.what();
   }
 }
 
@@ -162,10 +168,11 @@ INSTANTIATE_TEST_SUITE_P(Shapes, QKernel,
                                            Case{QType::q4_0, 7, 96, 37}, Case{QType::q4_0, 70, 1536, 48},
                                            Case{QType::q4_0, 9, 320, 130}));
 
-// Kept GGUF Q4_1, Q4_K, Q5_* weights through the kernel (offsets not multiples of the scale;
-// 5-bit values through the 8-bit path).
-TEST(QMatrix, GgufKAndFiveBitTypesThroughTheKernel) {
-  for (FileDType type : {FileDType::q4_1, FileDType::q4_k, FileDType::q5_0, FileDType::q5_1, FileDType::q5_k}) {
+// Kept GGUF Q4_1, Q4_K, Q5_*, Q6_K, Q3_K, Q2_K weights through the kernel (offsets not multiples
+// of the scale; 5- and 6-bit values through the 8-bit path; 16-weight sub-blocks as halves).
+TEST(QMatrix, GgufTypesThroughTheKernel) {
+  for (FileDType type : {FileDType::q4_1, FileDType::q4_k, FileDType::q5_0, FileDType::q5_1, FileDType::q5_k,
+                         FileDType::q6_k, FileDType::q3_k, FileDType::q2_k}) {
     const int64_t M = 11, K = 512, N = 35;
     const std::vector<std::byte> blocks = gguf_blocks(type, N, K, 8);
     const QMatrix w = QMatrix::from_gguf(type, blocks.data(), N, K);
