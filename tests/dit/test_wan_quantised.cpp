@@ -4,8 +4,16 @@
 // bounded), and runtime LoRAs add to quantised layers.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cctype>
+#include <cstring>
+#include <map>
+#include <random>
+
+#include "common/gguf_blocks.hpp"
 #include "dit/dit_fixtures.hpp"
 #include "wan/wan_model.hpp"
+#include "weights/save_gguf.hpp"
 
 namespace reel {
 namespace {
@@ -117,6 +125,89 @@ TEST(WanQuantised, GgufQ8_0IsKeptAsStored) {
                                       .weight_format = WanWeightFormat::stored,
                                       .loras = {{.path = test::fixtures_dir() / "lora" / "same_original.safetensors"}}});
   }, "--lora-mode runtime");
+}
+
+// The K types with 16-weight sub-blocks (Q6_K, Q3_K, Q2_K) and the 5-bit ones, kept as stored
+// through a whole forward: a Wan of width 256 (K-type rows hold whole 256-weight super-blocks)
+// written as GGUF with random valid blocks for its block linears, loaded `stored` and `compute`
+// (dequantised by the reader that matches gguf-py bit for bit).
+TEST(WanQuantised, GgufKTypesAreKeptAsStored) {
+  WanConfig cfg;
+  cfg.dim = 256, cfg.heads = 2, cfg.head_dim = 128, cfg.layers = 2, cfg.ffn_dim = 512;
+  cfg.in_channels = 16, cfg.out_channels = 16, cfg.text_dim = 64;
+  const FileDType types[] = {FileDType::q6_k, FileDType::q3_k, FileDType::q2_k, FileDType::q5_k, FileDType::q5_0};
+  // Scale fields sized so that each type's weights come out near 1/sqrt(256).
+  const auto scale_range = [](FileDType t) -> std::pair<float, float> {
+    switch (t) {
+      case FileDType::q6_k: return {1e-6f, 2e-5f};
+      case FileDType::q3_k: return {1e-4f, 5e-4f};
+      case FileDType::q5_0: return {1e-3f, 4e-3f};
+      default: return {3e-4f, 1.5e-3f};
+    }
+  };
+  std::mt19937_64 rng(17);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<detail::GgufTensor> tensors;
+  int next = 0;
+  std::map<std::string, FileDType> kept_as;
+  wan::for_each_param(cfg, [&](std::string_view key, int64_t block, const Shape& shape, bool block_linear) {
+    const std::string name = wan::checkpoint_name({WanLayout::original, ""}, key, block);
+    detail::GgufTensor g{name, FileDType::f32, shape, {}};
+    if (block_linear && shape[1] % 256 == 0) {
+      g.type = types[next++ % 5];
+      const auto [lo, hi] = scale_range(g.type);
+      g.data = test::random_gguf_blocks(g.type, shape[0], shape[1], uint64_t(next), lo, hi);
+      kept_as[name] = g.type;
+    } else {
+      const std::string k(key);
+      const float fan_in = shape.rank() >= 2 ? float(shape.numel() / shape[0]) : 1.0f;
+      std::vector<float> v(size_t(shape.numel()));
+      for (float& x : v)
+        x = k.find("norm") != std::string::npos ? 1.0f + 0.1f * u(rng)
+            : k.ends_with(".bias") || k.find("table") != std::string::npos ? 0.05f * u(rng)
+                                                                           : u(rng) / std::sqrt(fan_in);
+      g.data.resize(v.size() * 4);
+      std::memcpy(g.data.data(), v.data(), g.data.size());
+    }
+    tensors.push_back(std::move(g));
+  });
+  ASSERT_EQ(kept_as.size(), size_t(cfg.layers * 10));
+  const auto path = test::tmp_dir() / "wan_k_types.gguf";
+  detail::save_gguf(path, tensors, {{"general.architecture", "wan"}, {std::string(wan::kGgufHeadDimKey), "128"}});
+
+  const WanTransformer kept = WanTransformer::load(path, {.precision = WanPrecision::f32,
+                                                          .weight_format = WanWeightFormat::stored});
+  const WanTransformer dequantised = WanTransformer::load(path, {.precision = WanPrecision::f32});
+  EXPECT_EQ(expect_quantised(kept), cfg.layers * 10);
+  // Each layer holds its file type (counted per type), and the values the file holds.
+  std::map<std::string, int> in_file, in_model;
+  for (const auto& [name, type] : kept_as) ++in_file[std::string(file_dtype_name(type))];
+  for (size_t blk = 0; blk < wan_impl(kept).weights.blocks.size(); ++blk) {
+    const wan::BlockWeights& b = wan_impl(kept).weights.blocks[blk];
+    const wan::BlockWeights& d = wan_impl(dequantised).weights.blocks[blk];
+    const wan::Linear* ks[] = {&b.q, &b.k, &b.v, &b.o, &b.cross_q, &b.cross_k, &b.cross_v, &b.cross_o, &b.ffn_in, &b.ffn_out};
+    const wan::Linear* ds[] = {&d.q, &d.k, &d.v, &d.o, &d.cross_q, &d.cross_k, &d.cross_v, &d.cross_o, &d.ffn_in, &d.ffn_out};
+    for (int i = 0; i < 10; ++i) {
+      const quant::QMatrix& q = *ks[i]->quantised;
+      std::string name(quant::qtype_name(q.type()));
+      for (char& c : name) c = char(std::toupper(c));
+      ++in_model[name];
+      EXPECT_EQ(q.halves(), name == "Q6_K" || name == "Q3_K" || name == "Q2_K" ? 2 : 1) << name;
+      EXPECT_EQ(q.bits(), name == "Q3_K" || name == "Q2_K" ? 4 : 8) << name;
+      const std::vector<float> a = q.dequantize(), f = ds[i]->weight.to_floats();
+      ASSERT_EQ(a.size(), f.size());
+      for (size_t e = 0; e < a.size(); ++e) ASSERT_NEAR(a[e], f[e], 1e-6f * (1.0f + std::fabs(f[e]))) << name << " " << e;
+    }
+  }
+  EXPECT_EQ(in_model, in_file);
+  auto be = make_cpu_backend({.threads = 2});
+  const Tensor latents = test::random_tensor({1, 16, 2, 8, 8}, 3);
+  const Tensor text = test::random_tensor({1, 7, 64}, 4);
+  const float t[] = {500.0f};
+  const double err = rel(kept.forward(*be, latents, t, text), dequantised.forward(*be, latents, t, text));
+  std::printf("GGUF K types kept vs dequantised: relative L2 %.3g\n", err);
+  EXPECT_LT(err, kBound);  // the activations' 8-bit rounding only
+  EXPECT_GT(err, 1e-6);
 }
 
 TEST(WanQuantised, RefusedOffTheCpu) {

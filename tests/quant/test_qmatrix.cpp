@@ -9,6 +9,7 @@
 #include <ostream>
 #include <random>
 
+#include "common/gguf_blocks.hpp"
 #include "quant/qmatrix.hpp"
 #include "weights/gguf_dequant.hpp"
 
@@ -23,30 +24,6 @@ std::vector<float> gaussian(size_t n, uint64_t seed, float scale = 1.0f) {
   return v;
 }
 
-// Random GGUF blocks of `type`: bytes uniformly random, then every f16 scale field replaced by
-// a finite value in [1e-3, 1e-1] (random bytes there could be NaN or huge).
-std::vector<std::byte> gguf_blocks(FileDType type, int64_t rows, int64_t cols, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> scale(1e-3f, 1e-1f);
-  const detail::GgufBlock blk = detail::gguf_block(type);
-  std::vector<std::byte> out(size_t(rows * cols) / blk.elements * blk.bytes);
-  for (auto& b : out) b = std::byte(uint8_t(rng()));
-  // f16 fields (byte offsets in the block): Q8_0, Q4_0, Q5_0 d; Q4_1, Q5_1 d, m (a negative
-  // min); Q4_K, Q5_K d, dmin; Q6_K d at 208; Q3_K d at 108; Q2_K d, dmin at 80, 82.
-  const bool has_min = type == FileDType::q4_1 || type == FileDType::q5_1;
-  std::vector<size_t> fields = {0};
-  if (has_min || type == FileDType::q4_k || type == FileDType::q5_k) fields = {0, 2};
-  if (type == FileDType::q6_k) fields = {208};
-  if (type == FileDType::q3_k) fields = {108};
-  if (type == FileDType::q2_k) fields = {80, 82};
-  for (size_t b = 0; b < out.size() / blk.bytes; ++b)
-    for (size_t f = 0; f < fields.size(); ++f) {
-      const uint16_t d = f16::from_float(scale(rng) * (f == 1 && has_min ? -1.0f : 1.0f)).bits;
-      std::memcpy(&out[b * blk.bytes + fields[f]], &d, 2);
-    }
-  return out;
-}
-
 class FromGguf : public ::testing::TestWithParam<FileDType> {};
 
 // scale·q + offset is ggml's expression for Q4_1, Q4_K, Q5_1 and Q5_K (d·q + m, dj·q − mj); for
@@ -55,7 +32,7 @@ class FromGguf : public ::testing::TestWithParam<FileDType> {};
 TEST_P(FromGguf, UnpacksToGgmlsValues) {
   const FileDType type = GetParam();
   const int64_t rows = 37, cols = 512;  // a partial row group; two Q4_K super-blocks per row
-  const std::vector<std::byte> blocks = gguf_blocks(type, rows, cols, 1);
+  const std::vector<std::byte> blocks = test::random_gguf_blocks(type, rows, cols, 1);
   std::vector<float> ggml(size_t(rows * cols));
   detail::dequantize_gguf(type, blocks.data(), ggml.data(), ggml.size());
   const QMatrix w = QMatrix::from_gguf(type, blocks.data(), rows, cols);
@@ -174,7 +151,7 @@ TEST(QMatrix, GgufTypesThroughTheKernel) {
   for (FileDType type : {FileDType::q4_1, FileDType::q4_k, FileDType::q5_0, FileDType::q5_1, FileDType::q5_k,
                          FileDType::q6_k, FileDType::q3_k, FileDType::q2_k}) {
     const int64_t M = 11, K = 512, N = 35;
-    const std::vector<std::byte> blocks = gguf_blocks(type, N, K, 8);
+    const std::vector<std::byte> blocks = test::random_gguf_blocks(type, N, K, 8);
     const QMatrix w = QMatrix::from_gguf(type, blocks.data(), N, K);
     const std::vector<float> x = gaussian(size_t(M * K), 9);
     const std::vector<double> ref = exact(x, M, w, nullptr);
