@@ -80,13 +80,17 @@ void bench_bf16(benchmark::State& state, int64_t m, int64_t k, int64_t n) {
   state.counters["weight_mb"] = double(n * k * 2) / 1e6;
 }
 
-void bench_q(benchmark::State& state, int64_t m, int64_t k, int64_t n, quant::QType type) {
+void bench_q(benchmark::State& state, int64_t m, int64_t k, int64_t n, quant::QType type, quant::QKernel kernel) {
+  if (kernel == quant::QKernel::avx2 && !quant::q_has_avx2()) {
+    state.SkipWithError("this CPU has no AVX2");
+    return;
+  }
   const std::vector<float> x = gaussian(size_t(m * k), 1, 1.0f), wf = gaussian(size_t(n * k), 2, 0.05f);
   const std::vector<float> b = gaussian(size_t(n), 3, 0.1f);
   const quant::QMatrix w = quant::QMatrix::quantize(type, wf.data(), n, k);
   const double bound = type == quant::QType::q8_0 ? 1.5e-2 : 1.5e-1;
   std::vector<float> y(size_t(m * n));
-  quant::q_linear(x.data(), m, w, b.data(), y.data());
+  quant::q_linear(x.data(), m, w, b.data(), y.data(), kernel);
   {  // check against the f32 product on 64 sampled rows
     double num = 0, den = 0;
     for (int64_t i = 0; i < m; i += std::max<int64_t>(1, m / 64))
@@ -103,10 +107,10 @@ void bench_q(benchmark::State& state, int64_t m, int64_t k, int64_t n, quant::QT
     }
   }
   const bench::LoopTimes times =
-      bench::time_iterations(state, [&] { quant::q_linear(x.data(), m, w, b.data(), y.data()); });
+      bench::time_iterations(state, [&] { quant::q_linear(x.data(), m, w, b.data(), y.data(), kernel); });
   bench::set_gflops_counters(state, 2.0 * double(m) * double(n) * double(k), times);
   state.counters["weight_mb"] = double(w.bytes()) / 1e6;
-  state.counters["vnni"] = quant::q_has_vnni() ? 1 : 0;
+  state.counters["vnni"] = kernel == quant::QKernel::best && quant::q_has_vnni() ? 1 : 0;
   if (auto it = bf16_seconds().find(key(m, k, n)); it != bf16_seconds().end())
     state.counters["vs_bf16"] = it->second / (times.wall_s / double(state.iterations()));
 }
@@ -252,9 +256,13 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark(("linear/bf16" + shape).c_str(), bench_bf16, row[0], row[1], row[2])
         ->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(0.3);
     for (quant::QType t : {quant::QType::q8_0, quant::QType::q4_0})
-      benchmark::RegisterBenchmark(("linear/" + std::string(quant::qtype_name(t)) + shape).c_str(), bench_q, row[0],
-                                   row[1], row[2], t)
-          ->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(0.3);
+      for (auto [kernel, tag] : {std::pair{quant::QKernel::best, ""}, std::pair{quant::QKernel::avx2, "_avx2"},
+                                 std::pair{quant::QKernel::portable, "_portable"}}) {
+        if (kernel == quant::QKernel::portable && row[0] * row[1] * row[2] > 1280 * 1536 * 1536) continue;  // ~1 s already
+        benchmark::RegisterBenchmark(("linear/" + std::string(quant::qtype_name(t)) + tag + shape).c_str(), bench_q,
+                                     row[0], row[1], row[2], t, kernel)
+            ->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(0.3);
+      }
   }
   benchmark::RegisterBenchmark("dit_forward/t2v_1.3b/bf16/256x256x17", bench_dit, std::nullopt)
       ->UseManualTime()->Unit(benchmark::kSecond)->Iterations(1);

@@ -1,7 +1,7 @@
 // Quantised weights and the CPU product on them (qmatrix.hpp): quantising and packing,
-// activation quantisation, and the kernel in two forms that compute the same numbers: AVX-512
-// VNNI (16 output rows per vector, 4 activation rows per pass sharing each weight load) and
-// portable C++.
+// activation quantisation, and the kernel in three forms that compute the same numbers:
+// AVX-512 VNNI (16 output rows per vector, 4 activation rows per pass sharing each weight
+// load), AVX2 (8 rows per vector) and portable C++.
 #include "quant/qmatrix.hpp"
 
 #include <immintrin.h>
@@ -143,6 +143,79 @@ void group_vnni(const QActivations& xa, int64_t m0, int64_t rows, const QMatrix&
   if (r < rows) group_portable(xa, m0 + r, rows - r, w, g, bias, y);
 }
 
+// The same with AVX2 and FMA: 8 output rows per vector (the group's two halves in turn), 4
+// activation rows per pass. vpmaddubsw adds pairs of u8·s8 products into 16 bits, which 8-bit
+// values (q ≤ 255) could overflow: those are taken as s = q − 128 (|s| ≤ 128) against
+// sign(x, s), and Σ q·x = Σ |s|·sign(x, s) + 128·Σ x; values of up to 6 bits go in directly
+// (2·63·127 fits). The integers are exact, so they equal the other kernels' sums.
+__attribute__((target("avx2,fma")))
+void group_avx2(const QActivations& xa, int64_t m0, int64_t rows, const QMatrix& w, int64_t g, const float* bias,
+                float* y) {
+  const int64_t nb = w.blocks();
+  const bool eight = w.bits() == 8, halves = w.halves() == 2;
+  const __m256i low = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1), flip = _mm256_set1_epi8(char(0x80));
+  int64_t r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    const int64_t m = m0 + r;
+    for (int part = 0; part < 2; ++part) {  // rows 8·part .. 8·part + 7 of the group
+      const int64_t first = g * G + 8 * part;
+      if (first >= w.rows()) break;
+      const int64_t cols = std::min<int64_t>(8, w.rows() - first);
+      __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+      for (int64_t b = 0; b < nb; ++b) {
+        const Packed pk = parts(w, w.block(g, b));
+        __m256i wq[8];
+        if (eight) {
+          for (int j = 0; j < 8; ++j)
+            wq[j] = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(pk.q + j * 64 + 32 * part)), flip);
+        } else {
+          for (int j = 0; j < 4; ++j) {
+            const __m256i both = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pk.q + j * 64 + 32 * part));
+            wq[2 * j] = _mm256_and_si256(both, low);
+            wq[2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(both, 4), low);
+          }
+        }
+        const __m256 sw = _mm256_loadu_ps(pk.scale + 8 * part), ow = _mm256_loadu_ps(pk.offset + 8 * part);
+        for (int i = 0; i < 4; ++i) {
+          const int8_t* xq = xa.q.data() + (m + i) * xa.cols + b * B;
+          const size_t at = size_t((m + i) * nb + b);
+          __m256i isum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+          for (int j = 0; j < 8; ++j) {
+            int32_t four;
+            std::memcpy(&four, xq + 4 * j, 4);
+            const __m256i xv = _mm256_set1_epi32(four);
+            const __m256i pairs = eight ? _mm256_maddubs_epi16(_mm256_abs_epi8(wq[j]), _mm256_sign_epi8(xv, wq[j]))
+                                        : _mm256_maddubs_epi16(wq[j], xv);
+            isum[j / 4] = _mm256_add_epi32(isum[j / 4], _mm256_madd_epi16(pairs, ones));
+          }
+          if (eight) {  // + 128·Σx per half
+            isum[0] = _mm256_add_epi32(isum[0], _mm256_set1_epi32(128 * xa.isum[2 * at]));
+            isum[1] = _mm256_add_epi32(isum[1], _mm256_set1_epi32(128 * xa.isum[2 * at + 1]));
+          }
+          const __m256 sx = _mm256_set1_ps(xa.scale[at]);
+          if (!halves) {
+            const __m256 t = _mm256_fmadd_ps(ow, _mm256_set1_ps(xa.sum[at]), acc[i]);
+            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(isum[0], isum[1])), _mm256_mul_ps(sw, sx), t);
+          } else {
+            const __m256 sw1 = _mm256_loadu_ps(pk.scale + G + 8 * part), ow1 = _mm256_loadu_ps(pk.offset + G + 8 * part);
+            __m256 t = _mm256_fmadd_ps(ow, _mm256_set1_ps(xa.half_sum[2 * at]), acc[i]);
+            t = _mm256_fmadd_ps(ow1, _mm256_set1_ps(xa.half_sum[2 * at + 1]), t);
+            t = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[0]), _mm256_mul_ps(sw, sx), t);
+            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[1]), _mm256_mul_ps(sw1, sx), t);
+          }
+        }
+      }
+      for (int i = 0; i < 4; ++i) {
+        alignas(32) float out[8];
+        _mm256_store_ps(out, acc[i]);
+        float* dst = y + (m + i) * w.rows() + first;
+        for (int64_t n = 0; n < cols; ++n) dst[n] = bias ? out[n] + bias[first + n] : out[n];
+      }
+    }
+  }
+  if (r < rows) group_portable(xa, m0 + r, rows - r, w, g, bias, y);
+}
+
 }  // namespace
 
 std::string_view qtype_name(QType t) {
@@ -159,6 +232,11 @@ std::string_view qtype_name(QType t) {
     case QType::q2_k: return "q2_k";
   }
   return "?";
+}
+
+bool q_has_avx2() {
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return yes;
 }
 
 bool q_has_vnni() {
@@ -271,6 +349,7 @@ QActivations quantize_activations(const float* x, int64_t rows, int64_t cols) {
   a.scale.resize(size_t(rows * (cols / B)));
   a.sum.resize(a.scale.size());
   a.half_sum.resize(2 * a.scale.size());
+  a.isum.resize(2 * a.scale.size());
   parallel_for(rows * (cols / B), 256, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const float* v = x + i * B;
@@ -287,22 +366,29 @@ QActivations quantize_activations(const float* x, int64_t rows, int64_t cols) {
       a.sum[size_t(i)] = d * float(half[0] + half[1]);
       a.half_sum[size_t(2 * i)] = d * float(half[0]);
       a.half_sum[size_t(2 * i + 1)] = d * float(half[1]);
+      a.isum[size_t(2 * i)] = half[0];
+      a.isum[size_t(2 * i + 1)] = half[1];
     }
   });
   return a;
 }
 
-void q_linear(const float* x, int64_t M, const QMatrix& w, const float* bias, float* y, bool force_portable) {
+void q_linear(const float* x, int64_t M, const QMatrix& w, const float* bias, float* y, QKernel kernel) {
   const QActivations xa = quantize_activations(x, M, w.cols());
-  const bool vnni = q_has_vnni() && !force_portable;
+  if (kernel == QKernel::best) kernel = q_has_vnni() ? QKernel::avx512_vnni : q_has_avx2() ? QKernel::avx2 : QKernel::portable;
+  if ((kernel == QKernel::avx512_vnni && !q_has_vnni()) || (kernel == QKernel::avx2 && !q_has_avx2()))
+    kernel = QKernel::portable;
   // Work items: (row group, block of 64 activation rows); a group's weights stay in cache.
   constexpr int64_t kRows = 64;
   const int64_t row_blocks = (M + kRows - 1) / kRows, groups = w.groups();
   parallel_for(groups * row_blocks, 1, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t g = i / row_blocks, m0 = (i % row_blocks) * kRows, rows = std::min(kRows, M - m0);
-      if (vnni) group_vnni(xa, m0, rows, w, g, bias, y);
-      else group_portable(xa, m0, rows, w, g, bias, y);
+      switch (kernel) {
+        case QKernel::avx512_vnni: group_vnni(xa, m0, rows, w, g, bias, y); break;
+        case QKernel::avx2: group_avx2(xa, m0, rows, w, g, bias, y); break;
+        default: group_portable(xa, m0, rows, w, g, bias, y);
+      }
     }
   });
 }

@@ -87,14 +87,19 @@ struct QActivations {
   std::vector<float> scale;  // [rows, cols / 32]: dx
   std::vector<float> sum;    // [rows, cols / 32]: dx · Σ qx
   std::vector<float> half_sum;  // [rows, cols / 32, 2]: dx · Σ qx over each half of the block
+  std::vector<int32_t> isum;    // [rows, cols / 32, 2]: Σ qx over each half (the AVX2 kernel's correction)
 };
 QActivations quantize_activations(const float* x, int64_t rows, int64_t cols);
 
+// The kernels, which compute the same integers and f32 operations (the same bits): AVX-512
+// VNNI, AVX2 (vpmaddubsw on sign-adjusted 8-bit values, so that no 16-bit pair sum can
+// saturate), plain C++. `best`: the fastest this CPU has.
+enum class QKernel : uint8_t { best, avx512_vnni, avx2, portable };
 // y [M, w.rows()] = x [M, w.cols()] · wᵀ (+ bias [w.rows()] when not null), f32. Threaded over
-// the row groups of w and blocks of 64 rows of x. `force_portable`: the plain C++ path even on
-// a VNNI CPU (tests compare the two: the same integers and f32 operations, the same bits).
-void q_linear(const float* x, int64_t M, const QMatrix& w, const float* bias, float* y, bool force_portable = false);
-// Whether q_linear uses AVX-512 VNNI on this CPU.
+// the row groups of w and blocks of 64 rows of x. A kernel the CPU lacks falls back to portable.
+void q_linear(const float* x, int64_t M, const QMatrix& w, const float* bias, float* y, QKernel kernel = QKernel::best);
+// Whether this CPU has what the kernels need.
 bool q_has_vnni();
+bool q_has_avx2();
 
 }  // namespace reel::quant

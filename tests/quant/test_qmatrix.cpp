@@ -1,6 +1,7 @@
 // Weights kept quantised and the CPU product on them (lib/quant/qmatrix.hpp): GGUF Q8_0, Q4_0,
 // Q4_1, Q4_K, Q5_0, Q5_1 and Q5_K blocks unpacked to the values ggml's dequantisation gives, quantise-on-load
-// within half a step, and the kernel (AVX-512 VNNI and portable, 8- and 4-bit) equal to the
+// within half a step, and the kernels (AVX-512 VNNI, AVX2, portable; 8- and 4-bit; whole and
+// half blocks) equal to each other bit for bit and to the
 // exact block sums on odd shapes.
 #include <gtest/gtest.h>
 
@@ -116,29 +117,31 @@ void PrintTo(const Case& c, std::ostream* os) {
   *os << qtype_name(c.type) << " M" << c.M << " K" << c.K << " N" << c.N;
 }
 
-class QKernel : public ::testing::TestWithParam<Case> {};
+class KernelShapes : public ::testing::TestWithParam<Case> {};
 
 // The kernel's roundings are the f32 sums over blocks (two fmas per block: K/32·2 terms) and
 // the scale products: relative error of order (K/16)·2^-24 ≲ 1e-5 here; a wrong index, nibble,
 // sign, offset or scale is O(1).
-TEST_P(QKernel, EqualsTheExactBlockSums) {
+TEST_P(KernelShapes, EqualsTheExactBlockSums) {
   const auto [type, M, K, N] = GetParam();
   const std::vector<float> x = gaussian(size_t(M * K), 3), wf = gaussian(size_t(N * K), 4, 0.05f);
   const std::vector<float> bias = gaussian(size_t(N), 5);
   const QMatrix w = QMatrix::quantize(type, wf.data(), N, K);
   for (const float* b : {static_cast<const float*>(nullptr), bias.data()}) {
     const std::vector<double> ref = exact(x, M, w, b);
-    std::vector<float> fast(size_t(M * N)), portable(size_t(M * N));
+    std::vector<float> fast(size_t(M * N)), portable(size_t(M * N)), avx2(size_t(M * N));
     q_linear(x.data(), M, w, b, fast.data());
-    q_linear(x.data(), M, w, b, portable.data(), /*force_portable=*/true);
+    q_linear(x.data(), M, w, b, portable.data(), QKernel::portable);
+    q_linear(x.data(), M, w, b, avx2.data(), QKernel::avx2);  // portable where the CPU has no AVX2
     EXPECT_LT(relative_l2(portable, ref), 2e-5) << "portable";
     EXPECT_LT(relative_l2(fast, ref), 2e-5) << (q_has_vnni() ? "VNNI" : "portable (no VNNI here)");
+    EXPECT_EQ(std::memcmp(avx2.data(), portable.data(), avx2.size() * sizeof(float)), 0) << "AVX2";
     // Same integers, same f32 operations in the same order: the same bits.
     EXPECT_EQ(std::memcmp(fast.data(), portable.data(), fast.size() * sizeof(float)), 0);
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, QKernel,
+INSTANTIATE_TEST_SUITE_P(Shapes, KernelShapes,
                          ::testing::Values(Case{QType::q8_0, 1, 32, 1}, Case{QType::q8_0, 7, 96, 37},
                                            Case{QType::q8_0, 4, 64, 16}, Case{QType::q8_0, 70, 1536, 48},
                                            Case{QType::q8_0, 5, 320, 130}, Case{QType::q4_0, 1, 32, 1},
@@ -155,9 +158,11 @@ TEST(QMatrix, GgufTypesThroughTheKernel) {
     const QMatrix w = QMatrix::from_gguf(type, blocks.data(), N, K);
     const std::vector<float> x = gaussian(size_t(M * K), 9);
     const std::vector<double> ref = exact(x, M, w, nullptr);
-    std::vector<float> fast(size_t(M * N)), portable(size_t(M * N));
+    std::vector<float> fast(size_t(M * N)), portable(size_t(M * N)), avx2(size_t(M * N));
     q_linear(x.data(), M, w, nullptr, fast.data());
-    q_linear(x.data(), M, w, nullptr, portable.data(), true);
+    q_linear(x.data(), M, w, nullptr, portable.data(), QKernel::portable);
+    q_linear(x.data(), M, w, nullptr, avx2.data(), QKernel::avx2);
+    EXPECT_EQ(std::memcmp(avx2.data(), portable.data(), avx2.size() * sizeof(float)), 0) << "AVX2 " << file_dtype_name(type);
     EXPECT_LT(relative_l2(fast, ref), 2e-5) << file_dtype_name(type);
     EXPECT_EQ(std::memcmp(fast.data(), portable.data(), fast.size() * sizeof(float)), 0) << file_dtype_name(type);
   }
