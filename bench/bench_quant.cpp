@@ -88,7 +88,7 @@ void bench_q(benchmark::State& state, int64_t m, int64_t k, int64_t n, quant::QT
   const std::vector<float> x = gaussian(size_t(m * k), 1, 1.0f), wf = gaussian(size_t(n * k), 2, 0.05f);
   const std::vector<float> b = gaussian(size_t(n), 3, 0.1f);
   const quant::QMatrix w = quant::QMatrix::quantize(type, wf.data(), n, k);
-  const double bound = type == quant::QType::q8_0 ? 1.5e-2 : 1.5e-1;
+  const double bound = type == quant::QType::q8_0 ? 1.5e-2 : 1.5e-1;  // 4-bit: Q4_0 and Q4_K
   std::vector<float> y(size_t(m * n));
   quant::q_linear(x.data(), m, w, b.data(), y.data(), kernel);
   {  // check against the f32 product on 64 sampled rows
@@ -255,10 +255,10 @@ int main(int argc, char** argv) {
     const std::string shape = "/M" + std::to_string(row[0]) + "_K" + std::to_string(row[1]) + "_N" + std::to_string(row[2]);
     benchmark::RegisterBenchmark(("linear/bf16" + shape).c_str(), bench_bf16, row[0], row[1], row[2])
         ->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(0.3);
-    for (quant::QType t : {quant::QType::q8_0, quant::QType::q4_0})
+    for (quant::QType t : {quant::QType::q8_0, quant::QType::q4_0, quant::QType::q4_k})
       for (auto [kernel, tag] : {std::pair{quant::QKernel::best, ""}, std::pair{quant::QKernel::avx2, "_avx2"},
                                  std::pair{quant::QKernel::portable, "_portable"}}) {
-        if (kernel == quant::QKernel::portable && row[0] * row[1] * row[2] > 1280 * 1536 * 1536) continue;  // ~1 s already
+        if (kernel == quant::QKernel::portable && row[0] * row[1] * row[2] > int64_t(1280) * 1536 * 1536) continue;  // ~1 s already
         benchmark::RegisterBenchmark(("linear/" + std::string(quant::qtype_name(t)) + tag + shape).c_str(), bench_q,
                                      row[0], row[1], row[2], t, kernel)
             ->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(0.3);
@@ -266,7 +266,7 @@ int main(int argc, char** argv) {
   }
   benchmark::RegisterBenchmark("dit_forward/t2v_1.3b/bf16/256x256x17", bench_dit, std::nullopt)
       ->UseManualTime()->Unit(benchmark::kSecond)->Iterations(1);
-  for (quant::QType t : {quant::QType::q8_0, quant::QType::q4_0})
+  for (quant::QType t : {quant::QType::q8_0, quant::QType::q4_0, quant::QType::q4_k})
     benchmark::RegisterBenchmark(("dit_forward/t2v_1.3b/" + std::string(quant::qtype_name(t)) + "/256x256x17").c_str(),
                                  bench_dit, std::optional<quant::QType>(t))
         ->UseManualTime()->Unit(benchmark::kSecond)->Iterations(1);

@@ -176,8 +176,8 @@ typedef struct reel_model_params {
    * strengths each request may change (reel_generate_params.lora_strengths). */
   int32_t lora_runtime;
   /* How the transformer's block linears are held (docs/dit.md#quantised-weights): NULL, "" or
-   * "compute" (the compute dtype); "q8_0" / "q4_0" (quantised at load: 0.63× / 0.38× the memory
-   * of bf16, faster products on AVX-512 VNNI CPUs); "stored" (a GGUF file's quantised tensors, any
+   * "compute" (the compute dtype); "q8_0" / "q4_0" / "q4_k" (quantised at load: 0.63× / 0.38× /
+   * 0.38× the memory of bf16, faster products on AVX-512 VNNI CPUs); "stored" (a GGUF file's quantised tensors, any
    * type, kept as the file stores them). CPU only, else UNSUPPORTED. */
   const char* weight_type;
   /* Sequence parallel (see reel_communicator above): NULL, one process. ulysses · ring must be

@@ -11,10 +11,11 @@
 namespace reel_cli {
 
 const char* const kConvertHelp =
-    "usage: reel-cli convert --transformer PATH --weight-type q8_0|q4_0 -o OUT.gguf [--head-dim N]\n"
+    "usage: reel-cli convert --transformer PATH --weight-type q8_0|q4_0|q4_k -o OUT.gguf [--head-dim N]\n"
     "  PATH: a diffusers transformer/ folder or a safetensors file (diffusers, original or ComfyUI\n"
-    "  names; fp8-scaled files are dequantised first). The blocks' linear weights are quantised as\n"
-    "  ggml quantises them; everything else is stored in F32. Load the result with\n"
+    "  names; fp8-scaled files are dequantised first). The blocks' linear weights are quantised\n"
+    "  (q8_0, q4_0 as ggml quantises them; q4_k by reel's encoder, Q8_0 for rows not a multiple of\n"
+    "  256); everything else is stored in F32. Load the result with\n"
     "  reel-cli generate --transformer OUT.gguf --weight-type stored (or in ComfyUI-GGUF).\n";
 
 int convert_command(const std::vector<std::string>& argv) {
@@ -28,7 +29,8 @@ int convert_command(const std::vector<std::string>& argv) {
   const auto out = args.get("-o") ? args.get("-o") : args.get("--output");
   if (!in || !out) throw UsageError("convert needs --transformer PATH and -o OUT.gguf");
   const auto type = args.get("--weight-type");
-  if (!type || (*type != "q8_0" && *type != "q4_0")) throw UsageError("--weight-type must be q8_0 or q4_0");
+  if (!type || (*type != "q8_0" && *type != "q4_0" && *type != "q4_k"))
+    throw UsageError("--weight-type must be q8_0, q4_0 or q4_k");
   const auto t0 = std::chrono::steady_clock::now();
   reel::convert_to_gguf(*in, *out, reel::parse_weight_format(*type), args.get_int("--head-dim", 0));
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -51,14 +51,17 @@ enum class WanPrecision : uint8_t { f32, bf16 };
 //   compute  in the compute dtype (bf16 or f32), whatever the file stores (GGUF dequantised);
 //   q8_0     quantised at load to ggml's Q8_0 (1.25 bytes a weight as packed; bf16 is 2);
 //   q4_0     quantised at load to ggml's Q4_0 (0.75 bytes a weight);
+//   q4_k     quantised at load to Q4_K (0.75 bytes a weight; a scale and a min per 32 weights,
+//            more accurate than Q4_0); a layer whose input width is not a multiple of 256
+//            (Q4_K's super-block) takes Q8_0 instead;
 //   stored   every GGUF quantisation (Q8_0, Q4_0/1, Q5_0/1, Q2_K–Q6_K) kept exactly as the
 //            file stores it, never dequantised (5- and 6-bit values a byte each, the others
 //            packed in 4 bits); float tensors in the compute dtype.
 // Quantised layers multiply activations quantised per block of 32 on the fly (AVX-512 VNNI
-// where the CPU has it). Embeddings, norms, modulation tables and the head stay in the compute
-// dtype, and so does a layer whose input width is not a multiple of 32.
-enum class WanWeightFormat : uint8_t { compute, q8_0, q4_0, stored };
-// "compute", "q8_0", "q4_0", "stored" (the CLI's --weight-type and the C API's weight_type).
+// where the CPU has it, else AVX2). Embeddings, norms, modulation tables and the head stay in
+// the compute dtype, and so does a layer whose input width is not a multiple of 32.
+enum class WanWeightFormat : uint8_t { compute, q8_0, q4_0, stored, q4_k };
+// "compute", "q8_0", "q4_0", "q4_k", "stored" (the CLI's --weight-type and the C API's weight_type).
 REEL_API std::string_view weight_format_name(WanWeightFormat f);
 // The format of a name above; throws invalid_argument listing them.
 REEL_API WanWeightFormat parse_weight_format(std::string_view name);
@@ -115,8 +118,9 @@ struct WanLoadOptions {
 
 // Writes a Wan transformer checkpoint (what WanTransformer::load reads; fp8 scales applied) as
 // a GGUF file that ComfyUI-GGUF, llama.cpp's gguf-py and reel read: original Wan names without
-// a prefix, general.architecture "wan", the blocks' linear weights in `type` (q8_0 or q4_0, by
-// ggml's reference quantisers) and every other tensor in F32 (the 5-D patch embedding flat
+// a prefix, general.architecture "wan", the blocks' linear weights in `type` (q8_0 or q4_0 by
+// ggml's reference quantisers; q4_k by reel's encoder, Q8_0 for rows not a multiple of 256)
+// and every other tensor in F32 (the 5-D patch embedding flat
 // with its comfy.gguf.orig_shape; the head_dim in reel.attention_head_dim, so that loading the
 // file needs no head_dim). Written to a temporary name and renamed into place. Throws what
 // load() throws, and invalid_argument for another type.

@@ -285,14 +285,17 @@ QMatrix QMatrix::pack(QType type, int bits, int halves, int64_t rows, int64_t co
 }
 
 QMatrix QMatrix::quantize(QType type, const float* w, int64_t rows, int64_t cols) {
-  require(type == QType::q8_0 || type == QType::q4_0, StatusCode::unsupported,
-          "quantising to " + std::string(qtype_name(type)) + " at load is not offered (q8_0 or q4_0)");
-  require(cols % B == 0, StatusCode::invalid_argument, "quantised weights need rows of a multiple of 32 values");
-  // ggml's own block encoding first (the one place that quantises: GGUF files are written from
+  require(type == QType::q8_0 || type == QType::q4_0 || type == QType::q4_k, StatusCode::unsupported,
+          "quantising to " + std::string(qtype_name(type)) + " at load is not offered (q8_0, q4_0 or q4_k)");
+  const int64_t block = type == QType::q4_k ? 256 : B;
+  require(cols % block == 0, StatusCode::invalid_argument,
+          std::string(qtype_name(type)) + " weights need rows of a multiple of " + std::to_string(block) + " values");
+  // The GGUF block encoding first (the one place that quantises: GGUF files are written from
   // the same bytes), then unpacked as a GGUF tensor would be.
-  const FileDType file_type = type == QType::q8_0 ? FileDType::q8_0 : FileDType::q4_0;
+  const FileDType file_type = type == QType::q8_0 ? FileDType::q8_0 : type == QType::q4_0 ? FileDType::q4_0 : FileDType::q4_k;
   const size_t n = size_t(rows * cols);
-  std::vector<std::byte> blocks(n / 32 * detail::gguf_block(file_type).bytes);
+  const detail::GgufBlock gb = detail::gguf_block(file_type);
+  std::vector<std::byte> blocks(n / gb.elements * gb.bytes);
   detail::quantize_gguf(file_type, w, blocks.data(), n);
   return from_gguf(file_type, blocks.data(), rows, cols);
 }

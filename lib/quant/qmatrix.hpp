@@ -45,8 +45,8 @@ class QMatrix {
   static constexpr int64_t kGroup = 16;  // rows per packed group (one 512-bit vector of int32)
 
   QMatrix() = default;
-  // w [rows, cols] f32 row-major, cols a multiple of 32; q8_0 or q4_0, quantised as ggml's
-  // quantize_row_q8_0 / quantize_row_q4_0 (detail::quantize_gguf).
+  // w [rows, cols] f32 row-major, cols a multiple of 32 (256 for q4_k); q8_0, q4_0 or q4_k,
+  // encoded as detail::quantize_gguf does.
   static QMatrix quantize(QType type, const float* w, int64_t rows, int64_t cols);
   // GGUF tensor data of a type `keeps` accepts, rows × cols elements.
   static QMatrix from_gguf(FileDType type, const std::byte* data, int64_t rows, int64_t cols);

@@ -186,8 +186,11 @@ bool is_linear_weight(ParamRef ref);
 std::string param_name(ParamRef ref);  // the diffusers name, e.g. "blocks.3.attn1.to_q.weight"
 
 // The blocks' linear layers still in a float dtype quantised to `type`, their weight tensors
-// freed. Layers whose input width is not a multiple of 32 stay as they are. Host weights only.
+// freed. Layers whose input width is not a multiple of 32 stay as they are; with Q4_K, those
+// whose width is not a multiple of 256 take Q8_0. Host weights only.
 void quantize_block_linears(WanWeights& w, const WanConfig& config, quant::QType type);
+// The type a weight format quantises to at load (q8_0, q4_0, q4_k); nullopt for compute, stored.
+std::optional<quant::QType> load_qtype(WanWeightFormat format);
 
 // y = x·Wᵀ + b + the layer's side paths; out dtype as ops::linear.
 Tensor linear(Backend& be, const Tensor& x, const Linear& l, std::optional<DType> out_dtype = std::nullopt);

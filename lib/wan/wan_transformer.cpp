@@ -78,16 +78,18 @@ std::string_view weight_format_name(WanWeightFormat f) {
     case WanWeightFormat::compute: return "compute";
     case WanWeightFormat::q8_0: return "q8_0";
     case WanWeightFormat::q4_0: return "q4_0";
+    case WanWeightFormat::q4_k: return "q4_k";
     case WanWeightFormat::stored: return "stored";
   }
   return "?";
 }
 
 WanWeightFormat parse_weight_format(std::string_view name) {
-  for (WanWeightFormat f : {WanWeightFormat::compute, WanWeightFormat::q8_0, WanWeightFormat::q4_0, WanWeightFormat::stored})
+  for (WanWeightFormat f : {WanWeightFormat::compute, WanWeightFormat::q8_0, WanWeightFormat::q4_0, WanWeightFormat::q4_k,
+                            WanWeightFormat::stored})
     if (name == weight_format_name(f)) return f;
   throw Error(StatusCode::invalid_argument,
-              "weight type \"" + std::string(name) + "\" is not one of compute, q8_0, q4_0, stored");
+              "weight type \"" + std::string(name) + "\" is not one of compute, q8_0, q4_0, q4_k, stored");
 }
 
 WanTransformer::WanTransformer(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {
@@ -118,9 +120,8 @@ WanTransformer WanTransformer::load(const WeightStore& store, const WanLoadOptio
                                     options.weight_format);
   // Quantising at load comes after a merge (LoRA deltas go into the float weights first).
   const auto quantize = [&] {
-    if (options.weight_format == WanWeightFormat::q8_0 || options.weight_format == WanWeightFormat::q4_0)
-      wan::quantize_block_linears(impl->weights, impl->config,
-                                  options.weight_format == WanWeightFormat::q8_0 ? quant::QType::q8_0 : quant::QType::q4_0);
+    if (const std::optional<quant::QType> q = wan::load_qtype(options.weight_format))
+      wan::quantize_block_linears(impl->weights, impl->config, *q);
   };
   if (!options.loras.empty()) {
     for (const LoraSpec& spec : options.loras)

@@ -386,10 +386,20 @@ void quantize_block_linears(WanWeights& w, const WanConfig& config, quant::QType
       if (l.quantised || l.weight.dim(1) % quant::QMatrix::kBlock != 0) continue;
       require(l.weight.is_cpu(), StatusCode::internal, "quantize_block_linears: weights on " + l.weight.device().str());
       const std::vector<float> f = l.weight.to_floats();
+      const quant::QType t = type == quant::QType::q4_k && l.weight.dim(1) % 256 != 0 ? quant::QType::q8_0 : type;
       l.quantised = std::make_shared<const quant::QMatrix>(
-          quant::QMatrix::quantize(type, f.data(), l.weight.dim(0), l.weight.dim(1)));
+          quant::QMatrix::quantize(t, f.data(), l.weight.dim(0), l.weight.dim(1)));
       l.weight = Tensor();
     }
+  }
+}
+
+std::optional<quant::QType> load_qtype(WanWeightFormat format) {
+  switch (format) {
+    case WanWeightFormat::q8_0: return quant::QType::q8_0;
+    case WanWeightFormat::q4_0: return quant::QType::q4_0;
+    case WanWeightFormat::q4_k: return quant::QType::q4_k;
+    default: return std::nullopt;
   }
 }
 

@@ -363,7 +363,59 @@ bool gguf_affine_blocks(FileDType t, const std::byte* src, size_t n, uint8_t* q,
   }
 }
 
+namespace {
+
+// One Q4_K super-block of 256 values: per sub-block of 32 the range [min(0, lo), hi] mapped onto
+// 0..15 (w = d·sc·q − dmin·m), the 8 sub-block scales and mins as 6-bit multiples of the
+// super-block's d and dmin (stored as f16; everything after uses the stored values).
+void quantize_q4_k_block(const float* x, uint8_t* out) {
+  float scale[8], min[8], max_scale = 0.0f, max_min = 0.0f;
+  for (int j = 0; j < 8; ++j) {
+    float lo = 0.0f, hi = 0.0f;  // lo ≤ 0: the min term only ever adds
+    for (int l = 0; l < 32; ++l) lo = std::min(lo, x[j * 32 + l]), hi = std::max(hi, x[j * 32 + l]);
+    scale[j] = (hi - lo) / 15.0f, min[j] = -lo;
+    max_scale = std::max(max_scale, scale[j]), max_min = std::max(max_min, min[j]);
+  }
+  const uint16_t dbits = f16::from_float(max_scale / 63.0f).bits, mbits = f16::from_float(max_min / 63.0f).bits;
+  std::memcpy(out, &dbits, 2);
+  std::memcpy(out + 2, &mbits, 2);
+  const float d = f16_at(out), dmin = f16_at(out + 2);
+  uint8_t* s = out + 4;
+  std::memset(s, 0, 12);
+  uint8_t sc[8], m[8];
+  for (int j = 0; j < 8; ++j) {
+    sc[j] = uint8_t(d > 0.0f ? std::clamp(int(std::lround(scale[j] / d)), 0, 63) : 0);
+    m[j] = uint8_t(dmin > 0.0f ? std::clamp(int(std::lround(min[j] / dmin)), 0, 63) : 0);
+    if (j < 4) {  // the inverse of k_scale_min
+      s[j] |= sc[j], s[j + 4] |= m[j];
+    } else {
+      s[j + 4] = uint8_t((sc[j] & 0x0f) | ((m[j] & 0x0f) << 4));
+      s[j - 4] |= uint8_t((sc[j] >> 4) << 6);
+      s[j] |= uint8_t((m[j] >> 4) << 6);
+    }
+  }
+  uint8_t* qs = out + 16;
+  std::memset(qs, 0, 128);
+  for (int j = 0; j < 8; ++j) {
+    const float dj = d * float(sc[j]), mj = dmin * float(m[j]);
+    const float id = dj > 0.0f ? 1.0f / dj : 0.0f;
+    for (int l = 0; l < 32; ++l) {
+      const int q = std::clamp(int(std::lround((x[j * 32 + l] + mj) * id)), 0, 15);
+      qs[(j / 2) * 32 + l] |= uint8_t(q << (4 * (j % 2)));
+    }
+  }
+}
+
+}  // namespace
+
 bool quantize_gguf(FileDType t, const float* src, std::byte* dst, size_t n) {
+  if (t == FileDType::q4_k) {
+    parallel_for(int64_t(n / 256), 16, [&](int64_t b0, int64_t b1) {
+      for (int64_t blk = b0; blk < b1; ++blk)
+        quantize_q4_k_block(src + blk * 256, reinterpret_cast<uint8_t*>(dst + size_t(blk) * 144));
+    });
+    return true;
+  }
   if (t != FileDType::q8_0 && t != FileDType::q4_0) return false;
   const size_t bytes = t == FileDType::q8_0 ? 34 : 18;
   parallel_for(int64_t(n / 32), 256, [&](int64_t b0, int64_t b1) {

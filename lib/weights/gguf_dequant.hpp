@@ -26,8 +26,11 @@ GgufBlock gguf_block(FileDType t);
 // `src` needs no alignment. Runs on reel::parallel_for over blocks.
 void dequantize_gguf(FileDType t, const std::byte* src, float* dst, size_t n);
 
-// Encodes n f32 values (a multiple of 32) as ggml's reference quantisers do
-// (quantize_row_q8_0_ref, quantize_row_q4_0_ref): Q8_0 and Q4_0 only; false for other types.
+// Encodes n f32 values as GGUF blocks: Q8_0 and Q4_0 (n a multiple of 32) as ggml's reference
+// quantisers do (quantize_row_q8_0_ref, quantize_row_q4_0_ref); Q4_K (n a multiple of 256)
+// with reel's own encoder: each 32-value sub-block's range [min(0, lo), hi] on 0..15, its
+// scale and min as 6-bit multiples of the block's (not ggml's iterative search: a valid Q4_K
+// block any reader decodes, a little less accurate). False for other types.
 bool quantize_gguf(FileDType t, const float* src, std::byte* dst, size_t n);
 
 // The types whose values are, per sub-block of gguf_affine_sub(t) elements, w = scale · q +

@@ -94,6 +94,12 @@ TEST(WanQuantised, Q4_0AtLoad) {
   std::printf("i2v: Q4_0 block linears vs diffusers f32: relative L2 %.3g\n", err);
   EXPECT_LT(err, 0.2);
   EXPECT_GT(err, 1e-3);
+  // Q4_K needs rows of 256: the fixture's 64-wide layers take Q8_0 instead (Q4_K itself:
+  // GgufKTypesAreKeptAsStored).
+  const WanTransformer k = WanTransformer::load(test::dit_dir("i2v") / "diffusers",
+                                                {.precision = WanPrecision::f32, .weight_format = WanWeightFormat::q4_k});
+  EXPECT_EQ(expect_quantised(k), 20);
+  EXPECT_EQ(wan_impl(k).weights.blocks[0].q.quantised->type(), quant::QType::q8_0);
 }
 
 TEST(WanQuantised, GgufQ8_0IsKeptAsStored) {
@@ -208,6 +214,15 @@ TEST(WanQuantised, GgufKTypesAreKeptAsStored) {
   std::printf("GGUF K types kept vs dequantised: relative L2 %.3g\n", err);
   EXPECT_LT(err, kBound);  // the activations' 8-bit rounding only
   EXPECT_GT(err, 1e-6);
+  // The same model quantised to Q4_K at load (reel's encoder; every layer 256-wide or more).
+  const WanTransformer q4k = WanTransformer::load(path, {.precision = WanPrecision::f32,
+                                                         .weight_format = WanWeightFormat::q4_k});
+  EXPECT_EQ(wan_impl(q4k).weights.blocks[0].ffn_out.quantised->type(), quant::QType::q4_k);
+  EXPECT_EQ(wan_impl(q4k).weights.blocks[0].q.quantised->type(), quant::QType::q4_k);
+  const double err_k = rel(q4k.forward(*be, latents, t, text), dequantised.forward(*be, latents, t, text));
+  std::printf("Q4_K at load vs the f32 model: relative L2 %.3g\n", err_k);
+  EXPECT_LT(err_k, 0.2);
+  EXPECT_GT(err_k, 1e-4);
 }
 
 TEST(WanQuantised, RefusedOffTheCpu) {

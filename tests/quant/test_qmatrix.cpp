@@ -11,6 +11,7 @@
 #include <random>
 
 #include "common/gguf_blocks.hpp"
+#include "common/test_util.hpp"
 #include "quant/qmatrix.hpp"
 #include "weights/gguf_dequant.hpp"
 
@@ -82,6 +83,35 @@ TEST(QMatrix, QuantiseOnLoadIsWithinHalfAStep) {
       }
     }
   }
+}
+
+// Q4_K at load (reel's encoder): a valid Q4_K block that the GGUF dequantiser decodes to the
+// same values, each within one step of its sub-block plus the error of the 6-bit scale and min,
+// and more accurate than Q4_0 on the same weights.
+TEST(QMatrix, Q4KEncoderMakesValidBlocksNearTheWeights) {
+  const int64_t rows = 12, cols = 512;
+  std::vector<float> w = gaussian(size_t(rows * cols), 4);
+  for (size_t i = 0; i < w.size(); i += 97) w[i] *= 6.0f;  // outliers, as real weights have
+  std::vector<std::byte> blocks(size_t(rows * cols) / 256 * 144);
+  ASSERT_TRUE(detail::quantize_gguf(FileDType::q4_k, w.data(), blocks.data(), w.size()));
+  std::vector<float> decoded(w.size());
+  detail::dequantize_gguf(FileDType::q4_k, blocks.data(), decoded.data(), decoded.size());
+  const std::vector<float> kept = QMatrix::quantize(QType::q4_k, w.data(), rows, cols).dequantize();
+  double err_k = 0, err_0 = 0, norm = 0;
+  const std::vector<float> q40 = QMatrix::quantize(QType::q4_0, w.data(), rows, cols).dequantize();
+  for (size_t i = 0; i < w.size(); ++i) {
+    ASSERT_NEAR(kept[i], decoded[i], 1e-6f * (1.0f + std::fabs(decoded[i]))) << i;
+    const size_t sub = i / 32 * 32;
+    float lo = 0, hi = 0;
+    for (size_t k = sub; k < sub + 32; ++k) lo = std::min(lo, w[k]), hi = std::max(hi, w[k]);
+    // one step of the sub-block's range (rounding, and the 6-bit scale rounding up to half a
+    // step of 63: the grid can end up to ~1/63 of the range short)
+    ASSERT_LE(std::fabs(decoded[i] - w[i]), (hi - lo) / 15.0f * 1.0f + (hi - lo) * 0.05f + 1e-5f) << i;
+    err_k += (decoded[i] - w[i]) * (decoded[i] - w[i]), err_0 += (q40[i] - w[i]) * (q40[i] - w[i]), norm += w[i] * w[i];
+  }
+  std::printf("weights, relative L2: Q4_K %.4f, Q4_0 %.4f\n", std::sqrt(err_k / norm), std::sqrt(err_0 / norm));
+  EXPECT_LT(err_k, err_0);
+  test::expect_code(StatusCode::invalid_argument, [&] { (void)QMatrix::quantize(QType::q4_k, w.data(), 16, 96); }, "256");
 }
 
 // The exact value the kernel computes, in double: Σ over blocks and elements of
@@ -180,7 +210,7 @@ TEST(QMatrix, QuantisationErrorAgainstF32) {
       for (int64_t k = 0; k < K; ++k) s += double(x[size_t(m * K + k)]) * wf[size_t(n * K + k)];
       ref[size_t(m * N + n)] = s;
     }
-  for (auto [type, bound] : {std::pair{QType::q8_0, 1.5e-2}, std::pair{QType::q4_0, 1.5e-1}}) {
+  for (auto [type, bound] : {std::pair{QType::q8_0, 1.5e-2}, std::pair{QType::q4_0, 1.5e-1}, std::pair{QType::q4_k, 1.5e-1}}) {
     std::vector<float> y(size_t(M * N));
     q_linear(x.data(), M, QMatrix::quantize(type, wf.data(), N, K), nullptr, y.data());
     const double err = relative_l2(y, ref);
