@@ -178,7 +178,7 @@ TEST(Gguf, ReelWrittenGgufIsReadByGgufPy) {
 TEST(Gguf, ConvertRefusesWhatItCannotWrite) {
   test::expect_code(StatusCode::invalid_argument, [] {
     convert_to_gguf(test::dit_dir("i2v") / "diffusers", test::tmp_dir() / "x.gguf", WanWeightFormat::stored);
-  }, "q8_0 or q4_0");
+  }, "q8_0, q4_0 or q4_k");
   test::expect_code(StatusCode::not_found, [] {
     convert_to_gguf(test::tmp_dir() / "no_such_model", test::tmp_dir() / "x.gguf", WanWeightFormat::q8_0);
   });
