@@ -253,7 +253,8 @@ int generate_command(const std::vector<std::string>& argv) {
   }
   if (world && load.device.type == reel::DeviceType::cuda) {
     // One GPU per rank: "--device cuda" takes the rank's local index; NCCL moves the tokens.
-    if (args.get_or("--device", "").find(':') == std::string::npos) load.device = reel::Device::cuda(local_rank() % std::max(1, reel::cuda_device_count()));
+    if (args.get_or("--device", "").find(':') == std::string::npos)
+      load.device = reel::Device::cuda(local_rank() % std::max(1, reel::cuda_device_count()));
     // NCCL takes one GPU per rank: when any rank shares one, every rank stays on MPI (through the host).
     int64_t shares[1] = {local_rank() >= reel::cuda_device_count() ? 1 : 0};
     world->all_reduce_max(shares);
