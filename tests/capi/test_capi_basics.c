@@ -161,8 +161,27 @@ static void listings(void) {
   CHECK(reel_sampler_name(0) == reel_sampler_name(0));
 }
 
+/* Sequence parallel without MPI ranks (tests/distributed has the real ones): NULLs and a bad
+ * handle give a status and leave the output alone; a build without MPI says UNSUPPORTED. */
+static void communicator_misuse(void) {
+  reel_communicator* comm = (reel_communicator*)&comm;
+  const int zero = 0;
+  reel_status s;
+  CHECK(reel_communicator_rank(NULL) == -1 && reel_communicator_size(NULL) == -1);
+  reel_communicator_free(NULL);
+  CHECK_STATUS(reel_communicator_mpi_world(NULL), REEL_ERROR_INVALID_ARGUMENT, "out");
+  s = reel_communicator_from_mpi_handle(NULL, sizeof(void*), &comm);
+  CHECK(s == REEL_ERROR_INVALID_ARGUMENT || s == REEL_ERROR_UNSUPPORTED);
+  CHECK(comm == (reel_communicator*)&comm);
+  s = reel_communicator_from_mpi_handle(&zero, 1, &comm);  /* not an MPI_Comm's size */
+  CHECK(s == REEL_ERROR_INVALID_ARGUMENT || s == REEL_ERROR_UNSUPPORTED);
+  CHECK(comm == (reel_communicator*)&comm);
+  CHECK(strstr(reel_last_error(), "MPI") != NULL);
+}
+
 int main(void) {
   version_and_status();
+  communicator_misuse();
   params_defaults();
   nulls_everywhere();
   video_objects();
