@@ -275,8 +275,8 @@ struct GenerateResult {
   float guidance = 0, shift = 0;
   std::string sampler, schedule;
   uint64_t seed = 0;
-  int transformer_calls = 0;  // generate(): guided model evaluations made (CFG pairs count once)
-  int skipped_calls = 0;      // generate(): evaluations step caching replaced
+  int transformer_calls = 0;  // guided model evaluations made (CFG pairs count once; per variant)
+  int skipped_calls = 0;      // evaluations step caching replaced (per variant: each caches alone)
 };
 
 class REEL_API Pipeline {

@@ -6,15 +6,14 @@
 // sampler over the schedule.
 #include "sampling/exact_float.hpp"  // first: the noising of replaced frames rounds op by op
 
-#include <condition_variable>
 #include <cstring>
 #include <exception>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <thread>
 
 #include "pipeline/pipeline_impl.hpp"
+#include "pipeline/rendezvous.hpp"
 #include "pipeline/stage_models.hpp"
 #include "pipeline/step_cache.hpp"
 #include "reel/ops.hpp"
@@ -183,70 +182,6 @@ class WindowDenoiser final : public Denoiser {
   FlowDenoiser flow_;
 };
 
-// Variants: n sampler loops, one thread each, meet at every model call; the last to arrive
-// runs one batched call for all present and wakes the others. Samplers call the model in the
-// same order at the same timesteps (one schedule), so every call gathers all live loops. A
-// failure anywhere (cancel included) is handed to every loop.
-class Rendezvous {
- public:
-  using BatchFn = std::function<std::vector<Tensor>(std::span<const Tensor* const>, float)>;
-  Rendezvous(int n, BatchFn batch) : batch_(std::move(batch)), inputs_(size_t(n), nullptr), outputs_(size_t(n)), live_(n) {}
-
-  Tensor call(int i, const Tensor& x, float t) {
-    std::unique_lock lock(mutex_);
-    if (error_) std::rethrow_exception(error_);
-    inputs_[size_t(i)] = &x;
-    if (arrived_ == 0) t_ = t;
-    else if (t != t_) error_ = std::make_exception_ptr(Error(StatusCode::internal, "variants: model calls out of step"));
-    ++arrived_;
-    const uint64_t generation = generation_;
-    if (arrived_ == live_) run_locked(lock);
-    else cv_.wait(lock, [&] { return generation_ != generation || error_; });
-    if (error_) std::rethrow_exception(error_);
-    return std::move(outputs_[size_t(i)]);
-  }
-  // Loop i is done (or failed): no longer waited for.
-  void leave(std::exception_ptr failure) {
-    std::unique_lock lock(mutex_);
-    if (failure && !error_) error_ = failure;
-    --live_;
-    if (error_) cv_.notify_all();
-    else if (live_ > 0 && arrived_ == live_) run_locked(lock);
-  }
-
- private:
-  void run_locked(std::unique_lock<std::mutex>& lock) {
-    std::vector<const Tensor*> xs;
-    std::vector<size_t> who;
-    for (size_t k = 0; k < inputs_.size(); ++k)
-      if (inputs_[k]) xs.push_back(inputs_[k]), who.push_back(k);
-    try {
-      if (error_) std::rethrow_exception(error_);
-      lock.unlock();
-      std::vector<Tensor> vs = batch_(xs, t_);  // every other live loop is waiting
-      lock.lock();
-      for (size_t k = 0; k < who.size(); ++k) outputs_[who[k]] = std::move(vs[k]);
-    } catch (...) {
-      if (!lock.owns_lock()) lock.lock();
-      if (!error_) error_ = std::current_exception();
-    }
-    for (const Tensor*& in : inputs_) in = nullptr;
-    arrived_ = 0;
-    ++generation_;
-    cv_.notify_all();
-  }
-
-  BatchFn batch_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::vector<const Tensor*> inputs_;
-  std::vector<Tensor> outputs_;
-  int live_ = 0, arrived_ = 0;
-  float t_ = 0;
-  uint64_t generation_ = 0;
-  std::exception_ptr error_;
-};
-
 // Each sampler step to the run's progress, with a preview of its x0 estimate when asked for.
 // Steps are numbered from `offset` + 1 (variants in several groups: one stage for all).
 class RunObserver final : public StepObserver {
@@ -330,9 +265,9 @@ Tensor denoise(const Pipeline::Impl& p, const GenerateRequest& r, const Resolved
   return latents;
 }
 
-std::vector<Tensor> denoise_variants(const Pipeline::Impl& p, const GenerateRequest& r, const Resolved& rs,
-                                     const TextContext& text, const Conditioning& cond,
-                                     std::span<const uint64_t> seeds, int batch, Run& run) {
+std::vector<GenerateResult> denoise_variants(const Pipeline::Impl& p, const GenerateRequest& r, const Resolved& rs,
+                                             const TextContext& text, const Conditioning& cond,
+                                             std::span<const uint64_t> seeds, int batch, Run& run) {
   const Shape shape{rs.channels, rs.latent_frames, rs.latent_height, rs.latent_width};
   check_fixed(cond, shape);
   const int n = int(seeds.size());
@@ -341,8 +276,10 @@ std::vector<Tensor> denoise_variants(const Pipeline::Impl& p, const GenerateRequ
   GuidedWan model(p, models, r, rs, text, cond, run);
   const LatentRgb* previews = r.previews ? &latent_rgb(p) : nullptr;
   const int threads = num_threads();
-  std::vector<Tensor> out(static_cast<size_t>(n));
+  std::vector<GenerateResult> out(static_cast<size_t>(n));
   const int stage_steps = rs.steps * ((n + group - 1) / group);
+  const bool caching = !r.step_cache.method.empty() && r.step_cache.threshold > 0;
+  const TimestepFn timestep = schedule_timesteps(rs.sigmas, p.info.defaults.num_train_timesteps);
   run.begin_stage("denoise", stage_steps);
   for (int first = 0; first < n; first += group) {
     const int m = std::min(group, n - first);
@@ -355,16 +292,32 @@ std::vector<Tensor> denoise_variants(const Pipeline::Impl& p, const GenerateRequ
         Rng rng(seeds[size_t(first + i)], 0);
         const Tensor noise = rng.normal(shape);  // as generate() with this seed draws it
         auto sampler = make_sampler(rs.sampler);
-        WindowDenoiser denoiser(
-            cond.fixed, model.fixed_per_token(), noise, [&](const Tensor& x, float t) { return meet.call(i, x, t); },
-            schedule_timesteps(rs.sigmas, p.info.defaults.num_train_timesteps));
+        // Each variant caches on its own (it skips where its own inputs are predictable).
+        std::optional<StepCache> cache;
+        if (caching) cache.emplace(r.step_cache, timestep(rs.sigmas.sigmas[size_t(rs.steps) - 1]));
+        int calls = 0;
+        const auto velocity = [&](const Tensor& x, float t) {
+          ++calls;
+          if (!cache) return meet.call(i, &x, t);
+          bool computed = false;
+          Tensor v = cache->velocity(x, t, [&](const Tensor& in, float tt) {
+            computed = true;
+            return meet.call(i, &in, tt);
+          });
+          if (!computed) (void)meet.call(i, nullptr, t);  // skipped: meet the others all the same
+          return v;
+        };
+        WindowDenoiser denoiser(cond.fixed, model.fixed_per_token(), noise, velocity, timestep);
         // The first variant of each group reports the steps (and its previews); the others are quiet.
         RunObserver reporter(run, previews, cond.fixed, rs.steps * (first / group), stage_steps);
         NoObserver quiet;
         StepObserver& observer = i == 0 ? static_cast<StepObserver&>(reporter) : quiet;
         Tensor latents = sampler->sample(denoiser, noise, rs.sigmas.sigmas, rng, observer);
         if (cond.fixed.defined()) put_fixed(latents, cond.fixed, Tensor(), 0.0f);
-        out[size_t(first + i)] = std::move(latents);
+        GenerateResult& result = out[size_t(first + i)];
+        result.latents = std::move(latents);
+        result.transformer_calls = cache ? cache->computed() : calls;
+        result.skipped_calls = cache ? cache->skipped() : 0;
       } catch (...) {
         failure = std::current_exception();
       }

@@ -50,8 +50,6 @@ std::vector<GenerateResult> Pipeline::generate_variants(const GenerateRequest& r
                                                         std::to_string(batch));
   require(!request.initial_noise.defined(), StatusCode::invalid_argument,
           "variants: initial_noise is one variant's noise; variants draw theirs from their seeds");
-  require(request.step_cache.method.empty(), StatusCode::unsupported,
-          "variants: step caching is not supported with variants yet (each variant would skip different steps)");
   Run run(observer, request.cancel, p.comm.get());
   std::vector<std::string> notices;
   Resolved rs = resolve_request(p, request);
@@ -59,10 +57,8 @@ std::vector<GenerateResult> Pipeline::generate_variants(const GenerateRequest& r
 
   const TextContext text = text_context(p, request, rs, run);
   const Conditioning cond = image_condition(p, request, rs, run);
-  std::vector<Tensor> latents = denoise_variants(p, request, rs, text, cond, seeds, batch, run);
-  std::vector<GenerateResult> out(seeds.size());
+  std::vector<GenerateResult> out = denoise_variants(p, request, rs, text, cond, seeds, batch, run);
   for (size_t i = 0; i < seeds.size(); ++i) {
-    out[i].latents = std::move(latents[i]);
     run.on_root([&] { decode_latents(p, out[i].latents, request.keep_float_frames, run, out[i]); });
     out[i].notices = notices;
     describe(rs, seeds[i], out[i]);

@@ -173,8 +173,9 @@ std::vector<uint8_t> preview_pixels(const LatentRgb& map, const Tensor& x0);
 
 // Variants: denoise() of the same window for each seed (stream 0, as generate() with that seed),
 // `batch` of them at a time (0: all) with their transformer calls batched together: each
-// sampler runs on its own thread and they meet at every model call.
-std::vector<Tensor> denoise_variants(const Pipeline::Impl& p, const GenerateRequest& r, const Resolved& rs,
+// sampler runs on its own thread and they meet at every model call. Results: the latents, and
+// with r.step_cache the transformer_calls / skipped_calls of each variant (each caches alone).
+std::vector<GenerateResult> denoise_variants(const Pipeline::Impl& p, const GenerateRequest& r, const Resolved& rs,
                                      const TextContext& text, const Conditioning& cond,
                                      std::span<const uint64_t> seeds, int batch, Run& run);
 

@@ -319,6 +319,37 @@ TEST(PipelineBehaviour, VariantsEqualGeneratingEachAlone) {
   expect_code(StatusCode::invalid_argument, [&] { (void)tiny_t2v_f32().generate_variants(r, seeds); }, "initial_noise");
 }
 
+// Variants with step caching: each variant caches on its own, so it equals generate() with its
+// seed and the same cache (its calls and skips included). (On the tiny model every seed skips
+// the same calls; a batch run without the variants that skip is tests/pipeline/test_rendezvous.)
+TEST(PipelineBehaviour, VariantsCacheEachOnItsOwn) {
+  const std::vector<uint64_t> seeds = {5, 9, 13};
+  GenerateRequest r = quick_request();
+  r.steps = 10;
+  for (auto [method, threshold] : {std::pair{"easycache", 1.0f}, std::pair{"easycache", 0.6f},
+                                   std::pair{"teacache", 0.3f}, std::pair{"teacache", 0.6f}}) {
+    r.step_cache = {.method = method, .threshold = threshold};
+    std::vector<GenerateResult> alone;
+    for (uint64_t seed : seeds) {
+      r.seed = seed;
+      alone.push_back(tiny_t2v_f32().generate(r));
+    }
+    const std::vector<GenerateResult> together = tiny_t2v_f32().generate_variants(r, seeds, nullptr, 0);
+    for (size_t i = 0; i < seeds.size(); ++i) {
+      EXPECT_EQ(together[i].transformer_calls, alone[i].transformer_calls) << method << " " << threshold << " " << i;
+      EXPECT_EQ(together[i].skipped_calls, alone[i].skipped_calls) << method << " " << threshold << " " << i;
+      EXPECT_EQ(together[i].transformer_calls + together[i].skipped_calls, r.steps);
+      EXPECT_LE(relative_l2(to_doubles(together[i].latents), to_doubles(alone[i].latents)), 1e-5) << method << " " << i;
+      std::printf("%s %.1f, variant %zu: %d calls, %d skipped\n", method, double(threshold), i,
+                  together[i].transformer_calls, together[i].skipped_calls);
+    }
+  }
+  r.step_cache = {};
+  const std::vector<GenerateResult> plain = tiny_t2v_f32().generate_variants(r, seeds);
+  EXPECT_EQ(plain[0].transformer_calls, r.steps);
+  EXPECT_EQ(plain[0].skipped_calls, 0);
+}
+
 // Step caching on the tiny model: threshold 0 changes nothing; a huge threshold computes only
 // the warm-up calls and the last step; a small one sits in between and stays close.
 TEST(PipelineBehaviour, StepCacheCountsTransformerCalls) {
