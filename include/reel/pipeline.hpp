@@ -299,7 +299,8 @@ class REEL_API Pipeline {
   // `batch` variants at a time (0: all) batched together (2·batch items with CFG): faster per
   // variant than one generate() each, at the memory of a larger batch. Each result is what
   // generate() gives with that seed, to the GEMM's rounding (relative L2 <= 1e-5, the bound of
-  // batched against separate CFG). request.initial_noise must be undefined. The observer sees
+  // batched against separate CFG). With request.step_cache each variant caches on its own (its
+  // calls and skips in its result). request.initial_noise must be undefined. The observer sees
   // one run: text, encode, one "denoise" stage over every group's steps (previews of the first
   // variant of each group), then one "decode" stage per variant. At most kMaxVariants seeds.
   std::vector<GenerateResult> generate_variants(const GenerateRequest& request, std::span<const uint64_t> seeds,
