@@ -149,9 +149,16 @@ static void generates_variants(reel_model* model) {
   CHECK_STATUS(reel_generate(model, &gp, &alone), REEL_OK, NULL);
   reel_video_free(alone);
   alone = NULL;
+  /* variants cache each on their own */
+  CHECK_STATUS(reel_generate_variants(model, &gp, seeds, 3, 0, videos), REEL_OK, NULL);
+  CHECK(videos[0] != NULL && videos[2] != NULL && reel_video_frame_count(videos[2]) > 0);
+  for (i = 0; i < 3; ++i) {
+    reel_video_free(videos[i]);
+    videos[i] = NULL;
+  }
   gp.step_cache = "magic";
   CHECK_STATUS(reel_generate(model, &gp, &alone), REEL_ERROR_INVALID_ARGUMENT, "step_cache.method");
-  CHECK_STATUS(reel_generate_variants(model, &gp, seeds, 3, 0, videos), REEL_ERROR_UNSUPPORTED, "step caching");
+  CHECK_STATUS(reel_generate_variants(model, &gp, seeds, 3, 0, videos), REEL_ERROR_INVALID_ARGUMENT, "step_cache.method");
   gp.step_cache = NULL;
   CHECK_STATUS(reel_generate_variants(model, &gp, seeds, 0, 0, videos), REEL_ERROR_INVALID_ARGUMENT, "count");
   CHECK_STATUS(reel_generate_variants(model, &gp, seeds, 3, -1, videos), REEL_ERROR_INVALID_ARGUMENT, "batch");
