@@ -56,15 +56,6 @@ const std::vector<AppliedLora>& one_lora() {
   return loras;
 }
 
-struct Inputs {
-  Tensor latents = random({1, 16, 5, 32, 32}, 1), text = random({1, 512, 4096}, 2);
-  std::vector<float> t{937.0f};
-};
-const Inputs& inputs() {
-  static const Inputs in;
-  return in;
-}
-
 bool checked(benchmark::State& state) {
   static const double err = [] {
     auto be = make_cpu_backend();
@@ -78,7 +69,7 @@ bool checked(benchmark::State& state) {
     wan::merge_lora_deltas(merged_w, deltas, one_lora());
     const WanTransformer merged = bench::wan_transformer(two, merged_w, WanPrecision::f32, Device::cpu());
     const WanTransformer plain = bench::wan_transformer(two, base, WanPrecision::f32, Device::cpu());
-    const Inputs& in = inputs();
+    const bench::WanForwardInputs& in = bench::wan_forward_inputs();
     const std::vector<float> a = runtime.forward(*be, in.latents, in.t, in.text).to_floats();
     const std::vector<float> b = merged.forward(*be, in.latents, in.t, in.text).to_floats();
     const std::vector<float> c = plain.forward(*be, in.latents, in.t, in.text).to_floats();
@@ -99,7 +90,7 @@ const wan::WanWeights& base_weights() {
 
 double time_forward(benchmark::State& state, const WanTransformer& dit) {
   auto be = make_cpu_backend();
-  const Inputs& in = inputs();
+  const bench::WanForwardInputs& in = bench::wan_forward_inputs();
   (void)dit.forward(*be, in.latents, in.t, in.text);  // oneDNN primitives built and cached
   const bench::LoopTimes times = bench::time_iterations(state, [&] { return dit.forward(*be, in.latents, in.t, in.text); });
   return times.wall_s / double(state.iterations());

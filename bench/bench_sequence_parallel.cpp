@@ -27,25 +27,6 @@ std::shared_ptr<Communicator>& world() {
   return w;
 }
 
-Tensor random(const Shape& s, uint64_t seed) {
-  Tensor t = Tensor::empty(s, DType::f32);
-  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
-  for (float& v : std::span<float>(t.data<float>(), size_t(t.numel()))) {
-    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-    v = float(double(x >> 11) / double(1ull << 53) * 2.0 - 1.0);
-  }
-  return t;
-}
-
-struct Inputs {
-  Tensor latents = random({1, 16, 5, 32, 32}, 1), text = random({1, 512, 4096}, 2);
-  std::vector<float> t{937.0f};
-};
-const Inputs& inputs() {
-  static const Inputs in;
-  return in;
-}
-
 const WanTransformer& model() {
   static const WanTransformer dit = bench::random_wan_transformer(bench::wan_t2v_1_3b(), WanPrecision::bf16, 7);
   return dit;
@@ -76,7 +57,7 @@ void bench_one_process(benchmark::State& state) {
   (void)model();  // the weights are made before anything is measured
   if (root) {
     auto be = make_cpu_backend({.threads = cores()});
-    const Inputs& in = inputs();
+    const bench::WanForwardInputs& in = bench::wan_forward_inputs();
     reference = model().forward(*be, in.latents, in.t, in.text);  // warm-up
     const Timed t = timed(state, [&] { return model().forward(*be, in.latents, in.t, in.text); });
     reference_seconds = t.seconds;
@@ -94,7 +75,7 @@ void bench_split(benchmark::State& state, int ulysses, int ring) {
   const int ranks = world()->size();
   const WanTransformer sp = model().with_sequence_parallel({world(), ulysses, ring});  // weights shared
   auto be = make_cpu_backend({.threads = std::max(1, cores() / ranks)});
-  const Inputs& in = inputs();
+  const bench::WanForwardInputs& in = bench::wan_forward_inputs();
   const dist::SpGroups& groups = *wan_impl(sp).sp;
   const Tensor out = sp.forward(*be, in.latents, in.t, in.text);  // warm-up
   // The check: rank 0 compares with its one-process output, and every rank learns the verdict.

@@ -2,6 +2,7 @@
 #include "common/wan_shapes.hpp"
 
 #include <memory>
+#include <random>
 #include <utility>
 
 namespace reel::bench {
@@ -49,6 +50,20 @@ WanTransformer wan_transformer(const WanConfig& config, wan::WanWeights weights,
 
 WanTransformer random_wan_transformer(const WanConfig& config, WanPrecision precision, uint64_t seed) {
   return wan_transformer(config, wan::random_weights(config, precision, seed), precision, Device::cpu());
+}
+
+const WanForwardInputs& wan_forward_inputs() {
+  static const WanForwardInputs in = [] {
+    const auto normal = [](const Shape& s, uint64_t seed) {
+      std::mt19937_64 rng(seed);
+      std::normal_distribution<float> d(0.0f, 1.0f);
+      std::vector<float> v(size_t(s.numel()));
+      for (auto& x : v) x = d(rng);
+      return Tensor::from_floats(s, v, DType::f32);
+    };
+    return WanForwardInputs{normal({1, 16, 5, 32, 32}, 1), normal({1, 512, 4096}, 2), {937.0f}};
+  }();
+  return in;
 }
 
 }  // namespace reel::bench

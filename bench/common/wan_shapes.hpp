@@ -8,6 +8,7 @@
 //   const double flops = bench::wan_forward_flops(cfg, /*batch=*/2, /*tokens=*/32760, /*text_tokens=*/512);
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "reel/wan_transformer.hpp"
 #include "wan/wan_model.hpp"
@@ -31,5 +32,14 @@ WanTransformer wan_transformer(const WanConfig& config, wan::WanWeights weights,
                                Device device);
 // A transformer on the host with wan::random_weights(config, precision, seed).
 WanTransformer random_wan_transformer(const WanConfig& config, WanPrecision precision, uint64_t seed);
+
+// The inputs of one T2V forward the whole-model benches time: latents [1, 16, 5, 32, 32]
+// (256×256×17: 1 280 tokens) and text [1, 512, 4096], standard normal (mt19937_64, seeds 1
+// and 2), timestep 937. Made once.
+struct WanForwardInputs {
+  Tensor latents, text;
+  std::vector<float> t;
+};
+const WanForwardInputs& wan_forward_inputs();
 
 }  // namespace reel::bench

@@ -126,14 +126,23 @@ std::pair<const void*, void*> SpForward::buffers(const Tensor& send, size_t send
 
 // ---------------------------------------------------------------- Ulysses
 
+SpForward::UlyssesBytes SpForward::ulysses_bytes() const {
+  const int U = g_.ulysses, me = g_.ring_index;
+  const int64_t row = heads_ / U * head_dim_ * int64_t(dtype_size(dtype_));
+  UlyssesBytes b;
+  for (int j = 0; j < U; ++j) {
+    b.mine.push_back(size_t(batch_ * counts_[size_t(g_.rank)] * row));
+    b.peer.push_back(size_t(batch_ * counts_[size_t(me * U + j)] * row));
+  }
+  return b;
+}
+
 Tensor SpForward::scatter_heads(Backend& be, const Tensor& x) {
   const int U = g_.ulysses, me = g_.ring_index;
-  const int64_t hu = heads_ / U, row = hu * head_dim_ * int64_t(dtype_size(dtype_));
-  const int64_t local = counts_[size_t(g_.rank)];
-  std::vector<int64_t> from(static_cast<size_t>(U), 0);
-  for (int j = 0; j < U; ++j) from[size_t(j)] = batch_ * counts_[size_t(me * U + j)];
-  const std::vector<size_t> send = times(std::vector<int64_t>(size_t(U), batch_ * local), row);
-  const std::vector<size_t> recv = times(from, row);
+  const int64_t hu = heads_ / U, local = counts_[size_t(g_.rank)];
+  const UlyssesBytes bytes = ulysses_bytes();
+  const std::vector<size_t>& send = bytes.mine;
+  const std::vector<size_t>& recv = bytes.peer;
   const Device cd = g_.world->buffer_device();
 
   // [B, Lr, H, hd] → [U, B, Lr, H/U, hd]: peer j's heads, packed peer after peer.
@@ -159,12 +168,10 @@ Tensor SpForward::scatter_heads(Backend& be, const Tensor& x) {
 
 Tensor SpForward::gather_heads(Backend& be, const Tensor& x) {
   const int U = g_.ulysses, me = g_.ring_index;
-  const int64_t hu = heads_ / U, row = hu * head_dim_ * int64_t(dtype_size(dtype_));
-  const int64_t local = counts_[size_t(g_.rank)];
-  std::vector<int64_t> to(static_cast<size_t>(U), 0);
-  for (int j = 0; j < U; ++j) to[size_t(j)] = batch_ * counts_[size_t(me * U + j)];
-  const std::vector<size_t> send = times(to, row);
-  const std::vector<size_t> recv = times(std::vector<int64_t>(size_t(U), batch_ * local), row);
+  const int64_t hu = heads_ / U, local = counts_[size_t(g_.rank)];
+  const UlyssesBytes bytes = ulysses_bytes();
+  const std::vector<size_t>& send = bytes.peer;
+  const std::vector<size_t>& recv = bytes.mine;
   const Device cd = g_.world->buffer_device();
 
   // Peer j's tokens of [B, S, H/U, hd], packed peer after peer.

@@ -67,6 +67,12 @@ class SpForward {
   Tensor gather(Backend& be, const Tensor& local, int64_t channels);
 
  private:
+  // Per Ulysses peer j: the bytes of this rank's rows for j's heads (mine), and of j's rows for
+  // this rank's heads (peer). The scatter sends mine and receives peer; the gather the reverse.
+  struct UlyssesBytes {
+    std::vector<size_t> mine, peer;
+  };
+  UlyssesBytes ulysses_bytes() const;
   Tensor scatter_heads(Backend& be, const Tensor& x);  // [B, Lr, H, hd] → [B, S, H/U, hd]
   Tensor gather_heads(Backend& be, const Tensor& x);   // the reverse
   Tensor ring_attention(Backend& be, const Tensor& q, const Tensor& k, const Tensor& v, float scale,

@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "common/test_util.hpp"
+#include "distributed/mpi_world.hpp"
 #include "reel/distributed.hpp"
 #include "reel/pipeline.hpp"
 #include "reel/video_session.hpp"
@@ -17,13 +18,7 @@
 namespace reel {
 namespace {
 
-std::shared_ptr<Communicator> world() {
-  static std::shared_ptr<Communicator> w = mpi_world();
-  return w;
-}
-
-#define NEED_RANKS()                                                    \
-  if (world()->size() < 2) GTEST_SKIP() << "run under mpirun with 2 or more ranks"
+using test::world;
 
 std::filesystem::path demo_model() { return std::filesystem::path(REEL_FIXTURES_DIR) / "../../models/reel-wan-demo"; }
 

@@ -16,18 +16,13 @@
 #include "distributed/sequence_parallel.hpp"
 #include "reel/attention.hpp"
 #include "reel/cuda_backend.hpp"
+#include "distributed/mpi_world.hpp"
 #include "reel/distributed.hpp"
 
 namespace reel {
 namespace {
 
-std::shared_ptr<Communicator> world() {
-  static std::shared_ptr<Communicator> w = mpi_world();
-  return w;
-}
-
-#define NEED_RANKS()                                                    \
-  if (world()->size() < 2) GTEST_SKIP() << "run under mpirun with 2 or more ranks"
+using test::world;
 
 // (ulysses, ring) with ulysses · ring = ranks and ulysses dividing the heads.
 std::vector<std::pair<int, int>> arrangements(int ranks, int64_t heads) {
