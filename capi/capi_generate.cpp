@@ -177,7 +177,7 @@ reel_status reel_generate_variants(reel_model* model, const reel_generate_params
     capi::require_pointer(videos, "videos (the output array)");
     require(count >= 1 && count <= kMaxVariants, StatusCode::invalid_argument,
             "count must be in [1, " + std::to_string(kMaxVariants) + "], got " + std::to_string(count));
-    require(batch >= 0, StatusCode::invalid_argument, "batch must be >= 0 (0: all at once), got " + std::to_string(batch));
+    require(batch >= 0, StatusCode::invalid_argument, "batch must be >= 0 (0: as many as free memory holds), got " + std::to_string(batch));
     const GenerateRequest r = capi::generate_request(*params, model);
     capi::ProgressObserver observer(params->progress, params->progress_user_data);
     std::vector<GenerateResult> out =

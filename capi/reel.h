@@ -298,7 +298,8 @@ REEL_C_API void reel_generate_params_init(reel_generate_params* params);
  * say so (reel_video_notice). */
 REEL_C_API reel_status reel_generate(reel_model* model, const reel_generate_params* params, reel_video** video);
 /* Variants: the request once per seed (params->seed is not used, initial_noise must be NULL; count in
- * [1, 256]), their transformer calls batched `batch` variants at a time (0: all at once). Each
+ * [1, 256]), their transformer calls batched `batch` variants at a time (0: as many as the free memory of the
+ * model's device holds; a notice on each video says when that is fewer than all). Each
  * video is what reel_generate gives with that seed (to the batched GEMM's rounding). `videos`
  * is an array of `count` pointers the call fills, each freed with reel_video_free; on any
  * error every entry is NULL. Progress: one run (the denoise stage counts every group's steps;

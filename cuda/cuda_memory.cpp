@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -118,6 +119,17 @@ class CudaMemory final : public DeviceMemory {
     cuda::check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, s), what.c_str());
     // Host memory may be freed or read as soon as we return: wait for the copy.
     cuda::check(cudaStreamSynchronize(s), ("cudaStreamSynchronize after " + what).c_str());
+  }
+
+  std::optional<size_t> available_bytes(Device device) const override {
+    if (device.type != DeviceType::cuda) return std::nullopt;
+    cuda::DeviceGuard guard(device.index);
+    size_t free = 0, total = 0;
+    if (cudaMemGetInfo(&free, &total) != cudaSuccess) {
+      (void)cudaGetLastError();
+      return std::nullopt;
+    }
+    return free + size_t(allocator(device.index).stats().cached_bytes);
   }
 };
 

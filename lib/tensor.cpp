@@ -1,9 +1,14 @@
 #include "reel/tensor.hpp"
 
+#include <algorithm>
 #include <cstdlib>
+#include <fstream>
 #include <limits>
 #include <mutex>
 #include <new>
+#include <optional>
+#include <string>
+#include <string_view>
 
 #include "parallel.hpp"
 
@@ -93,6 +98,35 @@ std::string Device::str() const {
 
 namespace {
 
+// The first number on the line of `file` that starts with `key` ("" for the first line), or
+// nothing. Small kernel files only (/proc, /sys).
+std::optional<uint64_t> read_number(const char* file, std::string_view key) {
+  std::ifstream in(file);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.starts_with(key)) continue;
+    const size_t at = line.find_first_of("0123456789", key.size());
+    if (at == std::string::npos) return std::nullopt;  // e.g. cgroup's "max": no limit
+    return std::strtoull(line.c_str() + at, nullptr, 10);
+  }
+  return std::nullopt;
+}
+
+// MemAvailable (kB) of /proc/meminfo, lowered to the cgroup v2 limit less its usage when the
+// process runs under one (containers).
+std::optional<size_t> host_available_bytes() {
+  std::optional<uint64_t> bytes;
+  if (auto kb = read_number("/proc/meminfo", "MemAvailable:")) bytes = *kb * 1024;
+  const auto limit = read_number("/sys/fs/cgroup/memory.max", "");
+  const auto used = read_number("/sys/fs/cgroup/memory.current", "");
+  if (limit && used) {
+    const uint64_t left = *limit > *used ? *limit - *used : 0;
+    bytes = bytes ? std::min(*bytes, left) : left;
+  }
+  if (!bytes) return std::nullopt;
+  return size_t(*bytes);
+}
+
 class HostMemory final : public DeviceMemory {
  public:
   std::shared_ptr<std::byte> allocate(Device, size_t bytes) override {
@@ -104,6 +138,7 @@ class HostMemory final : public DeviceMemory {
   void copy(void* dst, Device, const void* src, Device, size_t bytes) override {
     if (bytes) std::memcpy(dst, src, bytes);
   }
+  std::optional<size_t> available_bytes(Device) const override { return host_available_bytes(); }
 };
 
 HostMemory host_memory;

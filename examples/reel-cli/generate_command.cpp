@@ -60,7 +60,7 @@ const char* const kGenerateHelp =
     "  -o, --output FILE      .mp4 / .webm (FFmpeg builds), .y4m, .png (1 frame), or DIR/ for PNGs\n"
     "  --variants N           N clips from seeds seed, seed+1, ... in one run, their transformer\n"
     "                         calls batched (each equals its own run); written as out_s<seed>.mp4\n"
-    "  --variant-batch B      variants per transformer batch (default: all N; less uses less memory)\n"
+    "  --variant-batch B      variants per transformer batch (default: as many as free memory holds)\n"
     "  --step-cache M:T       skip transformer calls whose output is predictable: M easycache or\n"
     "                         teacache, T the threshold (larger skips more), e.g. teacache:0.2;\n"
     "                         or fast (= easycache:0.1: about half the calls, ~28 dB from uncached)\n"
@@ -93,7 +93,7 @@ std::string variant_path(const std::string& output, uint64_t seed) {
 
 int write_variants(const reel::Pipeline& pipe, const reel::GenerateRequest& req, int count, int batch, ProgressBar& bar,
                    const std::string& output) {
-  if (batch < 0) throw UsageError("--variant-batch must be >= 0 (0: all at once)");
+  if (batch < 0) throw UsageError("--variant-batch must be >= 0 (0: as many as free memory holds)");
   std::vector<uint64_t> seeds;
   for (int i = 0; i < count; ++i) seeds.push_back(req.seed + uint64_t(i));
   for (uint64_t s : seeds) reel::check_video_path(variant_path(output, s));

@@ -296,8 +296,10 @@ class REEL_API Pipeline {
   GenerateResult generate(const GenerateRequest& request, GenerateObserver* observer = nullptr) const;
 
   // Variants: `request` once per seed (request.seed is not used), the transformer calls of
-  // `batch` variants at a time (0: all) batched together (2·batch items with CFG): faster per
-  // variant than one generate() each, at the memory of a larger batch. Each result is what
+  // `batch` variants at a time batched together (2·batch items with CFG): faster per variant
+  // than one generate() each, at the memory of a larger batch. 0: as many as 80 % of the free
+  // memory of the model's device holds at an upper estimate of a variant's activations
+  // (DeviceMemory::available_bytes; all when it cannot tell), with a notice when fewer than all. Each result is what
   // generate() gives with that seed, to the GEMM's rounding (relative L2 <= 1e-5, the bound of
   // batched against separate CFG). With request.step_cache each variant caches on its own (its
   // calls and skips in its result). request.initial_noise must be undefined. The observer sees

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -77,6 +78,14 @@ class REEL_API DeviceMemory {
   virtual std::shared_ptr<std::byte> allocate(Device device, size_t bytes) = 0;
   // Copies bytes between any two devices this memory system can reach (one side may be CPU).
   virtual void copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) = 0;
+  // About how many more bytes allocate() can still hand out on `device` (what is free plus
+  // what this memory holds cached), or nothing when it cannot tell. What reel sizes batches by
+  // (generate_variants with batch 0). The CPU's: the kernel's MemAvailable, or the cgroup's
+  // limit less its usage when that is lower; CUDA's: cudaMemGetInfo's free bytes plus reel's cache.
+  virtual std::optional<size_t> available_bytes(Device device) const {
+    (void)device;
+    return std::nullopt;
+  }
 };
 REEL_API void register_device_memory(DeviceType type, DeviceMemory* memory);
 // Throws unsupported when no backend for that device type is built in or initialised.

@@ -46,7 +46,7 @@ std::vector<GenerateResult> Pipeline::generate_variants(const GenerateRequest& r
   const Impl& p = *impl_;
   require(!seeds.empty() && seeds.size() <= size_t(kMaxVariants), StatusCode::invalid_argument,
           "variants: give 1 to " + std::to_string(kMaxVariants) + " seeds, got " + std::to_string(seeds.size()));
-  require(batch >= 0, StatusCode::invalid_argument, "variants: batch must be >= 0 (0: all at once), got " +
+  require(batch >= 0, StatusCode::invalid_argument, "variants: batch must be >= 0 (0: as memory allows), got " +
                                                         std::to_string(batch));
   require(!request.initial_noise.defined(), StatusCode::invalid_argument,
           "variants: initial_noise is one variant's noise; variants draw theirs from their seeds");
@@ -57,7 +57,8 @@ std::vector<GenerateResult> Pipeline::generate_variants(const GenerateRequest& r
 
   const TextContext text = text_context(p, request, rs, run);
   const Conditioning cond = image_condition(p, request, rs, run);
-  std::vector<GenerateResult> out = denoise_variants(p, request, rs, text, cond, seeds, batch, run);
+  const int group = variant_group(p, request, rs, int(seeds.size()), batch, run, notices);
+  std::vector<GenerateResult> out = denoise_variants(p, request, rs, text, cond, seeds, group, run);
   for (size_t i = 0; i < seeds.size(); ++i) {
     run.on_root([&] { decode_latents(p, out[i].latents, request.keep_float_frames, run, out[i]); });
     out[i].notices = notices;

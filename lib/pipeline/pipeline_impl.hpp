@@ -171,8 +171,17 @@ const LatentRgb& latent_rgb(const Pipeline::Impl& p);
 // x0 [C, F, h, w] (f32 CPU, normalised latents) → RGB24 [F, h, w, 3] through the map.
 std::vector<uint8_t> preview_pixels(const LatentRgb& map, const Tensor& x0);
 
+// Variants per transformer batch: `batch` (> 0), or with 0 as many as 80 % of the free memory
+// of the model's device holds (DeviceMemory::available_bytes) at step_bytes_per_variant()
+// each, with a notice when that is fewer than all n; all n when the memory cannot tell.
+int variant_group(const Pipeline::Impl& p, const GenerateRequest& r, const Resolved& rs, int n, int batch, Run& run,
+                  std::vector<std::string>& notices);
+// An upper estimate of one variant's activations in a transformer call (`copies` 2: the CFG pair).
+int64_t step_bytes_per_variant(const WanConfig& c, DType activations, int64_t tokens, int copies);
+int variants_per_group(int64_t bytes_per_variant, std::optional<size_t> available, int n);
+
 // Variants: denoise() of the same window for each seed (stream 0, as generate() with that seed),
-// `batch` of them at a time (0: all) with their transformer calls batched together: each
+// `batch` of them at a time (variant_group's choice) with their transformer calls batched together: each
 // sampler runs on its own thread and they meet at every model call. Results: the latents, and
 // with r.step_cache the transformer_calls / skipped_calls of each variant (each caches alone).
 std::vector<GenerateResult> denoise_variants(const Pipeline::Impl& p, const GenerateRequest& r, const Resolved& rs,

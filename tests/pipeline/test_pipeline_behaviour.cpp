@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <thread>
 
+#include "pipeline/pipeline_impl.hpp"
 #include "pipeline/pipeline_test_util.hpp"
 #include "reel/attention.hpp"
 #include "reel/rng.hpp"
@@ -317,6 +318,59 @@ TEST(PipelineBehaviour, VariantsEqualGeneratingEachAlone) {
   expect_code(StatusCode::invalid_argument, [&] { (void)tiny_t2v_f32().generate_variants(r, {}); }, "seeds");
   r.initial_noise = Tensor::zeros({16, 2, 6, 8}, DType::f32);
   expect_code(StatusCode::invalid_argument, [&] { (void)tiny_t2v_f32().generate_variants(r, seeds); }, "initial_noise");
+}
+
+// Batch 0: as many variants at a time as the free memory holds. A CPU memory that reports
+// little free makes groups of one, a notice says so, and every variant is still what
+// generate() gives; plenty of memory (or a memory that cannot tell) batches them all.
+class ReportedFreeMemory final : public DeviceMemory {
+ public:
+  explicit ReportedFreeMemory(std::optional<size_t> free) : host_(device_memory(DeviceType::cpu)), free_(free) {
+    register_device_memory(DeviceType::cpu, this);
+  }
+  ~ReportedFreeMemory() override { register_device_memory(DeviceType::cpu, &host_); }
+  std::shared_ptr<std::byte> allocate(Device d, size_t bytes) override { return host_.allocate(d, bytes); }
+  void copy(void* dst, Device dd, const void* src, Device sd, size_t bytes) override { host_.copy(dst, dd, src, sd, bytes); }
+  std::optional<size_t> available_bytes(Device) const override { return free_; }
+
+ private:
+  DeviceMemory& host_;
+  std::optional<size_t> free_;
+};
+
+TEST(PipelineBehaviour, VariantsBatchFollowsFreeMemory) {
+  EXPECT_EQ(pipeline::variants_per_group(1000, size_t(2600), 8), 2);  // 80 % of 2600 holds two
+  EXPECT_EQ(pipeline::variants_per_group(1000, size_t(10), 8), 1);    // never fewer than one
+  EXPECT_EQ(pipeline::variants_per_group(1000, size_t(1) << 40, 8), 8);
+  EXPECT_EQ(pipeline::variants_per_group(1000, std::nullopt, 8), 8);  // cannot tell: all
+  const auto host_free = device_memory(DeviceType::cpu).available_bytes(Device::cpu());
+  ASSERT_TRUE(host_free.has_value()) << "Linux reports MemAvailable";
+  EXPECT_GT(*host_free, size_t(1) << 20);
+
+  const std::vector<uint64_t> seeds = {5, 9, 13};
+  GenerateRequest r = quick_request();
+  std::vector<GenerateResult> alone;
+  for (uint64_t seed : seeds) {
+    r.seed = seed;
+    alone.push_back(tiny_t2v_f32().generate(r));
+  }
+  for (std::optional<size_t> free : {std::optional<size_t>(1), std::optional<size_t>(size_t(1) << 40),
+                                     std::optional<size_t>()}) {
+    const ReportedFreeMemory memory(free);
+    Recorder rec;
+    const std::vector<GenerateResult> together = tiny_t2v_f32().generate_variants(r, seeds, &rec, 0);
+    const bool one_at_a_time = free == size_t(1);
+    int denoise_steps = 0;
+    for (const Recorder::Event& e : rec.events)
+      if (e.stage == "denoise") denoise_steps = std::max(denoise_steps, e.step);
+    EXPECT_EQ(denoise_steps, r.steps * (one_at_a_time ? 3 : 1));
+    for (size_t i = 0; i < seeds.size(); ++i) {
+      EXPECT_LE(relative_l2(to_doubles(together[i].latents), to_doubles(alone[i].latents)), 1e-5);
+      std::string notices;
+      for (const std::string& n : together[i].notices) notices += n + "|";
+      EXPECT_EQ(notices.find("1 of 3 at a time") != std::string::npos, one_at_a_time) << notices;
+    }
+  }
 }
 
 // Variants with step caching: each variant caches on its own, so it equals generate() with its
