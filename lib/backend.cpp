@@ -17,9 +17,14 @@ std::string_view op_name(const Op& op) {
                         [](const op::RmsNorm&) { return "rms_norm"; },
                         [](const op::ChannelL2Norm&) { return "channel_l2_norm"; },
                         [](const op::Unary& u) {
-                          return u.kind == op::UnaryKind::silu        ? "silu"
-                                 : u.kind == op::UnaryKind::gelu_tanh ? "gelu_tanh"
-                                                                      : "gelu_erf";
+                          switch (u.kind) {
+                            case op::UnaryKind::silu: return "silu";
+                            case op::UnaryKind::gelu_tanh: return "gelu_tanh";
+                            case op::UnaryKind::gelu_erf: return "gelu_erf";
+                            case op::UnaryKind::relu: return "relu";
+                            case op::UnaryKind::tanh: return "tanh";
+                          }
+                          return "unary";
                         },
                         [](const op::Softmax&) { return "softmax"; },
                         [](const op::Modulate&) { return "modulate"; },

@@ -585,6 +585,14 @@ Tensor gelu_tanh(Backend& be, const Tensor& x) {
 Tensor gelu_erf(Backend& be, const Tensor& x) {
   return run_same_shape(be, x, op::Unary{op::UnaryKind::gelu_erf, &x, nullptr}, x.dtype());
 }
+
+Tensor relu(Backend& be, const Tensor& x) {
+  return run_same_shape(be, x, op::Unary{op::UnaryKind::relu, &x, nullptr}, x.dtype());
+}
+
+Tensor tanh(Backend& be, const Tensor& x) {
+  return run_same_shape(be, x, op::Unary{op::UnaryKind::tanh, &x, nullptr}, x.dtype());
+}
 Tensor softmax(Backend& be, const Tensor& x, float scale) {
   return run_same_shape(be, x, op::Softmax{&x, nullptr, scale}, x.dtype());
 }

@@ -62,6 +62,8 @@ REEL_HD float pointwise_apply(const PointwiseParams& p, float a, float b, float 
       return a / (1.0f + expf(-u2));
     }
     case PointwiseOp::gelu_erf: return 0.5f * a * (1.0f + erff(a * 0.70710678118654752f));
+    case PointwiseOp::relu: return a > 0.0f ? a : 0.0f;
+    case PointwiseOp::tanh: return tanhf(a);
     case PointwiseOp::add: return a + b;
     case PointwiseOp::sub: return a - b;
     case PointwiseOp::mul: return a * b;

@@ -38,6 +38,8 @@ enum class PointwiseOp : int {
   silu,       // a · sigmoid(a)
   gelu_tanh,  // 0.5·a·(1 + tanh(√(2/π)(a + 0.044715a³)))
   gelu_erf,   // 0.5·a·(1 + erf(a/√2))
+  relu,       // max(a, 0)
+  tanh,       // tanh(a)
   add,        // a + b
   sub,        // a − b
   mul,        // a · b

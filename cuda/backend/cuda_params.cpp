@@ -100,6 +100,8 @@ PointwiseOp pointwise_op(op::UnaryKind kind) {
     case op::UnaryKind::silu: return PointwiseOp::silu;
     case op::UnaryKind::gelu_tanh: return PointwiseOp::gelu_tanh;
     case op::UnaryKind::gelu_erf: return PointwiseOp::gelu_erf;
+    case op::UnaryKind::relu: return PointwiseOp::relu;
+    case op::UnaryKind::tanh: return PointwiseOp::tanh;
   }
   return PointwiseOp::copy;
 }

@@ -98,7 +98,7 @@ struct ChannelL2Norm {
   float eps = 1e-12f;
 };
 
-enum class UnaryKind : uint8_t { silu, gelu_tanh, gelu_erf };
+enum class UnaryKind : uint8_t { silu, gelu_tanh, gelu_erf, relu, tanh };
 
 // Element-wise activation; out may be the same tensor as x.
 struct Unary {

@@ -32,6 +32,8 @@ REEL_API Tensor channel_l2_norm(Backend& be, const Tensor& x, const Tensor& gamm
 REEL_API Tensor silu(Backend& be, const Tensor& x);
 REEL_API Tensor gelu_tanh(Backend& be, const Tensor& x);
 REEL_API Tensor gelu_erf(Backend& be, const Tensor& x);
+REEL_API Tensor relu(Backend& be, const Tensor& x);
+REEL_API Tensor tanh(Backend& be, const Tensor& x);
 REEL_API Tensor softmax(Backend& be, const Tensor& x, float scale = 1.0f);
 
 REEL_API Tensor modulate(Backend& be, const Tensor& x, const Tensor& scale, const Tensor& shift);

@@ -1,4 +1,4 @@
-// CPU element-wise ops: unary activations (silu, gelu_tanh, gelu_erf), binary ops with
+// CPU element-wise ops: unary activations (silu, gelu_tanh, gelu_erf, relu, tanh), binary ops with
 // broadcasting, mul_add, affine, modulate, rope, fill and convert. Every kernel reads its
 // operands as f32 rows (cpu_broadcast.hpp), computes in f32 and rounds once on store.
 #include <cmath>
@@ -131,6 +131,12 @@ void execute(const op::Unary& o, CpuContext&) {
       case op::UnaryKind::silu: silu_row(r[0], out, n); break;
       case op::UnaryKind::gelu_tanh: gelu_tanh_row(r[0], out, n); break;
       case op::UnaryKind::gelu_erf: gelu_erf_row(r[0], out, n); break;
+      case op::UnaryKind::relu:
+        for (int64_t i = 0; i < n; ++i) out[i] = r[0][i] > 0.0f ? r[0][i] : 0.0f;
+        break;
+      case op::UnaryKind::tanh:
+        for (int64_t i = 0; i < n; ++i) out[i] = std::tanh(r[0][i]);
+        break;
     }
   });
 }

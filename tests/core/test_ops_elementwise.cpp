@@ -86,6 +86,14 @@ TEST_P(UnaryOps, MatchDoubleReference) {
           // argument, the sum) times 0.5|x|, plus 2u relative for the products.
           b32[i] = 0.5 * std::abs(v) * 6 * kU32 + 2 * kU32 * std::abs(ref[i]);
           break;
+        case op::UnaryKind::relu:
+          ref[i] = v > 0 ? v : 0;
+          b32[i] = 0;  // exact
+          break;
+        case op::UnaryKind::tanh:
+          ref[i] = std::tanh(v);
+          b32[i] = 4 * kU32 * std::abs(ref[i]);  // libm tanhf: within 2 ulp
+          break;
       }
     }
     const std::vector<double> tol = lowp_ref_and_bound(ref, b32, dtype);
@@ -101,7 +109,9 @@ TEST_P(UnaryOps, MatchDoubleReference) {
 INSTANTIATE_TEST_SUITE_P(All, UnaryOps,
                          ::testing::Combine(::testing::Values(UnaryCase{op::UnaryKind::silu, "silu"},
                                                               UnaryCase{op::UnaryKind::gelu_tanh, "gelu_tanh"},
-                                                              UnaryCase{op::UnaryKind::gelu_erf, "gelu_erf"}),
+                                                              UnaryCase{op::UnaryKind::gelu_erf, "gelu_erf"},
+                                                              UnaryCase{op::UnaryKind::relu, "relu"},
+                                                              UnaryCase{op::UnaryKind::tanh, "tanh"}),
                                             ::testing::ValuesIn(kFloatTypes)));
 
 // ---------------------------------------------------------------- binary with broadcasting
@@ -278,6 +288,8 @@ TEST(ElementwiseThreads, OneAndTwoThreadsGiveIdenticalBits) {
     const Tensor sc = random_nonzero({64, 1}, 33, DType::f32);
     expect_thread_invariant([&](Backend& be) { return ops::silu(be, x); }, "silu");
     expect_thread_invariant([&](Backend& be) { return ops::gelu_tanh(be, x); }, "gelu_tanh");
+    expect_thread_invariant([&](Backend& be) { return ops::relu(be, x); }, "relu");
+    expect_thread_invariant([&](Backend& be) { return ops::tanh(be, x); }, "tanh");
     expect_thread_invariant([&](Backend& be) { return ops::gelu_erf(be, x); }, "gelu_erf");
     expect_thread_invariant([&](Backend& be) { return ops::add(be, x, g); }, "add");
     expect_thread_invariant([&](Backend& be) { return ops::mul_add(be, x, g, sc); }, "mul_add");

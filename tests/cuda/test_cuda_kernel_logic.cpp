@@ -188,7 +188,8 @@ TEST(CudaKernelLogic, PointwiseOpsMatchCpu) {
         for (size_t i = 0; i < y.size(); ++i) tol[i] = 2 * e32[i] + 2 * unit_roundoff(tout) * 1.01 * std::abs(y[i]);
         expect_within(got, y, tol, std::string(what) + " " + dname(ta) + " -> " + dname(tout));
       };
-      for (op::UnaryKind k : {op::UnaryKind::silu, op::UnaryKind::gelu_tanh, op::UnaryKind::gelu_erf}) {
+      for (op::UnaryKind k : {op::UnaryKind::silu, op::UnaryKind::gelu_tanh, op::UnaryKind::gelu_erf,
+                              op::UnaryKind::relu, op::UnaryKind::tanh}) {
         Tensor ref = Tensor::empty(shape, tout), got = Tensor::empty(shape, tout);
         cpu_be().run(op::Unary{k, &a, &ref});
         run(pointwise_params(pointwise_op(k), got, {&a}));
@@ -198,7 +199,9 @@ TEST(CudaKernelLogic, PointwiseOpsMatchCpu) {
           const double v = av[i], u2 = 2 * std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v);
           e[i] = k == op::UnaryKind::silu        ? 8 * u * std::abs(y[i])
                  : k == op::UnaryKind::gelu_tanh ? (8 + 7 * std::abs(u2)) * u * std::abs(y[i])
-                                                 : 0.5 * std::abs(v) * 4 * u + 3 * u * std::abs(y[i]);
+                 : k == op::UnaryKind::gelu_erf  ? 0.5 * std::abs(v) * 4 * u + 3 * u * std::abs(y[i])
+                 : k == op::UnaryKind::relu      ? 0.0
+                                                 : 4 * u * std::abs(y[i]);  // tanh: 2 ulp each side
         }
         check(op_name(op::Unary{k, &a, &ref}).data(), got, ref, e);
       }

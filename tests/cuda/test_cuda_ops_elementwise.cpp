@@ -37,7 +37,8 @@ double lowp(DType t) { return 2 * unit_roundoff(t) * 1.01; }
 TEST(CudaUnary, ActivationsMatchCpu) {
   REEL_REQUIRE_GPU();
   uint64_t seed = 2000;
-  for (op::UnaryKind kind : {op::UnaryKind::silu, op::UnaryKind::gelu_tanh, op::UnaryKind::gelu_erf})
+  for (op::UnaryKind kind : {op::UnaryKind::silu, op::UnaryKind::gelu_tanh, op::UnaryKind::gelu_erf,
+                             op::UnaryKind::relu, op::UnaryKind::tanh})
     for (DType t : kTypes)
       for (const Shape& shape : {Shape{7, 13, 33}, Shape{1}, Shape{2, 3, 4, 5, 6}}) {
         const Tensor x = random_nonzero(shape, seed++, t, 0.01f, 5.0f);
@@ -58,6 +59,8 @@ TEST(CudaUnary, ActivationsMatchCpu) {
               break;
             }
             case op::UnaryKind::gelu_erf: e = 0.5 * std::abs(v) * 4 * kU32 + 3 * kU32 * ay; break;
+            case op::UnaryKind::relu: e = 0; break;
+            case op::UnaryKind::tanh: e = 4 * kU32 * ay; break;  // tanhf on both sides: 2 ulp each
           }
           tol[i] = 2 * e + lowp(t) * ay;
         }
