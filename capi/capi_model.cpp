@@ -103,6 +103,9 @@ reel_status reel_model_load(const reel_model_params* params, reel_model** model)
     if (has_field<const char*>(params, offsetof(reel_model_params, weight_type)) && params->weight_type &&
         params->weight_type[0])
       o.weight_format = parse_weight_format(params->weight_type);
+    if (has_field<const char*>(params, offsetof(reel_model_params, preview_decoder_path)) &&
+        params->preview_decoder_path)
+      o.preview_decoder = params->preview_decoder_path;
     if (has_field<int32_t>(params, offsetof(reel_model_params, ring)) && params->communicator) {
       require(params->communicator->comm != nullptr, StatusCode::invalid_argument, "params->communicator holds no communicator");
       o.sequence_parallel = {params->communicator->comm, params->ulysses, params->ring};

@@ -187,6 +187,12 @@ typedef struct reel_model_params {
   reel_communicator* communicator;
   int32_t ulysses;
   int32_t ring;
+  /* A TAEHV tiny decoder (taew2_1.safetensors for 16-channel latents, taew2_2 for Wan 2.2
+   * TI2V-5B's 48; github.com/madebyollin/taehv) that draws the live previews
+   * (reel_generate_params.previews) at the frame size, one frame per latent frame;
+   * NULL: the fitted latent->RGB map (one pixel per latent pixel). A decoder for other
+   * latents: REEL_ERROR_INVALID_ARGUMENT. */
+  const char* preview_decoder_path;
 } reel_model_params;
 
 typedef enum reel_lora_expert {
@@ -220,8 +226,9 @@ typedef struct reel_progress {
   double stage_seconds;   /* time spent in the stage so far */
   double step_seconds;    /* duration of the step just finished */
   /* Denoising steps of a request with `previews` set: the step's estimate of the video,
-   * RGB24 [preview_frames, preview_height, preview_width, 3] (one pixel per latent pixel, one
-   * frame per latent frame), valid during the call only; NULL otherwise. */
+   * RGB24 [preview_frames, preview_height, preview_width, 3] (one frame per latent frame; one
+   * pixel per latent pixel, or the frame size with reel_model_params.preview_decoder_path),
+   * valid during the call only; NULL otherwise. */
   const uint8_t* preview_rgb;
   int32_t preview_frames;
   int32_t preview_height;

@@ -66,6 +66,8 @@ const char* const kGenerateHelp =
     "                         or fast (= easycache:0.1: about half the calls, ~28 dB from uncached)\n"
     "  --preview FILE.png     after every denoising step, a preview of the clip so far (first,\n"
     "                         middle and last latent frame; cheap, no VAE): stop early if it looks wrong\n"
+    "  --preview-decoder F    draw the previews at the frame size with this TAEHV decoder\n"
+    "                         (taew2_1.safetensors / taew2_2.safetensors, github.com/madebyollin/taehv)\n"
     "several processes (docs/distributed.md): mpirun -np N reel-cli generate ... splits the\n"
     "transformer's tokens over the N ranks (rank 0 decodes, reports and writes)\n"
     "  --ulysses U --ring R   the split: U·R = N, U divides the heads (default: the most Ulysses)\n"
@@ -194,7 +196,7 @@ int generate_command(const std::vector<std::string>& argv) {
                        "--prompt", "--negative", "--image", "--size", "--frames", "--steps", "--guidance",
                        "--guidance-2", "--shift", "--sampler", "--schedule", "--seed", "--device", "--text-encoder-device", "--attention", "--offload", "--threads", "--map-weights",
                        "--precision", "-o", "--output", "--chunks", "--duration", "--prompt-schedule",
-                       "--context-frames", "--conditioning", "--continue", "--preview", "--variants", "--variant-batch", "--step-cache",
+                       "--context-frames", "--conditioning", "--continue", "--preview", "--preview-decoder", "--variants", "--variant-batch", "--step-cache",
                        "--lora", "--lora-mode", "--weight-type", "--ulysses", "--ring"});
   if (!args.positionals().empty()) throw UsageError("unexpected argument \"" + args.positionals()[0] + "\"");
   const std::string output = args.get_or("-o", args.get_or("--output", ""));
@@ -230,6 +232,9 @@ int generate_command(const std::vector<std::string>& argv) {
   load.text_encoder = args.get_or("--text-encoder", "");
   load.tokenizer = args.get_or("--tokenizer", "");
   load.image_encoder = args.get_or("--image-encoder", "");
+  load.preview_decoder = args.get_or("--preview-decoder", "");
+  if (!load.preview_decoder.empty() && preview.empty())
+    throw UsageError("--preview-decoder draws the --preview pictures: give --preview FILE.png too");
   load.device = reel::Device::parse(args.get_or("--device", "cpu"));
   load.text_encoder_device = reel::Device::parse(args.get_or("--text-encoder-device", "cpu"));
   load.attention_kernel = args.get_or("--attention", "");

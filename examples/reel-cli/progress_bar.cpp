@@ -24,14 +24,14 @@ ProgressBar::ProgressBar(std::string preview_path)
 
 bool ProgressBar::on_preview(const reel::Preview& p) {
   if (preview_path_.empty() || p.frames <= 0) return true;
-  constexpr int kScale = 4;
+  const int scale = p.width >= 128 ? 1 : 4;  // latent-pixel previews ×4; a TAEHV decoder's at frame size
   const int picks[] = {0, p.frames / 2, p.frames - 1};
-  const int n = p.frames >= 3 ? 3 : 1, w = p.width * kScale, h = p.height * kScale;
+  const int n = p.frames >= 3 ? 3 : 1, w = p.width * scale, h = p.height * scale;
   reel::Video strip = reel::Video::blank(1, h, w * n, 1.0);
   for (int k = 0; k < n; ++k)
     for (int y = 0; y < h; ++y)
       for (int x = 0; x < w; ++x) {
-        const uint8_t* src = p.rgb.data() + ((size_t(picks[k]) * p.height + y / kScale) * p.width + x / kScale) * 3;
+        const uint8_t* src = p.rgb.data() + ((size_t(picks[k]) * p.height + y / scale) * p.width + x / scale) * 3;
         uint8_t* dst = strip.frame(0) + (size_t(y) * w * n + size_t(k) * w + x) * 3;
         dst[0] = src[0], dst[1] = src[1], dst[2] = src[2];
       }

@@ -76,6 +76,11 @@ struct PipelineLoadOptions {
   // it or the image_processor/ beside it; with neither, CLIP's defaults (Wan's). Without an
   // encoder, Wan 2.1 I2V requests must carry image_context.
   std::filesystem::path image_encoder, image_processor;
+  // Optional: a TAEHV tiny decoder (reel/taehv.hpp: taew2_1.safetensors for 16-channel latents,
+  // taew2_2 for Wan 2.2 TI2V-5B's 48) that draws the live previews (GenerateRequest::previews)
+  // at the frame size, one frame per latent frame, instead of the fitted latent→RGB map's one
+  // pixel per latent pixel. It runs on `device`; a decoder for other latents is refused at load.
+  std::filesystem::path preview_decoder;
   // Where the transformer, the VAE and the sampler's model calls run: Device::cpu() or
   // Device::cuda(i) (a build with the CUDA backend). Weights are uploaded once, at load.
   Device device = Device::cpu();
@@ -182,9 +187,10 @@ struct Progress {
 };
 
 // A live preview of a denoising step (GenerateRequest::previews): the step's clean-video
-// estimate x0 through a linear latent→RGB map, one pixel per latent pixel, one frame per latent
-// frame. Cheap (no VAE): about C·3 multiply-adds per latent pixel. How the map is made:
-// docs/pipeline.md#live-previews.
+// estimate x0, one frame per latent frame, through a linear latent→RGB map (one pixel per
+// latent pixel; cheap, no VAE: about C·3 multiply-adds per latent pixel), or at the frame size
+// through the TAEHV decoder of PipelineLoadOptions::preview_decoder. How the map is made and
+// what each costs: docs/pipeline.md#live-previews.
 struct Preview {
   int step = 0, total = 0;            // 1-based denoising step, steps in the stage
   int frames = 0, height = 0, width = 0;

@@ -186,25 +186,26 @@ class WindowDenoiser final : public Denoiser {
 // Steps are numbered from `offset` + 1 (variants in several groups: one stage for all).
 class RunObserver final : public StepObserver {
  public:
-  RunObserver(Run& run, const LatentRgb* previews, const Tensor& fixed, int offset = 0, int total = 0)
-      : run_(run), map_(previews), fixed_(fixed), offset_(offset), total_(total) {}
+  // `previews`: the pipeline that draws them (draw_preview), null for none.
+  RunObserver(Run& run, const Pipeline::Impl* previews, const Tensor& fixed, int offset = 0, int total = 0)
+      : run_(run), previews_(previews), fixed_(fixed), offset_(offset), total_(total) {}
   StepAction on_step(const StepInfo& info) override {
     const int step = offset_ + info.step + 1;
-    if (!map_) {
+    if (!previews_) {
       run_.step_done(step, info.seconds);  // throws cancelled when asked to stop
       return StepAction::proceed;
     }
     Tensor x0 = info.x0.clone();
     if (fixed_.defined()) put_fixed(x0, fixed_, Tensor(), 0.0f);  // the model says nothing useful there
-    const std::vector<uint8_t> rgb = preview_pixels(*map_, x0);
-    const Preview preview{step, total_ > 0 ? total_ : info.total, int(x0.dim(1)), int(x0.dim(2)), int(x0.dim(3)), rgb};
+    const PreviewImage image = draw_preview(*previews_, x0);
+    const Preview preview{step, total_ > 0 ? total_ : info.total, image.frames, image.height, image.width, image.rgb};
     run_.step_done(step, info.seconds, &preview);
     return StepAction::proceed;
   }
 
  private:
   Run& run_;
-  const LatentRgb* map_;
+  const Pipeline::Impl* previews_;
   const Tensor& fixed_;
   int offset_, total_;
 };
@@ -253,7 +254,7 @@ Tensor denoise(const Pipeline::Impl& p, const GenerateRequest& r, const Resolved
         return cache ? cache->velocity(x, t, guided) : guided(x, t);
       },
       timestep);
-  RunObserver observer(run, r.previews ? &latent_rgb(p) : nullptr, cond.fixed);
+  RunObserver observer(run, r.previews ? &p : nullptr, cond.fixed);
   run.begin_stage("denoise", rs.steps);
   Tensor latents = sampler->sample(denoiser, noise, rs.sigmas.sigmas, rng, observer);
   run.end_stage();
@@ -274,7 +275,7 @@ std::vector<GenerateResult> denoise_variants(const Pipeline::Impl& p, const Gene
   const int group = batch <= 0 ? n : std::min(batch, n);
   const StageModels models = stage_models(p, r);
   GuidedWan model(p, models, r, rs, text, cond, run);
-  const LatentRgb* previews = r.previews ? &latent_rgb(p) : nullptr;
+  const Pipeline::Impl* previews = r.previews ? &p : nullptr;
   const int threads = num_threads();
   std::vector<GenerateResult> out(static_cast<size_t>(n));
   const int stage_steps = rs.steps * ((n + group - 1) / group);

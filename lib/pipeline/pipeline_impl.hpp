@@ -13,6 +13,7 @@
 #include "reel/image_encoder.hpp"
 #include "reel/pipeline.hpp"
 #include "reel/schedule.hpp"
+#include "reel/taehv.hpp"
 #include "reel/text_encoder.hpp"
 #include "reel/video_session.hpp"
 
@@ -49,6 +50,7 @@ struct Pipeline::Impl {
   std::optional<Umt5Tokenizer> tokenizer;
   std::optional<Umt5Encoder> text_encoder;
   std::optional<ClipVisionEncoder> image_encoder;  // Wan 2.1 I2V, on `backend`'s device, f32
+  std::optional<TaehvDecoder> preview_decoder;     // draws previews when given (on `backend`'s device)
   ClipImageProcessor image_processor;              // its preprocessing (CLIP's defaults if no config)
   PipelineInfo info;
   // Fitted on the first request for previews (the VAE decodes a few small random latents once).
@@ -170,6 +172,13 @@ Tensor denoise(const Pipeline::Impl& p, const GenerateRequest& r, const Resolved
 const LatentRgb& latent_rgb(const Pipeline::Impl& p);
 // x0 [C, F, h, w] (f32 CPU, normalised latents) → RGB24 [F, h, w, 3] through the map.
 std::vector<uint8_t> preview_pixels(const LatentRgb& map, const Tensor& x0);
+// A preview of x0 (as above): through p's TAEHV decoder when it has one (F frames at its
+// spatial factor), else through the fitted map.
+struct PreviewImage {
+  int frames = 0, height = 0, width = 0;
+  std::vector<uint8_t> rgb;  // RGB24 [frames, height, width, 3]
+};
+PreviewImage draw_preview(const Pipeline::Impl& p, const Tensor& x0);
 
 // Variants per transformer batch: `batch` (> 0), or with 0 as many as 80 % of the free memory
 // of the model's device holds (DeviceMemory::available_bytes) at step_bytes_per_variant()

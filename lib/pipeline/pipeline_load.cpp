@@ -40,6 +40,7 @@ std::string describe(const Pipeline::Impl& p, const PipelineLoadOptions& options
   if (p.image_encoder)
     s << "; CLIP image encoder " << p.image_encoder->config().hidden_size << " × "
       << p.image_encoder->config().num_layers << " layers (" << p.image_encoder->config().image_size << " px)";
+  if (p.preview_decoder) s << "; TAEHV previews (" << p.preview_decoder->latent_channels() << " channels)";
   s << "; " << (precision == PipelinePrecision::bf16 ? "bf16" : "f32")
     << (options.weight_format == WanWeightFormat::compute
             ? ""
@@ -238,6 +239,15 @@ std::shared_ptr<Pipeline::Impl> load_components(const PipelineLoadOptions& optio
   }
 
   load_image_encoder(files, *p, options.map_weights);
+  if (!options.preview_decoder.empty()) {
+    p->preview_decoder = TaehvDecoder::load(
+        options.preview_decoder, {.time_upscale = false, .space_upscale = true, .device = p->backend->device()});
+    if (p->preview_decoder->latent_channels() != info.vae.z_dim)
+      throw Error(StatusCode::invalid_argument,
+                  options.preview_decoder.string() + ": a TAEHV decoder of " +
+                      std::to_string(p->preview_decoder->latent_channels()) + "-channel latents; this model's have " +
+                      std::to_string(info.vae.z_dim) + " (taew2_1 decodes 16, taew2_2 48)");
+  }
 
   SchedulerSettings scheduler;
   if (!files.scheduler_config.empty()) scheduler = read_scheduler_config(files.scheduler_config);

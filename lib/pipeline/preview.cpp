@@ -146,4 +146,24 @@ std::vector<uint8_t> preview_pixels(const LatentRgb& map, const Tensor& x0) {
   return rgb;
 }
 
+PreviewImage draw_preview(const Pipeline::Impl& p, const Tensor& x0) {
+  PreviewImage out;
+  if (!p.preview_decoder) {
+    out.rgb = preview_pixels(latent_rgb(p), x0);
+    out.frames = int(x0.dim(1)), out.height = int(x0.dim(2)), out.width = int(x0.dim(3));
+    return out;
+  }
+  // [T, 3, H, W] in [0, 1] → RGB24 [T, H, W, 3]
+  const Tensor frames = p.preview_decoder->decode(*p.backend, x0).to(Device::cpu());
+  const int64_t t = frames.dim(0), h = frames.dim(2), w = frames.dim(3), plane = h * w;
+  out.frames = int(t), out.height = int(h), out.width = int(w);
+  out.rgb.resize(size_t(t * plane * 3));
+  const float* f = frames.data<float>();
+  for (int64_t k = 0; k < t; ++k)
+    for (int64_t c = 0; c < 3; ++c)
+      for (int64_t i = 0; i < plane; ++i)
+        out.rgb[size_t((k * plane + i) * 3 + c)] = pixel_to_u8(f[(k * 3 + c) * plane + i], PixelRange::zero_to_one);
+  return out;
+}
+
 }  // namespace reel::pipeline

@@ -2,7 +2,7 @@
  * float frames and saving; rounding notices; a cancelled run; caller noise and embeddings;
  * every bad field (NULLs, zero/negative/huge sizes, unknown names, wrong counts) giving the
  * right status and a message that names it; Wan 2.1 I2V with its CLIP image encoder; live
- * previews in the progress callback; variants. */
+ * previews in the progress callback (also through a TAEHV decoder); variants. */
 #include <math.h>
 
 #include "capi_test.h"
@@ -116,6 +116,45 @@ static void shows_previews(reel_model* model) {
   CHECK_STATUS(reel_generate(model, &gp, &video), REEL_OK, NULL);
   CHECK(log.previews == 0 && log.calls > 0);
   reel_video_free(video);
+}
+
+/* Previews through a TAEHV decoder (tests/fixtures/taehv/c16: 16-channel latents): frame-size
+ * pictures, one per latent frame; one for 48-channel latents is refused at load, naming it. */
+static int on_taehv_preview(const reel_progress* p, void* user) {
+  int* seen = (int*)user;
+  if (p->preview_rgb) {
+    CHECK(p->preview_frames == 2 && p->preview_height == 48 && p->preview_width == 64);
+    ++*seen;
+  }
+  return 0;
+}
+
+static void taehv_previews(void) {
+  reel_model_params mp;
+  reel_model* model = NULL;
+  reel_generate_params gp;
+  reel_video* video = NULL;
+  char path[4096];
+  int seen = 0;
+  reel_model_params_init(&mp);
+  mp.path = capi_tiny_model();
+  mp.threads = 2;
+  snprintf(path, sizeof path, "%s/taehv/c16.safetensors", REEL_FIXTURES_DIR);
+  mp.preview_decoder_path = path;
+  CHECK_STATUS(reel_model_load(&mp, &model), REEL_OK, NULL);
+  if (!model) return;
+  small_request(&gp);
+  gp.progress = on_taehv_preview;
+  gp.progress_user_data = &seen;
+  gp.previews = 1;
+  CHECK_STATUS(reel_generate(model, &gp, &video), REEL_OK, NULL);
+  CHECK(seen == 2);
+  reel_video_free(video);
+  reel_model_free(model);
+  model = NULL;
+  snprintf(path, sizeof path, "%s/taehv/c48.safetensors", REEL_FIXTURES_DIR);
+  CHECK_STATUS(reel_model_load(&mp, &model), REEL_ERROR_INVALID_ARGUMENT, "48-channel");
+  CHECK(model == NULL);
 }
 
 /* Variants: each video equals reel_generate with its seed; bad counts and NULLs are named. */
@@ -371,5 +410,6 @@ int main(void) {
   }
   reel_model_free(model);
   wan21_i2v_encodes_its_first_frame();
+  taehv_previews();
   return capi_finish("test_capi_generate");
 }

@@ -11,6 +11,8 @@
 #include "reel/attention.hpp"
 #include "reel/rng.hpp"
 #include "reel/sampler.hpp"
+#include "reel/taehv.hpp"
+#include "reel/video_io.hpp"
 
 namespace reel::test {
 namespace {
@@ -222,6 +224,49 @@ TEST(PipelineBehaviour, PreviewsShowEachDenoisingStep) {
   stop.stop_at = 2;
   expect_code(StatusCode::cancelled, [&] { (void)tiny_t2v_f32().generate(r, &stop); }, "preview");
   EXPECT_EQ(stop.seen.size(), 2u);
+}
+
+// With a TAEHV decoder the previews are its pictures of x0 at the frame size, one frame per
+// latent frame: with Euler the last step's x0 is the final latents, so the last preview is the
+// decoder's picture of what the sampler returns. A decoder for other latents is refused.
+TEST(PipelineBehaviour, PreviewsThroughATaehvDecoder) {
+  const fs::path taehv16 = fixtures_dir() / "taehv" / "c16.safetensors";
+  PipelineLoadOptions o{.folder = tiny_t2v_model(), .threads = 2, .precision = PipelinePrecision::f32};
+  o.preview_decoder = taehv16;
+  const Pipeline pipe = Pipeline::load(o);
+  EXPECT_NE(pipe.info().description.find("TAEHV previews"), std::string::npos) << pipe.info().description;
+  struct Last final : GenerateObserver {
+    std::vector<Preview> seen;
+    std::vector<uint8_t> rgb;
+    bool on_preview(const Preview& p) override {
+      seen.push_back(p);
+      rgb.assign(p.rgb.begin(), p.rgb.end());
+      return true;
+    }
+  } last;
+  GenerateRequest r = quick_request();
+  r.sampler = "euler", r.steps = 3, r.previews = true;
+  const GenerateResult out = pipe.generate(r, &last);
+  ASSERT_EQ(last.seen.size(), 3u);
+  const Preview& p = last.seen.back();
+  EXPECT_EQ(p.frames, int(out.latents.dim(1)));
+  EXPECT_EQ(p.height, out.video.height);
+  EXPECT_EQ(p.width, out.video.width);
+  ASSERT_EQ(last.rgb.size(), size_t(p.frames) * p.height * p.width * 3);
+  auto be = make_cpu_backend({.threads = 2});
+  const Tensor want = TaehvDecoder::load(taehv16, {.time_upscale = false}).decode(*be, out.latents);
+  const int64_t plane = int64_t(p.height) * p.width;
+  int worst = 0;
+  for (int64_t k = 0; k < p.frames; ++k)
+    for (int64_t c = 0; c < 3; ++c)
+      for (int64_t i = 0; i < plane; ++i) {
+        const int w = pixel_to_u8(want.data<float>()[(k * 3 + c) * plane + i], PixelRange::zero_to_one);
+        worst = std::max(worst, std::abs(w - int(last.rgb[size_t((k * plane + i) * 3 + c)])));
+      }
+  EXPECT_LE(worst, 1) << "the last preview is not the decoder's picture of the final latents";
+
+  o.preview_decoder = fixtures_dir() / "taehv" / "c48.safetensors";
+  expect_code(StatusCode::invalid_argument, [&] { (void)Pipeline::load(o); }, "48-channel");
 }
 
 // The preview map is a least-squares fit on the model's own VAE: on the trained demo model the
