@@ -365,15 +365,53 @@ bool gguf_affine_blocks(FileDType t, const std::byte* src, size_t n, uint8_t* q,
 
 namespace {
 
-// One Q4_K super-block of 256 values: per sub-block of 32 the range [min(0, lo), hi] mapped onto
-// 0..15 (w = d·sc·q − dmin·m), the 8 sub-block scales and mins as 6-bit multiples of the
-// super-block's d and dmin (stored as f16; everything after uses the stored values).
+// The scale and min of one sub-block of 32 weights, x ≈ scale·q − min with q in 0..15 and
+// min ≥ 0 (Q4_K's form), by a search in the manner of ggml's make_qkx2_quants: grids slightly
+// finer and coarser than the range [min(0, lo), hi] on 0..15 each fix a rounding, a least-squares
+// fit of scale and offset to that rounding follows (the offset held at ≤ 0), and the fit with the
+// smallest squared error wins. The plain range is the first candidate, so the search is never
+// worse than it; a finer grid clips the extremes when that lowers the error overall.
+void fit_q4_k_sub_block(const float* x, float& scale, float& min) {
+  float lo = 0.0f, hi = 0.0f;  // lo ≤ 0: the min term only ever adds
+  for (int l = 0; l < 32; ++l) lo = std::min(lo, x[l]), hi = std::max(hi, x[l]);
+  scale = (hi - lo) / 15.0f, min = -lo;
+  if (!(hi > lo)) return;
+  auto error = [&](float s, float m) {
+    const float inv = s > 0.0f ? 1.0f / s : 0.0f;
+    double e = 0;
+    for (int l = 0; l < 32; ++l) {
+      const int q = std::clamp(int(std::lround((x[l] + m) * inv)), 0, 15);
+      const double d = double(s) * q - m - x[l];
+      e += d * d;
+    }
+    return e;
+  };
+  double best = error(scale, min);
+  for (int step = -10; step <= 10; ++step) {
+    const float inv = (15.0f + 0.1f * float(step)) / (hi - lo);
+    double sq = 0, sx = 0, sqq = 0, sqx = 0;
+    int q[32];
+    for (int l = 0; l < 32; ++l) {
+      q[l] = std::clamp(int(std::lround((x[l] - lo) * inv)), 0, 15);
+      sq += q[l], sx += x[l], sqq += double(q[l]) * q[l], sqx += double(q[l]) * x[l];
+    }
+    const double det = 32.0 * sqq - sq * sq;
+    if (det <= 0) continue;
+    double a = (32.0 * sqx - sq * sx) / det, b = (sx - a * sq) / 32.0;  // x ≈ a·q + b
+    if (b > 0) b = 0, a = sqq > 0 ? sqx / sqq : 0;                     // Q4_K's offset is ≤ 0
+    if (!(a > 0)) continue;
+    const double e = error(float(a), float(-b));
+    if (e < best) best = e, scale = float(a), min = float(-b);
+  }
+}
+
+// One Q4_K super-block of 256 values: per sub-block of 32 a scale and min from
+// fit_q4_k_sub_block (w = d·sc·q − dmin·m), the 8 sub-block scales and mins as 6-bit multiples
+// of the super-block's d and dmin (stored as f16; everything after uses the stored values).
 void quantize_q4_k_block(const float* x, uint8_t* out) {
   float scale[8], min[8], max_scale = 0.0f, max_min = 0.0f;
   for (int j = 0; j < 8; ++j) {
-    float lo = 0.0f, hi = 0.0f;  // lo ≤ 0: the min term only ever adds
-    for (int l = 0; l < 32; ++l) lo = std::min(lo, x[j * 32 + l]), hi = std::max(hi, x[j * 32 + l]);
-    scale[j] = (hi - lo) / 15.0f, min[j] = -lo;
+    fit_q4_k_sub_block(x + j * 32, scale[j], min[j]);
     max_scale = std::max(max_scale, scale[j]), max_min = std::max(max_min, min[j]);
   }
   const uint16_t dbits = f16::from_float(max_scale / 63.0f).bits, mbits = f16::from_float(max_min / 63.0f).bits;

@@ -86,8 +86,9 @@ TEST(QMatrix, QuantiseOnLoadIsWithinHalfAStep) {
 }
 
 // Q4_K at load (reel's encoder): a valid Q4_K block that the GGUF dequantiser decodes to the
-// same values, each within one step of its sub-block plus the error of the 6-bit scale and min,
-// and more accurate than Q4_0 on the same weights.
+// same values, each within two steps of its sub-block's range (the search may clip an extreme
+// when that lowers the error overall) plus the error of the 6-bit scale and min, and more
+// accurate than Q4_0 and than the plain range on 0..15 (the search's first candidate: 9.2 %).
 TEST(QMatrix, Q4KEncoderMakesValidBlocksNearTheWeights) {
   const int64_t rows = 12, cols = 512;
   std::vector<float> w = gaussian(size_t(rows * cols), 4);
@@ -106,11 +107,12 @@ TEST(QMatrix, Q4KEncoderMakesValidBlocksNearTheWeights) {
     for (size_t k = sub; k < sub + 32; ++k) lo = std::min(lo, w[k]), hi = std::max(hi, w[k]);
     // one step of the sub-block's range (rounding, and the 6-bit scale rounding up to half a
     // step of 63: the grid can end up to ~1/63 of the range short)
-    ASSERT_LE(std::fabs(decoded[i] - w[i]), (hi - lo) / 15.0f * 1.0f + (hi - lo) * 0.05f + 1e-5f) << i;
+    ASSERT_LE(std::fabs(decoded[i] - w[i]), (hi - lo) / 15.0f * 2.0f + (hi - lo) * 0.05f + 1e-5f) << i;
     err_k += (decoded[i] - w[i]) * (decoded[i] - w[i]), err_0 += (q40[i] - w[i]) * (q40[i] - w[i]), norm += w[i] * w[i];
   }
   std::printf("weights, relative L2: Q4_K %.4f, Q4_0 %.4f\n", std::sqrt(err_k / norm), std::sqrt(err_0 / norm));
   EXPECT_LT(err_k, err_0);
+  EXPECT_LT(std::sqrt(err_k / norm), 0.090);  // the plain range gave 0.0920 on these weights
   test::expect_code(StatusCode::invalid_argument, [&] { (void)QMatrix::quantize(QType::q4_k, w.data(), 16, 96); }, "256");
 }
 
