@@ -44,6 +44,8 @@ def build_pipeline(which="ema"):
     transformer = WanTransformer3DModel(**common.TRANSFORMER_CONFIG)
     st = torch.load(os.path.join(common.RUNS, "dit", "last.pt"), weights_only=False)
     transformer.load_state_dict(st[which])
+    if "text_ema" in st:  # trained with the transformer (train_dit.py --train-text)
+        text_encoder.load_state_dict(st["text_ema" if which == "ema" else "text"])
     scheduler = UniPCMultistepScheduler(**common.SCHEDULER_CONFIG)
     pipe = WanPipeline(tokenizer=tokenizer, text_encoder=text_encoder, transformer=transformer.eval(),
                        vae=vae.eval(), scheduler=scheduler, expand_timesteps=True)
