@@ -182,7 +182,8 @@ PreviewImage draw_preview(const Pipeline::Impl& p, const Tensor& x0);
 
 // Variants per transformer batch: `batch` (> 0), or with 0 as many as 80 % of the free memory
 // of the model's device holds (DeviceMemory::available_bytes) at step_bytes_per_variant()
-// each, with a notice when that is fewer than all n; all n when the memory cannot tell.
+// each, with a notice when that is fewer than all n; all n when the memory cannot tell. With
+// sequence-parallel ranks the smallest choice of any rank (collective).
 int variant_group(const Pipeline::Impl& p, const GenerateRequest& r, const Resolved& rs, int n, int batch, Run& run,
                   std::vector<std::string>& notices);
 // An upper estimate of one variant's activations in a transformer call (`copies` 2: the CFG pair).

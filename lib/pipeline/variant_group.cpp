@@ -42,11 +42,17 @@ int variant_group(const Pipeline::Impl& p, const GenerateRequest& r, const Resol
   const int64_t per_variant = step_bytes_per_variant(c, model.activation_dtype(), tokens, copies);
   const Device device = p.backend->device();
   const std::optional<size_t> available = device_memory(device.type).available_bytes(device);
-  const int group = variants_per_group(per_variant, available, n);
+  int group = variants_per_group(per_variant, available, n);
+  if (p.comm) {  // sequence parallel: every rank must batch the same way; the smallest wins
+    int64_t negated[1] = {-int64_t(group)};
+    p.comm->all_reduce_max(negated);
+    group = int(-negated[0]);
+  }
   if (group < n)
     run.notice("variants: " + std::to_string(group) + " of " + std::to_string(n) + " at a time, as the free memory of " +
-                   device.str() + " allows (" + gigabytes(double(*available)) + " free, about " +
-                   gigabytes(double(per_variant)) + " per variant in a denoising step); set the batch to choose",
+                   device.str() + " allows (" + (available ? gigabytes(double(*available)) : "another rank's") +
+                   " free, about " + gigabytes(double(per_variant)) +
+                   " per variant in a denoising step); set the batch to choose",
                notices);
   return group;
 }
