@@ -184,6 +184,8 @@ def main():
     if os.path.exists(ckpt):
         st = torch.load(ckpt, weights_only=False)
         vae.load_state_dict(st["model"]); opt.load_state_dict(st["opt"])
+        for g in opt.param_groups:  # this stage's rate, not the one saved with the optimizer
+            g["lr"] = args.lr
         step, log = st["step"], st["log"]
         print(f"resumed at step {step}")
     vae.train()
