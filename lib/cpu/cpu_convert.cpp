@@ -1,6 +1,7 @@
 // f32 <-> bf16 / f16 row conversion for the CPU kernels. bf16 uses integer bit tricks the
 // compiler vectorises; f16 uses the F16C instructions when the CPU has them (checked at run
 // time), else the portable reel::f16 conversion. Both round to nearest, ties to even.
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <cstring>
@@ -32,7 +33,11 @@ REEL_CPU_CLONES void f32_to_bf16(const float* src, uint16_t* dst, int64_t n) {
 }
 
 bool have_f16c() {
-  static const bool yes = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+  // CPUID leaf 1, ECX bit 29 (clang's __builtin_cpu_supports does not know "f16c").
+  static const bool yes = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    return __builtin_cpu_supports("avx") && __get_cpuid(1, &a, &b, &c, &d) != 0 && (c & bit_F16C) != 0;
+  }();
   return yes;
 }
 

@@ -264,12 +264,15 @@ void inspect_folder(const fs::path& folder, ModelInspection& out, const InspectO
       out.lines.push_back(s.str());
     });
   if (options.scan_values)
-    for (const auto& [label, path] : {std::pair<const char*, const fs::path&>{"transformer", files.transformer},
-                                      {"transformer_2", files.transformer_2},
-                                      {"vae", files.vae},
-                                      {"text encoder", files.text_encoder},
-                                      {"image encoder", files.image_encoder}})
+    for (const auto& component : {std::pair<const char*, const fs::path&>{"transformer", files.transformer},
+                                  {"transformer_2", files.transformer_2},
+                                  {"vae", files.vae},
+                                  {"text encoder", files.text_encoder},
+                                  {"image encoder", files.image_encoder}}) {
+      const char* label = component.first;  // not structured bindings: clang < 16 cannot capture those
+      const fs::path& path = component.second;
       if (!path.empty()) attempt(out, label, [&] { scan_values(WeightStore::open(path), label, out); });
+    }
 }
 
 }  // namespace

@@ -143,7 +143,8 @@ REEL_CPU_CLONES void add_low_rank_row(float* __restrict row, const float* __rest
 // many GB): each row in f32, plus Σ_r (strength·scale·up[o, r]) · down[r, :] for a low-rank
 // delta (down stays in cache) or the delta's row, rounded once.
 Tensor merged(const Tensor& p, const LoraDelta& d, float strength) {
-  const auto [out, in] = out_in(p);
+  const auto shape = out_in(p);
+  const int64_t out = shape.first, in = shape.second;  // not a structured binding: clang < 16 cannot capture those
   // In place when the weight is the loader's private copy (writing fresh memory costs more
   // than the arithmetic: page faults); a memory-mapped (read-only) weight gets a new tensor.
   Tensor result = p.read_only() ? Tensor::empty(p.shape(), p.dtype()) : p;
