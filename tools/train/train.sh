@@ -33,7 +33,7 @@ $PY tools/train/text.py
 # lr 1e-4: at 3e-4 its first steps undid the 9-frame stage (MSE 0.02 -> 0.15).
 $PY tools/train/train_vae.py --steps 2700 --crop 64 --batch 8 --frames 1 --minutes 1e9
 $PY tools/train/train_vae.py --steps 4100 --crop 64 --batch 4 --frames 9 --minutes 1e9
-$PY tools/train/train_vae.py --steps "${VAE_STEPS:-4900}" --crop 64 --batch 2 --frames 33 --lr 1e-4 --minutes 1e9
+$PY tools/train/train_vae.py --steps "${VAE_STEPS:-6500}" --crop 64 --batch 2 --frames 33 --lr 1e-4 --minutes 1e9
 $PY tools/train/vae_check.py --clips 4
 $PY tools/train/train_dit.py prepare --clips "$CLIPS"
 # the transformer, with the text encoder training beside it (--train-text): noise levels drawn
