@@ -305,12 +305,13 @@ class REEL_API Pipeline {
   // `batch` variants at a time batched together (2·batch items with CFG): faster per variant
   // than one generate() each, at the memory of a larger batch. 0: as many as 80 % of the free
   // memory of the model's device holds at an upper estimate of a variant's activations
-  // (DeviceMemory::available_bytes; all when it cannot tell), with a notice when fewer than all. Each result is what
-  // generate() gives with that seed, to the GEMM's rounding (relative L2 <= 1e-5, the bound of
-  // batched against separate CFG). With request.step_cache each variant caches on its own (its
-  // calls and skips in its result). request.initial_noise must be undefined. The observer sees
-  // one run: text, encode, one "denoise" stage over every group's steps (previews of the first
-  // variant of each group), then one "decode" stage per variant. At most kMaxVariants seeds.
+  // (DeviceMemory::available_bytes; all when it cannot tell), with a notice when fewer than
+  // all. Each result is what generate() gives with that seed, to the GEMM's rounding (relative
+  // L2 <= 1e-5, the bound of batched against separate CFG). With request.step_cache each
+  // variant caches on its own (its calls and skips in its result). request.initial_noise must
+  // be undefined. The observer sees one run: text, encode, one "denoise" stage over every
+  // group's steps (previews of the first variant of each group), then one "decode" stage per
+  // variant. At most kMaxVariants seeds.
   std::vector<GenerateResult> generate_variants(const GenerateRequest& request, std::span<const uint64_t> seeds,
                                                 GenerateObserver* observer = nullptr, int batch = 0) const;
 
