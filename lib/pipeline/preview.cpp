@@ -8,7 +8,9 @@
 #include <cmath>
 
 #include "pipeline/pipeline_impl.hpp"
+#include "reel/ops.hpp"
 #include "reel/rng.hpp"
+#include "reel/video_io.hpp"
 
 namespace reel::pipeline {
 
@@ -153,16 +155,12 @@ PreviewImage draw_preview(const Pipeline::Impl& p, const Tensor& x0) {
     out.frames = int(x0.dim(1)), out.height = int(x0.dim(2)), out.width = int(x0.dim(3));
     return out;
   }
-  // [T, 3, H, W] in [0, 1] → RGB24 [T, H, W, 3]
-  const Tensor frames = p.preview_decoder->decode(*p.backend, x0).to(Device::cpu());
-  const int64_t t = frames.dim(0), h = frames.dim(2), w = frames.dim(3), plane = h * w;
-  out.frames = int(t), out.height = int(h), out.width = int(w);
-  out.rgb.resize(size_t(t * plane * 3));
-  const float* f = frames.data<float>();
-  for (int64_t k = 0; k < t; ++k)
-    for (int64_t c = 0; c < 3; ++c)
-      for (int64_t i = 0; i < plane; ++i)
-        out.rgb[size_t((k * plane + i) * 3 + c)] = pixel_to_u8(f[(k * 3 + c) * plane + i], PixelRange::zero_to_one);
+  // [T, 3, H, W] in [0, 1] → the VAE's channels-first layout → RGB24 [T, H, W, 3]
+  const int perm[] = {1, 0, 2, 3};
+  const Tensor frames = ops::permute(*p.backend, p.preview_decoder->decode(*p.backend, x0), perm);
+  Video video = video_from_floats(frames, FrameLayout::cthw, PixelRange::zero_to_one, 1.0);  // fps: unused here
+  out.frames = video.frames, out.height = video.height, out.width = video.width;
+  out.rgb = std::move(video.rgb);
   return out;
 }
 
